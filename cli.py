@@ -1,0 +1,485 @@
+"""The ``ledger`` command line: arguments in, formatted views out. It holds no rule.
+
+Commands are grouped by what they act on (decisions, views, plugins); every view prints a table for
+people or ``--format json|csv`` for programs. Every ``LedgerError`` becomes one clear message on
+stderr and the error's exit code: a user never sees a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from ledger import canonical
+from ledger.application import DB_ENV, ImportResult, LedgerApplication, RecordedDecision, database_env, redact
+from ledger.decisions import from_json_dict, parse_date
+from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision
+from ledger.plugins import describe, jurisdictions, plugin_manager
+from projections.catalog import catalog as catalog_view
+from projections.trail import trail as trail_view
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "json", "csv")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return canonical.dumps(value)
+    if isinstance(value, (date, Decimal)):
+        return str(value)
+    return str(value)
+
+
+def _safe_csv(text: str) -> str:
+    """Neutralise cells a spreadsheet would execute as a formula (CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: IO[str] | None = None) -> None:
+    """Print ``rows`` as a table (people), JSON Lines-free JSON array, or CSV (programs)."""
+    out = out or sys.stdout
+    if fmt == "json":
+        out.write(canonical.dumps([{c: r.get(c) for c in columns} for r in rows]) + "\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([_safe_csv(_cell(r.get(c))) for c in columns])
+        return
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    out.write(line(list(columns)) + "\n")
+    out.write(line(["-" * w for w in widths]) + "\n")
+    for row in cells:
+        out.write(line(row) + "\n")
+    if not rows:
+        out.write("(none)\n")
+
+
+def format_option(f: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="table for people; json or csv for programs",
+    )(f)
+
+
+# --- the app --------------------------------------------------------------------------------
+
+
+class LedgerGroup(click.Group):
+    """Turns every LedgerError into a message and its exit code; lists commands in a fixed order."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except BrokenPipeError:  # `ledger log | head`
+            sys.stderr.close()
+            ctx.exit(0)
+
+
+@click.group(cls=LedgerGroup)
+@click.option(
+    "--db",
+    envvar=DB_ENV,
+    metavar="PATH|URL",
+    help=f"The ledger: a SQLite file (default under the user's data folder) or postgresql://… [env {DB_ENV}]",
+)
+@click.version_option(package_name="medtech-ledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """An audit ledger of medical-technology regulation in China.
+
+    Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
+    is recorded once and for ever; the views are rebuilt from the decisions alone.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+def open_app(ctx: click.Context) -> LedgerApplication:
+    """Open the ledger once per command and close it when the command ends."""
+    obj = ctx.find_root().obj
+    if "app" not in obj:
+        app = LedgerApplication.open(obj.get("db"))
+        obj["app"] = app
+        ctx.find_root().call_on_close(app.close)
+    result: LedgerApplication = obj["app"]
+    return result
+
+
+def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
+    """The lines of a decision file (``-`` for stdin), and a progress callback on a terminal."""
+    if path == "-":
+        return sys.stdin.buffer, None
+    try:
+        handle = stack.enter_context(open(path, "rb"))  # noqa: SIM115
+    except OSError as e:
+        msg = f"cannot read {path}: {e.strerror}"
+        raise ConfigurationError(msg) from e
+    if not sys.stderr.isatty():
+        return handle, None
+    size = Path(path).stat().st_size
+    bar = stack.enter_context(click.progressbar(length=size, label=f"importing {path}", file=sys.stderr))
+    return handle, bar.update
+
+
+def import_files(app: LedgerApplication, paths: Sequence[str | Path], *, quiet: bool = False) -> list[ImportResult]:
+    """Import decision files one transaction each, stopping at the first refused file."""
+    results = []
+    for path in paths:
+        with ExitStack() as stack:
+            lines, progress = _progress_reader(str(path), stack)
+            result = app.import_lines(lines, source="<stdin>" if str(path) == "-" else str(path), progress=progress)
+        results.append(result)
+        if not quiet:
+            where = f" at positions {result.first_position}–{result.last_position}" if result.recorded else ""
+            click.echo(
+                f"{result.source}: {result.recorded} recorded{where}, {result.unchanged} already in the ledger",
+                err=True,
+            )
+    return results
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@click.pass_context
+def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Record decision files (JSON Lines, DECISIONS.md; - for stdin).
+
+    Each file is recorded wholly or not at all; importing it again adds nothing.
+    """
+    import_files(open_app(ctx), files)
+
+
+def _field_value(raw: str) -> Any:
+    """A ``--field`` value: JSON where it parses as a list, object, number or boolean, else text."""
+    if raw[:1] in "[{" or raw in ("true", "false", "null") or raw[:1].isdigit() or raw[:1] == "-":
+        try:
+            return json.loads(raw, parse_float=Decimal)
+        except ValueError:
+            pass
+    return raw
+
+
+@cli.command("record")
+@click.argument("kind")
+@click.option("--id", "decision_id", required=True, help="the decision's id, chosen by whoever decided")
+@click.option("--effective", required=True, help="YYYY-MM-DD on which it takes effect")
+@click.option("--by", required=True, help="the authority or institution that decided")
+@click.option("--basis", help="legal basis, e.g. MTM-2018#11")
+@click.option("--note")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a field of the kind; lists and objects as JSON, e.g. materials='[\"备案表\"]'",
+)
+@click.pass_context
+def record_command(
+    ctx: click.Context,
+    kind: str,
+    decision_id: str,
+    effective: str,
+    by: str,
+    basis: str | None,
+    note: str | None,
+    fields: tuple[str, ...],
+) -> None:
+    """Record one decision of KIND (e.g. filing.completed)."""
+    obj: dict[str, Any] = {"id": decision_id, "kind": kind, "effective": effective, "by": by}
+    if basis:
+        obj["basis"] = basis
+    if note:
+        obj["note"] = note
+    for item in fields:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise MalformedDecision(f"--field takes NAME=VALUE, got {item!r}", file="<record>")
+        if name in obj:
+            raise MalformedDecision("given twice", file="<record>", field=name)
+        obj[name] = _field_value(raw)
+    try:
+        record = from_json_dict(obj)
+    except DecisionError as e:
+        raise e.located(file="<record>") from None
+    result = open_app(ctx).record(record)
+    if result.recorded:
+        click.echo(f"recorded {decision_id} at position {result.last_position}")
+    else:
+        click.echo(f"{decision_id} is already in the ledger with the same content")
+
+
+@cli.command("export")
+@click.option(
+    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="file to write (default stdout)"
+)
+@click.pass_context
+def export_command(ctx: click.Context, output: IO[str]) -> None:
+    """Write the whole log as a decision file that re-imports to the same ledger."""
+    for record in open_app(ctx).export():
+        output.write(record.to_json() + "\n")
+
+
+LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject")
+
+
+def _log_row(d: RecordedDecision) -> dict[str, Any]:
+    return {
+        "position": d.position,
+        "recorded_at": d.recorded_at.isoformat(timespec="seconds"),
+        "effective": d.record.effective,
+        "id": d.record.id,
+        "kind": d.record.kind,
+        "by": d.record.by,
+        "basis": d.record.basis,
+        "subject": d.subject,
+    }
+
+
+def _jurisdiction_names(code: str) -> list[str]:
+    """What decisions write for a jurisdiction: its code (catalogues) and its province's names."""
+    for j in jurisdictions(plugin_manager()):
+        if code in (j.code, j.name):
+            return sorted({j.code, j.name, *j.aliases})
+    return [code]
+
+
+@cli.command("log")
+@click.option("--subject", help="e.g. institution:PDY00001, use:PDY00001|hunan:S14, technology:national:G01")
+@click.option("--kind", "kinds", multiple=True, help="a kind of decision (repeatable)")
+@click.option("--jurisdiction", help="national, a province code (hunan) or name (湖南省)")
+@click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
+@click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
+@click.option("--limit", type=click.IntRange(min=1))
+@format_option
+@click.pass_context
+def log_command(
+    ctx: click.Context,
+    subject: str | None,
+    kinds: tuple[str, ...],
+    jurisdiction: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """The decisions in record order, filtered."""
+    app = open_app(ctx)
+    rows = app.records(
+        subject=subject,
+        kinds=kinds,
+        jurisdictions=_jurisdiction_names(jurisdiction) if jurisdiction else (),
+        effective_from=_date_option(date_from, "--from"),
+        effective_to=_date_option(date_to, "--to"),
+        limit=limit,
+    )
+    emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
+
+
+def _date_option(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value, name)
+    except DecisionError as e:
+        raise click.BadParameter(e.message, param_hint=name) from None
+
+
+@cli.command("show")
+@click.argument("decision_id")
+@format_option
+@click.pass_context
+def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
+    """One decision with its record time, position, and any corrections."""
+    d = open_app(ctx).decision(decision_id)
+    if fmt != "table":
+        rows = [d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]
+        columns = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("_"), k))
+        emit(rows, columns, fmt)
+        return
+    out = [
+        ("position", d.position),
+        ("recorded at", d.recorded_at.isoformat()),
+        ("subject", d.subject),
+        ("version", d.version),
+        *d.record.to_json_dict().items(),
+    ]
+    width = max(_width(str(k)) for k, _ in out)
+    for key, value in out:
+        click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
+    for c in d.corrections:
+        click.echo(
+            f"\n{c.record.kind} {c.record.id} (position {c.position}, effective {c.record.effective}): "
+            f"{canonical.dumps(c.record.fields.get('fields') or c.record.fields.get('reason'))}"
+        )
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def _log_of(app: LedgerApplication) -> Iterator[tuple[int, Any]]:
+    for notification, event in app.notifications():
+        yield notification.id, app.to_record(event)
+
+
+@cli.command("catalog")
+@click.option("--province", help="a province code (hunan); national only when omitted")
+@click.option("--as-of", "as_of", help="the catalogue in force on YYYY-MM-DD (default: today)")
+@click.option("--known-at", "known_at", type=int, help="as the ledger knew it at this position")
+@format_option
+@click.pass_context
+def catalog_command(
+    ctx: click.Context, province: str | None, as_of: str | None, known_at: int | None, fmt: str
+) -> None:
+    """The catalogue in force: national prohibited and restricted, plus the province's own."""
+    app = open_app(ctx)
+    entries = catalog_view(
+        _log_of(app), province=province, as_of=_date_option(as_of, "--as-of") or date.today(), known_at=known_at
+    )
+    rows = [
+        {
+            "code": e.ref,
+            "name": e.name,
+            "class": e.tech_class,
+            "version": e.version,
+            "since": e.since,
+            "decision": e.listed_by,
+        }
+        for e in entries
+    ]
+    emit(rows, ("code", "name", "class", "version", "since", "decision"), fmt)
+
+
+@cli.command("trail")
+@click.option("--institution")
+@click.option("--physician")
+@click.option("--technology", help="<catalog>:<code>, e.g. hunan:S14")
+@click.option("--as-of", "as_of")
+@click.option("--known-at", "known_at", type=int)
+@format_option
+@click.pass_context
+def trail_command(
+    ctx: click.Context,
+    institution: str | None,
+    physician: str | None,
+    technology: str | None,
+    as_of: str | None,
+    known_at: int | None,
+    fmt: str,
+) -> None:
+    """Every decision about a subject in effective-date order, with its basis."""
+    app = open_app(ctx)
+    entries = trail_view(
+        _log_of(app),
+        institution=institution,
+        physician=physician,
+        technology=technology,
+        as_of=_date_option(as_of, "--as-of"),
+        known_at=known_at,
+    )
+    rows = [vars(e) | {"id": e.decision_id} for e in entries]
+    emit(rows, ("effective", "position", "id", "kind", "by", "basis", "summary"), fmt)
+
+
+# --- plugins and set-up ---------------------------------------------------------------------
+
+
+@cli.command("plugins")
+@format_option
+def plugins_command(fmt: str) -> None:
+    """Every plugin (built-in and installed), its version and the hooks it implements."""
+    rows = [
+        {"name": p.name, "version": p.version, "distribution": p.distribution, "hooks": list(p.hooks)}
+        for p in describe(plugin_manager())
+    ]
+    emit(rows, ("name", "version", "distribution", "hooks"), fmt)
+
+
+def _hook_files(hook: Callable[..., Any]) -> list[Path]:
+    return sorted({Path(p) for contributed in hook() for p in contributed or ()}, key=str)
+
+
+@cli.command("init")
+@click.pass_context
+def init_command(ctx: click.Context) -> None:
+    """Create the ledger (if new) and record every plugin's reference catalogues."""
+    app = open_app(ctx)
+    import_files(app, _hook_files(plugin_manager().hook.ledger_reference_data))
+    click.echo(
+        f"ledger ready: {redact(str(ctx.find_root().obj.get('db') or database_env().get('SQLITE_DBNAME')))} "
+        f"at position {app.position()}",
+        err=True,
+    )
+
+
+@cli.command("demo")
+@click.option("--institution", help="the institution whose trail to print (default: the first in Hunan's demo)")
+@click.pass_context
+def demo_command(ctx: click.Context, institution: str | None) -> None:
+    """Build a ledger from the shipped reference history, then show Hunan's catalogue and a trail."""
+    app = open_app(ctx)
+    pm = plugin_manager()
+    import_files(app, _hook_files(pm.hook.ledger_reference_data) + _hook_files(pm.hook.ledger_demo_data))
+    click.echo(f"\nThe catalogue in force in Hunan today ({date.today()}):\n")
+    ctx.invoke(catalog_command, province="hunan", as_of=None, known_at=None, fmt="table")
+    if institution is None:
+        hunan = _jurisdiction_names("hunan")
+        first = app.records(kinds=["institution.registered"], jurisdictions=hunan, limit=1)
+        institution = next((d.record.fields["institution"] for d in first), None)
+    if institution:
+        click.echo(f"\nThe inspection trail of {institution}:\n")
+        ctx.invoke(
+            trail_command,
+            institution=institution,
+            physician=None,
+            technology=None,
+            as_of=None,
+            known_at=None,
+            fmt="table",
+        )
+    click.echo(f"\n{app.position()} decisions in the ledger. Try: ledger log --jurisdiction hunan | less", err=True)
+
+
+def main() -> None:
+    """Entry point of the ``ledger`` console script; plugins add their commands first."""
+    try:
+        plugin_manager().hook.ledger_register_commands(cli=cli)
+    except LedgerError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.exit_code)
+    cli(prog_name="ledger")

@@ -1,0 +1,135 @@
+"""Every error the ledger raises on purpose, in one place.
+
+The CLI maps each class to a message and its ``exit_code`` (1 for the base; 2 stays click's
+usage error), so a user never sees a
+traceback for bad input. Callers of the Python API catch ``LedgerError`` for anything the ledger
+refuses, or a subclass for one kind of refusal.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of everything the ledger refuses or reports as broken."""
+
+    exit_code: int = 1
+
+
+class DecisionError(LedgerError):
+    """A decision was refused (DECISIONS.md, "Refused"): says where, so it can be fixed.
+
+    ``file`` is the decision file's name (``<stdin>``, ``<record>`` for ``ledger record``), ``line``
+    its 1-based line, ``field`` the offending field (``None`` when the line as a whole is wrong).
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+
+    def located(self, *, file: str | None = None, line: int | None = None) -> DecisionError:
+        """The same error, with the file and line filled in where the raiser did not know them."""
+        if file is not None and self.file is None:
+            self.file = file
+        if line is not None and self.line is None:
+            self.line = line
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class MalformedDecision(DecisionError):
+    """The line is not a JSON object in UTF-8, or a field has the wrong type or an invalid value."""
+
+
+class UnknownKind(DecisionError):
+    """The ``kind`` is none of DECISIONS.md's and none a plugin added."""
+
+
+class UnknownReference(DecisionError):
+    """A technology, institution or physician the ledger does not know as of ``effective``."""
+
+
+class ConflictingDecision(DecisionError):
+    """An ``id`` already in the ledger with different content: decisions are facts, never rewritten."""
+
+
+class UnknownDecision(DecisionError):
+    """A correction or retraction names a decision the ledger does not hold."""
+
+
+class InvalidPanel(DecisionError):
+    """A panel's votes name someone who is not a member or who recused."""
+
+
+class UnsignedDecision(DecisionError):
+    """A decision attributed to a jurisdiction with a registered key lacks a valid signature."""
+
+
+class NotFound(LedgerError):
+    """A lookup (a decision id, a subject) found nothing; not an error in the ledger itself."""
+
+    exit_code = 4
+
+
+class ConfigurationError(LedgerError):
+    """The database URL, a key file, an environment variable or an option is unusable."""
+
+    exit_code = 5
+
+
+class StorageError(LedgerError):
+    """The database refused or failed an operation (locked too long, unreachable, schema too new)."""
+
+    exit_code = 6
+
+
+class ConcurrencyError(StorageError):
+    """Another writer changed the same subject first and retries did not resolve it."""
+
+
+class CalendarError(LedgerError):
+    """A working-day count needs a year the calendar has no official schedule for.
+
+    Raised instead of guessing: the fix is to add that year's 放假调休安排 as data.
+    """
+
+    exit_code = 7
+
+
+class PluginError(LedgerError):
+    """A plugin failed to load, implements an unknown hook, or contributed something invalid."""
+
+    exit_code = 8
+
+
+class IntegrityError(LedgerError):
+    """Storage and the signed history disagree: the log was changed after it was recorded."""
+
+    exit_code = 9
+
+
+class SignatureError(LedgerError):
+    """A signature, key or signed note does not verify or cannot be parsed."""
+
+    exit_code = 10

@@ -1,0 +1,71 @@
+"""What a plugin can contribute: the hook specifications.
+
+Every regime and province, the built-in ones included, is a plugin found through the ``ledger``
+entry-point group (ARCHITECTURE.md rule 4); core reaches it only through these hooks. Hook names
+are prefixed ``ledger_`` so that a misspelt implementation is caught by ``check_pending()``.
+Results of a hook come back in an order that depends on registration: core always sorts them by a
+stable key before using them, so no result depends on load order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from ledger.decisions import DecisionRecord
+    from ledger.jurisdictions import Jurisdiction
+    from ledger.workdays import YearSchedule
+
+PROJECT = "ledger"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ledger_jurisdictions() -> Sequence[Jurisdiction]:
+    """Called once when plugins load. Return the jurisdictions this plugin speaks for
+    (``Jurisdiction(code="hunan", name="湖南省", …)``); codes are unique across plugins."""
+
+
+@hookspec
+def ledger_reference_data() -> Sequence[Path]:
+    """Called by ``ledger init`` and ``ledger demo``. Return decision files (JSON Lines) of
+    reference data — catalogues with their real dates — to be recorded through the ordinary
+    import path, idempotently by id. From then on the log, not the plugin, is the source of truth."""
+
+
+@hookspec
+def ledger_demo_data() -> Sequence[Path]:
+    """Called by ``ledger demo`` after every plugin's reference data is recorded. Return decision
+    files of an illustrative history (fictitious institutions and people)."""
+
+
+@hookspec
+def ledger_validate_decision(decision: DecisionRecord) -> Iterable[tuple[str, str]] | None:
+    """Called for every decision before it is recorded. Return ``(field, message)`` problems with
+    this plugin's own fields (those prefixed with its name) or with kinds it governs; any problem
+    refuses the decision (and its whole file) with a clear error. Return nothing when all is well.
+    Findings — things that are recorded but irregular — belong in rules, not here."""
+
+
+@hookspec
+def ledger_calendar_years(jurisdiction: str) -> Iterable[YearSchedule] | None:
+    """Called when a working-day calendar for ``jurisdiction`` (``national`` or a province code) is
+    built. Return official schedules (放假调休安排) to add to or override China's calendar, e.g. a
+    newly announced year or a province's own adjustment."""
+
+
+@hookspec
+def ledger_register_commands(cli: click.Group) -> None:
+    """Called once when the ``ledger`` command line starts. Add this plugin's click commands or
+    groups to ``cli`` (``cli.add_command``); a disabled plugin's commands are simply absent."""
+
+
+def _unused(*_: Any) -> None:  # pragma: no cover - keeps the TYPE_CHECKING imports honest
+    pass

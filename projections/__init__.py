@@ -1,0 +1,1 @@
+"""Read models rebuilt from the log alone: catalogues, disclosure lists, inspection trails."""

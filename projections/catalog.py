@@ -1,0 +1,69 @@
+"""The catalogue in force in a province: national entries plus the province's own, as of a date.
+
+MTM-2018#5-#9 (and MTM-2009#7-#9 before it): the nation sets the prohibited and restricted lists,
+a province adds its own restricted technologies; so a province's catalogue is the national
+catalogue in force plus that province's additions, each with its code, class and version, and the
+decision that put it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from ledger.decisions import DecisionRecord
+from ledger.jurisdictions import NATIONAL
+from projections.replay import resolve
+
+CLASS_ORDER = {"prohibited": 0, "restricted": 1, "class3": 2, "class2": 3, "clinical-research": 4}
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    catalog: str
+    code: str
+    name: str
+    tech_class: str
+    version: str
+    listed_by: str
+    """The decision that listed it; a reclassification's id follows after a comma."""
+    since: date
+
+    @property
+    def ref(self) -> str:
+        return f"{self.catalog}:{self.code}"
+
+
+def catalog(
+    log: Iterable[tuple[int, DecisionRecord]],
+    *,
+    province: str | None = None,
+    as_of: date | None = None,
+    known_at: int | None = None,
+) -> list[CatalogEntry]:
+    """The catalogue in force: national entries, plus ``province``'s when one is given."""
+    wanted = {NATIONAL} | ({province} if province else set())
+    entries: dict[tuple[str, str], CatalogEntry] = {}
+    technology_log = ((p, r) for p, r in log if r.kind.startswith("technology.") or r.kind.startswith("decision."))
+    for item in resolve(technology_log, as_of=as_of, known_at=known_at):
+        r = item.record
+        if not r.kind.startswith("technology."):
+            continue
+        f = r.fields
+        key = (f["catalog"], f["code"])
+        if f["catalog"] not in wanted:
+            continue
+        if r.kind == "technology.listed":
+            entries[key] = CatalogEntry(f["catalog"], f["code"], f["name"], f["class"], f["version"], r.id, r.effective)
+        elif r.kind == "technology.reclassified" and key in entries:
+            old = entries[key]
+            entries[key] = CatalogEntry(
+                old.catalog, old.code, old.name, f["class"], old.version, f"{old.listed_by},{r.id}", r.effective
+            )
+        elif r.kind == "technology.delisted":
+            entries.pop(key, None)
+    return sorted(
+        entries.values(),
+        key=lambda e: (e.catalog != NATIONAL, CLASS_ORDER.get(e.tech_class, 9), e.code),
+    )
