@@ -327,10 +327,12 @@ def _date_option(value: str | None, name: str) -> date | None:
 def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
     """One decision with its record time, position, and any corrections."""
     d = open_app(ctx).decision(decision_id)
-    if fmt != "table":
+    if fmt == "json":
+        click.echo(canonical.dumps([d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]))
+        return
+    if fmt == "csv":
         rows = [d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]
-        columns = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("_"), k))
-        emit(rows, columns, fmt)
+        emit(rows, sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("_"), k)), fmt)
         return
     out = [
         ("position", d.position),

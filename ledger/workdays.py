@@ -478,8 +478,8 @@ def load_year_files(paths: Iterable[Path]) -> list[YearSchedule]:
     """
     loaded: list[YearSchedule] = []
     origins: dict[int, tuple[str, YearSchedule]] = {}
-    for path in paths:
-        path = Path(path)
+    for given in paths:
+        path = Path(given)
         try:
             raw = path.read_bytes()
         except OSError as exc:

@@ -1,0 +1,98 @@
+"""One small SQL interface over the ledger's database, for what lives beside the events.
+
+The Merkle node store, checkpoints and the projections' view tables live in the same database as
+the events (one SQLite file; one PostgreSQL schema), so that a view's rows and its tracked position
+commit together. They need plain SQL, not eventsourcing's recorder API; this module gives them one
+way to run it on either database: ``?`` placeholders (rewritten to ``%s`` for PostgreSQL), rows as
+tuples, and a transaction that commits on success and rolls back on error.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from ledger.errors import StorageError
+from ledger.storage import LedgerRecorder
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Cursor:
+    """A cursor that speaks ``?`` placeholders on both databases and returns tuples."""
+
+    def __init__(self, raw: Any, dialect: Dialect, schema: str | None) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self.schema = schema
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(sql), rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self.raw.fetchone()
+        return None if row is None else _tuple(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [_tuple(r) for r in self.raw.fetchall()]
+
+
+def _tuple(row: Any) -> tuple[Any, ...]:
+    if isinstance(row, dict):
+        return tuple(row.values())
+    return tuple(row)
+
+
+class Database:
+    """The ledger's database, for tables beside the events (see the module docstring)."""
+
+    def __init__(self, recorder: LedgerRecorder) -> None:
+        self.recorder = recorder
+        self.dialect: Dialect = "postgres" if type(recorder).__module__ == "ledger.postgres" else "sqlite"
+        datastore: Any = recorder.datastore  # type: ignore[attr-defined]
+        self._datastore = datastore
+        self.schema: str | None = getattr(datastore, "schema", None) if self.dialect == "postgres" else None
+        self.blob = "BYTEA" if self.dialect == "postgres" else "BLOB"
+        self.bigint = "BIGINT" if self.dialect == "postgres" else "INTEGER"
+
+    def table(self, name: str) -> str:
+        """A table's qualified name (PostgreSQL tables live in the ledger's schema)."""
+        return f'"{self.schema}".{name}' if self.schema else name
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        if self.dialect == "postgres":
+            with (
+                self._datastore.get_connection() as conn,
+                conn.transaction(force_rollback=not write),
+                conn.cursor() as curs,
+            ):
+                yield Cursor(curs, "postgres", self.schema)
+            return
+        try:
+            with self._datastore.get_connection(commit=write) as conn:
+                raw = conn.cursor()
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield Cursor(raw, "sqlite", None)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                if write:
+                    conn.commit()
+                else:
+                    conn.rollback()
+        except sqlite3.OperationalError as e:
+            msg = f"SQLite refused the operation: {e}"
+            raise StorageError(msg) from e
