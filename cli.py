@@ -7,11 +7,12 @@ stderr and the error's exit code: a user never sees a traceback for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
@@ -23,10 +24,9 @@ import click
 from ledger import canonical
 from ledger.application import DB_ENV, ImportResult, LedgerApplication, RecordedDecision, database_env, redact
 from ledger.decisions import from_json_dict, parse_date
-from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision
+from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision, UnknownReference
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.catalog import catalog as catalog_view
-from projections.trail import trail as trail_view
+from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "csv")
@@ -158,20 +158,46 @@ def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Call
 
 
 def import_files(app: LedgerApplication, paths: Sequence[str | Path], *, quiet: bool = False) -> list[ImportResult]:
-    """Import decision files one transaction each, stopping at the first refused file."""
+    """Import decision files one transaction each, stopping at the first refused file; the views
+    then catch up with whatever was recorded."""
     results = []
-    for path in paths:
-        with ExitStack() as stack:
-            lines, progress = _progress_reader(str(path), stack)
-            result = app.import_lines(lines, source="<stdin>" if str(path) == "-" else str(path), progress=progress)
-        results.append(result)
-        if not quiet:
-            where = f" at positions {result.first_position}–{result.last_position}" if result.recorded else ""
-            click.echo(
-                f"{result.source}: {result.recorded} recorded{where}, {result.unchanged} already in the ledger",
-                err=True,
-            )
+    try:
+        for path in paths:
+            results.append(_import_one(app, path, quiet=quiet))
+    finally:
+        catch_up(app)
     return results
+
+
+def _import_one(app: LedgerApplication, path: str | Path, *, quiet: bool) -> ImportResult:
+    with ExitStack() as stack:
+        lines, progress = _progress_reader(str(path), stack)
+        result = app.import_lines(lines, source="<stdin>" if str(path) == "-" else str(path), progress=progress)
+    if not quiet:
+        where = f" at positions {result.first_position}–{result.last_position}" if result.recorded else ""
+        click.echo(
+            f"{result.source}: {result.recorded} recorded{where}, {result.unchanged} already in the ledger", err=True
+        )
+    return result
+
+
+def import_reference(app: LedgerApplication, paths: Sequence[Path]) -> None:
+    """Import plugins' files whatever order the plugins loaded in: a file that names what another
+    file introduces (a province's demo naming national technologies) is retried after the others."""
+    pending = list(paths)
+    try:
+        while pending:
+            deferred: list[tuple[Path, UnknownReference]] = []
+            for path in pending:
+                try:
+                    _import_one(app, path, quiet=False)
+                except UnknownReference as e:
+                    deferred.append((path, e))
+            if len(deferred) == len(pending):
+                raise deferred[0][1]
+            pending = [p for p, _ in deferred]
+    finally:
+        catch_up(app)
 
 
 @cli.command("import")
@@ -237,7 +263,11 @@ def record_command(
         record = from_json_dict(obj)
     except DecisionError as e:
         raise e.located(file="<record>") from None
-    result = open_app(ctx).record(record)
+    app = open_app(ctx)
+    try:
+        result = app.record(record)
+    finally:
+        catch_up(app)
     if result.recorded:
         click.echo(f"recorded {decision_id} at position {result.last_position}")
     else:
@@ -354,25 +384,37 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def _log_of(app: LedgerApplication) -> Iterator[tuple[int, Any]]:
-    for notification, event in app.notifications():
-        yield notification.id, app.to_record(event)
+def time_options(f: F) -> F:
+    """``--as-of`` (valid time) and ``--known-at`` (record time), on every view."""
+    f = click.option(
+        "--known-at",
+        "known_at",
+        metavar="POSITION|TIMESTAMP",
+        help="as the ledger knew it then: a log position or an ISO timestamp",
+    )(f)
+    return click.option(
+        "--as-of", "as_of", metavar="YYYY-MM-DD", help="what was in force on that day (default: today)"
+    )(f)
+
+
+def open_views(ctx: click.Context) -> Views:
+    obj = ctx.find_root().obj
+    if "views" not in obj:
+        obj["views"] = Views(open_app(ctx))
+    views: Views = obj["views"]
+    return views
 
 
 @cli.command("catalog")
-@click.option("--province", help="a province code (hunan); national only when omitted")
-@click.option("--as-of", "as_of", help="the catalogue in force on YYYY-MM-DD (default: today)")
-@click.option("--known-at", "known_at", type=int, help="as the ledger knew it at this position")
+@click.option("--province", help="a province code (hunan); national entries only when omitted")
+@time_options
 @format_option
 @click.pass_context
 def catalog_command(
-    ctx: click.Context, province: str | None, as_of: str | None, known_at: int | None, fmt: str
+    ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """The catalogue in force: national prohibited and restricted, plus the province's own."""
-    app = open_app(ctx)
-    entries = catalog_view(
-        _log_of(app), province=province, as_of=_date_option(as_of, "--as-of") or date.today(), known_at=known_at
-    )
+    entries = open_views(ctx).catalog(province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
     rows = [
         {
             "code": e.ref,
@@ -387,35 +429,171 @@ def catalog_command(
     emit(rows, ("code", "name", "class", "version", "since", "decision"), fmt)
 
 
+@cli.command("disclosure")
+@click.option("--province", help="a province code (hunan)")
+@click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
+@time_options
+@format_option
+@click.pass_context
+def disclosure_command(
+    ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
+) -> None:
+    """What must be public: filings per restricted technology, suspensions, training bases, trainees
+    (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
+    views = open_views(ctx)
+    day = _date_option(as_of, "--as-of")
+    sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
+    filings = views.filings(province, institution, as_of=day, known_at=known_at)
+    sections.append(
+        (
+            "filings",
+            [
+                {
+                    "technology": f.technology,
+                    "technology_name": f.technology_name,
+                    "institution": f.institution,
+                    "institution_name": f.institution_name,
+                    "city": f.city,
+                    "status": f.status,
+                    "filed_on": f.filed_on,
+                    "authority": f.authority,
+                    "notice_until": f.notice_until,
+                }
+                for f in filings
+            ],
+            (
+                "technology",
+                "technology_name",
+                "institution_name",
+                "city",
+                "status",
+                "filed_on",
+                "authority",
+                "notice_until",
+            ),
+        )
+    )
+    if institution is None:
+        sections.append(
+            (
+                "training_bases",
+                [vars(b) for b in views.training_bases(province, as_of=day, known_at=known_at)],
+                ("technology", "technology_name", "institution_name", "status", "enrolment_notice", "filed_on"),
+            )
+        )
+        sections.append(
+            (
+                "trainees",
+                [vars(t) for t in views.trainees(province, as_of=day, known_at=known_at)],
+                ("technology", "technology_name", "physician_name", "institution_name", "certified_on"),
+            )
+        )
+    else:
+        sections.append(
+            (
+                "privileges",
+                [
+                    vars(p) | {"procedures": list(p.procedures)}
+                    for p in views.privileges(institution, as_of=day, known_at=known_at)
+                ],
+                ("physician_name", "level", "procedures", "status", "since"),
+            )
+        )
+    sections.append(
+        (
+            "cases",
+            [vars(c) for c in views.case_counts(province, institution, as_of=day, known_at=known_at)],
+            ("technology", "technology_name", "institution", "cases"),
+        )
+    )
+    if fmt == "json":
+        click.echo(
+            canonical.dumps({name: [{c: r.get(c) for c in cols} for r in rows] for name, rows, cols in sections})
+        )
+        return
+    for i, (name, rows, cols) in enumerate(sections):
+        if fmt == "table":
+            click.echo(("\n" if i else "") + f"{name.replace('_', ' ')}:")
+        emit(rows, cols, fmt)
+
+
 @cli.command("trail")
+@click.option("--province", help="a province code (hunan)")
 @click.option("--institution")
 @click.option("--physician")
 @click.option("--technology", help="<catalog>:<code>, e.g. hunan:S14")
-@click.option("--as-of", "as_of")
-@click.option("--known-at", "known_at", type=int)
+@click.option("--findings-only", is_flag=True, help="only the findings")
+@time_options
 @format_option
 @click.pass_context
 def trail_command(
     ctx: click.Context,
+    province: str | None,
     institution: str | None,
     physician: str | None,
     technology: str | None,
+    findings_only: bool,
     as_of: str | None,
-    known_at: int | None,
+    known_at: str | None,
     fmt: str,
 ) -> None:
-    """Every decision about a subject in effective-date order, with its basis."""
-    app = open_app(ctx)
-    entries = trail_view(
-        _log_of(app),
+    """Every decision about a subject in effective-date order with its basis, and the findings."""
+    trail = open_views(ctx).trail(
+        province=province,
         institution=institution,
         physician=physician,
         technology=technology,
         as_of=_date_option(as_of, "--as-of"),
         known_at=known_at,
     )
-    rows = [vars(e) | {"id": e.decision_id} for e in entries]
-    emit(rows, ("effective", "position", "id", "kind", "by", "basis", "summary"), fmt)
+    entry_cols = ("effective", "position", "id", "kind", "by", "basis", "summary")
+    finding_cols = ("effective", "severity", "article", "rule", "message", "decisions")
+    entries = [vars(e) | {"id": e.decision_id} for e in trail.entries]
+    found = [vars(f) | {"decisions": list(f.decisions)} for f in trail.findings]
+    if fmt == "json":
+        click.echo(
+            canonical.dumps(
+                {
+                    "entries": [] if findings_only else [{c: e[c] for c in entry_cols} for e in entries],
+                    "findings": [{c: f[c] for c in finding_cols} for f in found],
+                }
+            )
+        )
+        return
+    if not findings_only:
+        if fmt == "table":
+            click.echo("decisions:")
+        emit(entries, entry_cols, fmt)
+    if fmt == "table":
+        click.echo("\nfindings:")
+    emit(found, finding_cols, fmt)
+
+
+@cli.command("rebuild")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Rebuild projections (all, or NAMES) from the first record."""
+    views = Views(open_app(ctx), catch_up=False)
+    unknown = sorted(set(names) - set(views.runner.projections))
+    if unknown:
+        raise click.BadParameter(f"no projection {', '.join(unknown)}; known: {', '.join(views.runner.projections)}")
+    read = views.runner.rebuild(names or None)
+    click.echo(f"rebuilt {', '.join(names or views.runner.projections)} from {read} records", err=True)
+
+
+@cli.command("project")
+@click.option("--follow", is_flag=True, help="keep catching up as decisions are recorded (Ctrl-C to stop)")
+@click.option("--poll", type=float, default=0.5, show_default=True, help="seconds between looks at the log")
+@click.pass_context
+def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
+    """Catch every projection up with the log; with --follow, run as a projection process."""
+    views = Views(open_app(ctx), catch_up=False)
+    read = views.runner.catch_up()
+    click.echo(f"caught up: {read} records applied; positions {views.runner.positions()}", err=True)
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):
+            views.runner.follow(poll=poll)
 
 
 # --- plugins and set-up ---------------------------------------------------------------------
@@ -441,7 +619,7 @@ def _hook_files(hook: Callable[..., Any]) -> list[Path]:
 def init_command(ctx: click.Context) -> None:
     """Create the ledger (if new) and record every plugin's reference catalogues."""
     app = open_app(ctx)
-    import_files(app, _hook_files(plugin_manager().hook.ledger_reference_data))
+    import_reference(app, _hook_files(plugin_manager().hook.ledger_reference_data))
     click.echo(
         f"ledger ready: {redact(str(ctx.find_root().obj.get('db') or database_env().get('SQLITE_DBNAME')))} "
         f"at position {app.position()}",
@@ -456,7 +634,8 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
     """Build a ledger from the shipped reference history, then show Hunan's catalogue and a trail."""
     app = open_app(ctx)
     pm = plugin_manager()
-    import_files(app, _hook_files(pm.hook.ledger_reference_data) + _hook_files(pm.hook.ledger_demo_data))
+    import_reference(app, _hook_files(pm.hook.ledger_reference_data))
+    import_reference(app, _hook_files(pm.hook.ledger_demo_data))
     click.echo(f"\nThe catalogue in force in Hunan today ({date.today()}):\n")
     ctx.invoke(catalog_command, province="hunan", as_of=None, known_at=None, fmt="table")
     if institution is None:
@@ -467,9 +646,11 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
         click.echo(f"\nThe inspection trail of {institution}:\n")
         ctx.invoke(
             trail_command,
+            province=None,
             institution=institution,
             physician=None,
             technology=None,
+            findings_only=False,
             as_of=None,
             known_at=None,
             fmt="table",

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from ledger.jurisdictions import Jurisdiction
     from ledger.workdays import YearSchedule
 
+# Types from ``projections`` (Rule, Deadline, Report, Projection) are named in the docstrings only:
+# core never imports the read side (ARCHITECTURE.md, layers).
+
 PROJECT = "ledger"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -59,6 +62,34 @@ def ledger_calendar_years(jurisdiction: str) -> Iterable[YearSchedule] | None:
     """Called when a working-day calendar for ``jurisdiction`` (``national`` or a province code) is
     built. Return official schedules (放假调休安排) to add to or override China's calendar, e.g. a
     newly announced year or a province's own adjustment."""
+
+
+@hookspec
+def ledger_rules() -> Sequence[Any]:
+    """Called when a trail is built. Return ``projections.findings.Rule`` objects: each judges the
+    ``projections.facts.Facts`` of one scope and yields ``Finding``s citing its article. Rule ids are
+    ``<plugin>.<name>`` and unique; a province's rules name their jurisdiction."""
+
+
+@hookspec
+def ledger_deadlines() -> Sequence[Any]:
+    """Called when a trail or disclosure list is built. Return ``projections.findings.Deadline``s:
+    working-day deadlines of a regime (``jurisdiction="national"``) or a province, which override
+    the national deadline of the same name for that province's institutions."""
+
+
+@hookspec
+def ledger_projections() -> Sequence[Any]:
+    """Called when the projection runner starts. Return extra ``projections.runner.Projection``
+    objects (a plugin's own read models); they are tracked, caught up and rebuilt like the
+    built-in ones, and listed by ``ledger plugins``."""
+
+
+@hookspec
+def ledger_reports() -> Sequence[Any]:
+    """Called by ``ledger report``. Return ``projections.reports.Report`` objects: a name, the
+    options it takes and a function from the views to a table (with the header rows and column
+    formats of an official form), written as CSV or XLSX by the CLI."""
 
 
 @hookspec

@@ -8,13 +8,15 @@ decision that put it there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from ledger.decisions import DecisionRecord
 from ledger.jurisdictions import NATIONAL
-from projections.replay import resolve
+from projections.replay import Resolved, resolve
+from projections.runner import TimelineProjection, TimelineRow, intervals
 
 CLASS_ORDER = {"prohibited": 0, "restricted": 1, "class3": 2, "class2": 3, "clinical-research": 4}
 
@@ -67,3 +69,35 @@ def catalog(
         entries.values(),
         key=lambda e: (e.catalog != NATIONAL, CLASS_ORDER.get(e.tech_class, 9), e.code),
     )
+
+
+class CatalogProjection(TimelineProjection):
+    """The catalogue as a bitemporal view: one timeline per ``<catalog>:<code>``."""
+
+    name = "catalog"
+    table = "view_catalog"
+    columns = ("catalog", "code", "name", "class", "version", "decisions")
+    indexes = (("catalog",),)
+
+    def keys(self, record: DecisionRecord) -> Iterable[str]:
+        if record.kind.startswith("technology."):
+            yield f"{record.fields['catalog']}:{record.fields['code']}"
+
+    def timeline(self, key: str, decisions: Sequence[Resolved]) -> list[TimelineRow]:
+        catalog_code, _, code = key.partition(":")
+        state: tuple[Any, ...] | None = None
+        ids: list[str] = []
+        states: list[tuple[date, tuple[Any, ...] | None]] = []
+        for d in decisions:
+            r = d.record
+            f = r.fields
+            if r.kind == "technology.listed":
+                ids = [r.id]
+                state = (catalog_code, code, f["name"], f["class"], f["version"], r.id)
+            elif r.kind == "technology.reclassified" and state is not None:
+                ids.append(r.id)
+                state = (*state[:3], f["class"], state[4], ",".join(ids))
+            elif r.kind == "technology.delisted":
+                state = None
+            states.append((r.effective, state))
+        return intervals(states)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from ledger.decisions import DecisionRecord
+from ledger.decisions import DecisionRecord, check_correction
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def resolve(
 
 def apply_correction(record: DecisionRecord, correction: DecisionRecord) -> DecisionRecord:
     """``record`` with the values of ``correction.fields`` in place of its own."""
-    changes = dict(correction.fields["fields"])
+    changes = check_correction(record, correction.fields["fields"])
     envelope = {k: changes.pop(k) for k in ("effective", "by", "basis", "note") if k in changes}
     extensions = {k: changes.pop(k) for k in list(changes) if "." in k}
     fields = {k: v for k, v in {**record.fields, **changes}.items() if v is not None}

@@ -1,17 +1,23 @@
-"""Inspection trails: every decision about a subject, in effective-date order, with its basis.
+"""Inspection trails: every decision about a subject in effective-date order, with its basis,
+and the findings the rules derive from them (MTM-2018#35, MTM-2009#46).
 
-An inspector reads the trail to see what happened and on what legal ground (MTM-2018#35,
-MTM-2009#46). Unlike the catalogue and the disclosure lists, a trail shows corrections and
-retractions *as well as* what they correct: the record of a change is itself evidence.
+Unlike the catalogue and the disclosure lists, a trail shows corrections and retractions *as well
+as* what they change: the record of a change is itself evidence. So the trail's rows are the
+decisions themselves, one per record, never closed: ``--known-at N`` selects rows recorded up to
+N and ``--as-of D`` those effective by D. Findings are not stored (ARCHITECTURE.md rule 2): they
+are judged when the trail is read, by every enabled plugin's rules, over the decisions of each
+institution in the trail as in force on D and known at N.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from ledger import canonical
 from ledger.decisions import DecisionRecord
+from ledger.sql import Cursor, Database
+from projections.runner import CORRECTION_KINDS, Projection
 
 SUMMARY_FIELDS = (
     "name",
@@ -24,71 +30,13 @@ SUMMARY_FIELDS = (
     "level",
     "case",
     "reason",
+    "enrolment_notice",
     "deadline",
     "amount_yuan",
     "corrects",
     "retracts",
     "fields",
 )
-
-
-@dataclass(frozen=True)
-class TrailEntry:
-    effective: date
-    position: int
-    decision_id: str
-    kind: str
-    by: str
-    basis: str | None
-    summary: str
-
-
-def trail(
-    log: Iterable[tuple[int, DecisionRecord]],
-    *,
-    institution: str | None = None,
-    physician: str | None = None,
-    technology: str | None = None,
-    institutions_in: set[str] | None = None,
-    as_of: date | None = None,
-    known_at: int | None = None,
-) -> list[TrailEntry]:
-    """Decisions matching every given subject filter, by effective date then record position.
-
-    ``institutions_in`` restricts to decisions about those institutions (a province's trail).
-    Corrections and retractions follow the subject of the decision they change.
-    """
-    subjects: dict[str, bool] = {}
-    out = []
-    for position, record in log:
-        if known_at is not None and position > known_at:
-            break
-        if record.kind in ("decision.corrected", "decision.retracted"):
-            target = str(record.fields.get("corrects") or record.fields.get("retracts"))
-            matches = subjects.get(target, False)
-        else:
-            f = record.fields
-            matches = (
-                (institution is None or f.get("institution") == institution)
-                and (physician is None or physician in (f.get("physician"), f.get("technical_lead")))
-                and (technology is None or f.get("technology") == technology or _ref(f) == technology)
-                and (institutions_in is None or f.get("institution") in institutions_in)
-            )
-        subjects[record.id] = matches
-        if matches and (as_of is None or record.effective <= as_of):
-            out.append(
-                TrailEntry(
-                    record.effective, position, record.id, record.kind, record.by, record.basis, summarise(record)
-                )
-            )
-    out.sort(key=lambda e: (e.effective, e.position))
-    return out
-
-
-def _ref(fields: dict[str, object] | object) -> str | None:
-    if isinstance(fields, dict) and "catalog" in fields and "code" in fields:
-        return f"{fields['catalog']}:{fields['code']}"
-    return None
 
 
 def summarise(record: DecisionRecord) -> str:
@@ -101,3 +49,89 @@ def summarise(record: DecisionRecord) -> str:
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
             parts.append(f"{name}={value}")
     return "; ".join(parts)
+
+
+class TrailProjection(Projection):
+    """One row per decision with the subjects it concerns, indexed for every trail filter."""
+
+    name = "trail"
+    version = 1
+    table = "view_trail"
+    columns = (
+        "position",
+        "decision_id",
+        "kind",
+        "effective",
+        "by_",
+        "basis",
+        "institution",
+        "physician",
+        "technology",
+        "jurisdiction",
+        "target",
+        "record",
+    )
+
+    def create(self, db: Database, c: Cursor) -> None:
+        t = db.table(self.table)
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {t} (position {db.bigint} PRIMARY KEY, decision_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, effective TEXT NOT NULL, by_ TEXT NOT NULL, basis TEXT, institution TEXT, "
+            "physician TEXT, technology TEXT, jurisdiction TEXT, target TEXT, record TEXT NOT NULL)"
+        )
+        for col in ("institution", "physician", "technology", "jurisdiction", "decision_id"):
+            c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_{col} ON {t} ({col}, effective)")
+
+    def drop(self, db: Database, c: Cursor) -> None:
+        c.execute(f"DROP TABLE IF EXISTS {db.table(self.table)}")
+
+    def process(self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]) -> None:
+        t = db.table(self.table)
+        first, last = batch[0][0], batch[-1][0]
+        jurisdiction = dict(
+            c.execute(
+                f"SELECT position, jurisdiction FROM {db.table('ledger_decisions')} WHERE position BETWEEN ? AND ?",
+                (first, last),
+            ).fetchall()
+        )
+        subjects: dict[str, tuple[Any, ...]] = {}
+        rows = []
+        for position, record in batch:
+            f = record.fields
+            target = None
+            if record.kind in CORRECTION_KINDS:
+                target = str(f.get("corrects") or f.get("retracts"))
+                about = (
+                    subjects.get(target)
+                    or c.execute(
+                        f"SELECT institution, physician, technology FROM {t} WHERE decision_id = ?", (target,)
+                    ).fetchone()
+                    or (None, None, None)
+                )
+            else:
+                technology = f.get("technology")
+                if record.kind.startswith("technology."):
+                    technology = f"{f['catalog']}:{f['code']}"
+                about = (f.get("institution"), f.get("physician") or f.get("technical_lead"), technology)
+            subjects[record.id] = about
+            rows.append(
+                (
+                    position,
+                    record.id,
+                    record.kind,
+                    record.effective.isoformat(),
+                    record.by,
+                    record.basis,
+                    *about,
+                    jurisdiction.get(position),
+                    target,
+                    canonical.dumps(record.to_json_dict()),
+                )
+            )
+        c.executemany(
+            f"INSERT INTO {t} ({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})", rows
+        )
+
+
+def trail_projections() -> Iterable[Projection]:
+    return [TrailProjection()]

@@ -1,0 +1,638 @@
+"""The questions regulators, hospitals and inspectors ask, answered from the views.
+
+``Views(app)`` is the read side's public API (plugins' reports and commands use it too). Every
+question takes ``as_of`` (valid time: what was in force that day; default today) and ``known_at``
+(record time: a position, or a timestamp resolved to the last position recorded by then; default
+now). Each answer is one indexed select over bitemporal rows (ARCHITECTURE.md rule 3); the views
+catch up with the log before answering, so they never lag a write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import pluggy
+
+from ledger.application import LedgerApplication
+from ledger.decisions import DecisionRecord, from_json_dict
+from ledger.errors import CalendarError, ConfigurationError
+from ledger.jurisdictions import NATIONAL, Jurisdiction
+from ledger.plugins import jurisdictions
+from ledger.workdays import WorkdayCalendar
+from projections.catalog import CatalogEntry, CatalogProjection
+from projections.disclosure import disclosure_projections
+from projections.facts import Facts
+from projections.findings import SEVERITY_ORDER, Deadline, Finding, Rule
+from projections.replay import resolve
+from projections.runner import NOW, Projection, Runner
+from projections.trail import TrailProjection, summarise
+
+
+def builtin_projections() -> list[Projection]:
+    return [CatalogProjection(), *disclosure_projections(), TrailProjection()]
+
+
+def all_projections(pm: pluggy.PluginManager) -> list[Projection]:
+    """Built-in projections and those plugins contribute, sorted by name."""
+    extra = [p for contributed in pm.hook.ledger_projections() for p in contributed or ()]
+    return sorted([*builtin_projections(), *extra], key=lambda p: p.name)
+
+
+@dataclass(frozen=True)
+class InstitutionRow:
+    institution: str
+    name: str
+    province: str
+    city: str
+    category: str
+    level: str
+    licensing_authority: str
+
+
+@dataclass(frozen=True)
+class FilingRow:
+    institution: str
+    institution_name: str
+    city: str
+    technology: str
+    technology_name: str
+    status: str
+    filed_on: date | None
+    authority: str | None
+    submitted_on: date | None
+    since: date
+    decisions: tuple[str, ...]
+    notice_until: date | None = None
+    """For provinces with a public notice (CQ-2017): the last day of the notice. Until then the
+    filing does not count as done, and ``status`` says ``in public notice``."""
+
+
+@dataclass(frozen=True)
+class TrainingBaseRow:
+    institution: str
+    institution_name: str
+    technology: str
+    technology_name: str
+    status: str
+    enrolment_notice: date | None
+    filed_on: date | None
+    decisions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TraineeRow:
+    physician_name: str
+    institution: str
+    institution_name: str
+    technology: str
+    technology_name: str
+    certified_on: date
+    physician: str = field(repr=False, default="")
+    """The practising licence number: for inspectors, never published (see projections.publish)."""
+
+
+@dataclass(frozen=True)
+class PrivilegeRow:
+    physician: str
+    physician_name: str
+    institution: str
+    level: int | None
+    procedures: tuple[str, ...]
+    status: str
+    since: date
+
+
+@dataclass(frozen=True)
+class CaseCount:
+    institution: str
+    technology: str
+    technology_name: str
+    cases: int
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    effective: date
+    position: int
+    decision_id: str
+    kind: str
+    by: str
+    basis: str | None
+    institution: str | None
+    physician: str | None
+    technology: str | None
+    summary: str
+
+
+@dataclass(frozen=True)
+class Trail:
+    entries: list[TrailEntry]
+    findings: list[Finding]
+
+
+class Views:
+    """Read the views of one ledger (see the module docstring)."""
+
+    def __init__(self, app: LedgerApplication, *, catch_up: bool = True) -> None:
+        self.app = app
+        self.pm = app.plugins
+        self.runner = Runner(app, all_projections(self.pm))
+        self.db = self.runner.db
+        if catch_up:
+            self.runner.catch_up()
+
+    # --- time -------------------------------------------------------------------------------
+
+    def position_at(self, known_at: int | str | datetime | None) -> int:
+        """A ``--known-at`` value as a position: an integer is one; a timestamp is the last
+        position recorded at or before it (record times never decrease along the log)."""
+        if known_at is None:
+            return NOW - 1  # everything recorded: rows still held true have known_to == NOW
+        if isinstance(known_at, int):
+            return known_at
+        if isinstance(known_at, str):
+            if known_at.isdigit():
+                return int(known_at)
+            try:
+                moment = datetime.fromisoformat(known_at)
+            except ValueError:
+                msg = f"--known-at takes a position or an ISO timestamp, got {known_at!r}"
+                raise ConfigurationError(msg) from None
+        else:
+            moment = known_at
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        lo, hi = 0, self.app.position()
+        while lo < hi:  # the largest position whose record time is <= moment
+            mid = (lo + hi + 1) // 2
+            notes = self.app.store.select_notifications(mid, 1)
+            if not notes:
+                hi = mid - 1
+                continue
+            recorded = self.app._decode(notes[0]).timestamp
+            if recorded <= moment:
+                lo = notes[0].id
+                lo = min(mid, lo)
+            else:
+                hi = mid - 1
+        return lo
+
+    def _when(self, as_of: date | None, known_at: int | str | datetime | None) -> tuple[str, int]:
+        return (as_of or date.today()).isoformat(), self.position_at(known_at)
+
+    def _rows(
+        self, table: str, columns: Sequence[str], where: str, params: Sequence[Any], day: str, n: int
+    ) -> list[tuple[Any, ...]]:
+        t = self.db.table(table)
+        sql = (
+            f"SELECT {', '.join(columns)}, valid_from FROM {t} WHERE valid_from <= ? AND valid_to > ? "
+            f"AND known_from <= ? AND known_to > ?{(' AND ' + where) if where else ''}"
+        )
+        with self.db.transaction(write=False) as c:
+            return c.execute(sql, (day, day, n, n, *params)).fetchall()
+
+    # --- jurisdictions ----------------------------------------------------------------------
+
+    @cached_property
+    def jurisdictions(self) -> list[Jurisdiction]:
+        return jurisdictions(self.pm)
+
+    def jurisdiction(self, code: str) -> Jurisdiction:
+        for j in self.jurisdictions:
+            if code in (j.code, j.name, *j.aliases):
+                return j
+        known = ", ".join(j.code for j in self.jurisdictions)
+        msg = f"no plugin speaks for the province {code!r} (known: {known})"
+        raise ConfigurationError(msg)
+
+    def code_of_province(self, province: str | None) -> str | None:
+        if province is None:
+            return None
+        for j in self.jurisdictions:
+            if j.matches(province):
+                return j.code
+        return None
+
+    def _province_names(self, province: str) -> list[str]:
+        j = self.jurisdiction(province)
+        return sorted({j.code, j.name, *j.aliases})
+
+    # --- catalogue --------------------------------------------------------------------------
+
+    def catalog(
+        self, province: str | None = None, *, as_of: date | None = None, known_at: int | str | datetime | None = None
+    ) -> list[CatalogEntry]:
+        """The catalogue in force: national entries plus the province's own (MTM-2018#5-#9)."""
+        day, n = self._when(as_of, known_at)
+        catalogs = [NATIONAL] + ([self.jurisdiction(province).code] if province else [])
+        rows = self._rows(
+            "view_catalog",
+            ("catalog", "code", "name", "class", "version", "decisions"),
+            f"catalog IN ({', '.join('?' * len(catalogs))})",
+            catalogs,
+            day,
+            n,
+        )
+        from projections.catalog import CLASS_ORDER
+
+        entries = [CatalogEntry(r[0], r[1], r[2], r[3], r[4], r[5], date.fromisoformat(r[6])) for r in rows]
+        return sorted(entries, key=lambda e: (e.catalog != NATIONAL, CLASS_ORDER.get(e.tech_class, 9), e.code))
+
+    def _technology_names(self, day: str, n: int) -> dict[str, str]:
+        rows = self._rows("view_catalog", ("catalog", "code", "name"), "", (), day, n)
+        return {f"{r[0]}:{r[1]}": r[2] for r in rows}
+
+    def _institutions(self, day: str, n: int, province: str | None = None) -> dict[str, InstitutionRow]:
+        where, params = "", ()  # type: tuple[str, tuple[str, ...]]
+        if province:
+            names = self._province_names(province)
+            where, params = f"province IN ({', '.join('?' * len(names))})", tuple(names)
+        rows = self._rows(
+            "view_institutions",
+            ("institution", "name", "province", "city", "category", "level", "licensing_authority"),
+            where,
+            params,
+            day,
+            n,
+        )
+        return {r[0]: InstitutionRow(*r[:7]) for r in rows}
+
+    def institutions(
+        self, province: str | None = None, *, as_of: date | None = None, known_at: int | str | datetime | None = None
+    ) -> list[InstitutionRow]:
+        day, n = self._when(as_of, known_at)
+        return sorted(self._institutions(day, n, province).values(), key=lambda i: (i.province, i.city, i.institution))
+
+    # --- disclosure -------------------------------------------------------------------------
+
+    def filings(
+        self,
+        province: str | None = None,
+        institution: str | None = None,
+        *,
+        as_of: date | None = None,
+        known_at: int | str | datetime | None = None,
+    ) -> list[FilingRow]:
+        """Uses of technologies per institution: filed (date, authority), suspended, stopped (MTM-2018#40)."""
+        day, n = self._when(as_of, known_at)
+        institutions = self._institutions(day, n, province)
+        names = self._technology_names(day, n)
+        where, params = ("institution = ?", (institution,)) if institution else ("", ())
+        rows = self._rows(
+            "view_filings",
+            ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions"),
+            where,
+            params,
+            day,
+            n,
+        )
+        out = []
+        for r in rows:
+            inst = institutions.get(r[0])
+            if inst is None:
+                continue
+            filed_on = _date(r[3])
+            status = r[2]
+            notice_until = self._notice_until(inst, filed_on, day)
+            if status == "filed" and notice_until is not None and day <= notice_until.isoformat():
+                status = "in public notice"
+            out.append(
+                FilingRow(
+                    r[0],
+                    inst.name,
+                    inst.city,
+                    r[1],
+                    names.get(r[1], ""),
+                    status,
+                    filed_on,
+                    r[4],
+                    _date(r[5]),
+                    date.fromisoformat(r[7]),
+                    tuple(r[6].split(",")),
+                    notice_until,
+                )
+            )
+        return sorted(out, key=lambda f: (f.technology, f.filed_on or date.max, f.institution))
+
+    def _notice_until(self, inst: InstitutionRow, filed_on: date | None, day: str) -> date | None:
+        """The last day of a filing's public notice where the province has one (CQ-2017)."""
+        if filed_on is None:
+            return None
+        code = self.code_of_province(inst.province)
+        deadline = self._deadline("public-notice", code, filed_on)
+        if deadline is None:
+            return None
+        try:
+            # The notice runs for N working days counting the day it starts (CQ-2017 公示期).
+            return (
+                self.calendar(code or NATIONAL).add_workdays(filed_on, deadline.working_days - 1)
+                if deadline.working_days > 1
+                else filed_on
+            )
+        except CalendarError:
+            return None
+
+    def training_bases(
+        self, province: str | None = None, *, as_of: date | None = None, known_at: int | str | datetime | None = None
+    ) -> list[TrainingBaseRow]:
+        """Training bases filed with the province, and stopped (MTM-2018#29-#30)."""
+        day, n = self._when(as_of, known_at)
+        institutions = self._institutions(day, n, province)
+        names = self._technology_names(day, n)
+        rows = self._rows(
+            "view_training_bases",
+            ("institution", "technology", "status", "enrolment_notice", "filed_on", "decisions"),
+            "",
+            (),
+            day,
+            n,
+        )
+        return sorted(
+            (
+                TrainingBaseRow(
+                    r[0],
+                    institutions[r[0]].name,
+                    r[1],
+                    names.get(r[1], ""),
+                    r[2],
+                    _date(r[3]),
+                    _date(r[4]),
+                    tuple(r[5].split(",")),
+                )
+                for r in rows
+                if r[0] in institutions
+            ),
+            key=lambda b: (b.technology, b.institution),
+        )
+
+    def trainees(
+        self, province: str | None = None, *, as_of: date | None = None, known_at: int | str | datetime | None = None
+    ) -> list[TraineeRow]:
+        """Physicians certified by training bases (MTM-2018#33)."""
+        day, n = self._when(as_of, known_at)
+        institutions = self._institutions(day, n, province)
+        names = self._technology_names(day, n)
+        people = self._physician_names(day, n)
+        rows = self._rows("view_trainees", ("physician", "institution", "technology"), "", (), day, n)
+        return sorted(
+            (
+                TraineeRow(
+                    people.get(r[0], ""),
+                    r[1],
+                    institutions[r[1]].name,
+                    r[2],
+                    names.get(r[2], ""),
+                    date.fromisoformat(r[3]),
+                    physician=r[0],
+                )
+                for r in rows
+                if r[1] in institutions
+            ),
+            key=lambda t: (t.technology, t.certified_on, t.physician),
+        )
+
+    def _physician_names(self, day: str, n: int) -> dict[str, str]:
+        # A physician deregistered since keeps the name they had: the list shows who was certified.
+        t = self.db.table("view_physicians")
+        with self.db.transaction(write=False) as c:
+            rows = c.execute(
+                f"SELECT physician, name FROM {t} WHERE valid_from <= ? AND known_from <= ? AND known_to > ? "
+                "ORDER BY valid_from",
+                (day, n, n),
+            ).fetchall()
+        return dict(rows)
+
+    def privileges(
+        self, institution: str, *, as_of: date | None = None, known_at: int | str | datetime | None = None
+    ) -> list[PrivilegeRow]:
+        """The surgical grades an institution has granted (MTM-2018#20, #24)."""
+        day, n = self._when(as_of, known_at)
+        people = self._physician_names(day, n)
+        rows = self._rows(
+            "view_privileges",
+            ("physician", "institution", "level", "procedures", "status"),
+            "institution = ?",
+            (institution,),
+            day,
+            n,
+        )
+        return sorted(
+            (
+                PrivilegeRow(
+                    r[0],
+                    people.get(r[0], ""),
+                    r[1],
+                    int(r[2]) if r[2] else None,
+                    tuple(json.loads(r[3])) if r[3] else (),
+                    r[4],
+                    date.fromisoformat(r[5]),
+                )
+                for r in rows
+            ),
+            key=lambda p: (p.physician_name, p.physician),
+        )
+
+    def case_counts(
+        self,
+        province: str | None = None,
+        institution: str | None = None,
+        *,
+        as_of: date | None = None,
+        known_at: int | str | datetime | None = None,
+    ) -> list[CaseCount]:
+        """Cases of restricted technologies per institution (逐例报送 MTM-2018#37; 院务公开 #24)."""
+        day, n = self._when(as_of, known_at)
+        institutions = self._institutions(day, n, province)
+        names = self._technology_names(day, n)
+        restricted = {
+            e.ref for e in self.catalog(as_of=date.fromisoformat(day), known_at=n) if e.tech_class == "restricted"
+        }
+        restricted |= {
+            e.ref
+            for j in self.jurisdictions
+            if j.code != NATIONAL
+            for e in self._catalog_of(j.code, day, n)
+            if e.tech_class == "restricted"
+        }
+        where, params = ("institution = ?", (institution,)) if institution else ("", ())
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self._rows("view_cases", ("institution", "technology"), where, params, day, n):
+            if r[0] in institutions and r[1] in restricted:
+                counts[(r[0], r[1])] += 1
+        return [CaseCount(i, t, names.get(t, ""), c) for (i, t), c in sorted(counts.items())]
+
+    def _catalog_of(self, code: str, day: str, n: int) -> list[CatalogEntry]:
+        return [e for e in self.catalog(code, as_of=date.fromisoformat(day), known_at=n) if e.catalog == code]
+
+    # --- trails and findings ----------------------------------------------------------------
+
+    def trail(
+        self,
+        *,
+        province: str | None = None,
+        institution: str | None = None,
+        physician: str | None = None,
+        technology: str | None = None,
+        as_of: date | None = None,
+        known_at: int | str | datetime | None = None,
+        findings: bool = True,
+    ) -> Trail:
+        """Every decision about the subject in effective-date order, with the findings (issue 3)."""
+        day, n = self._when(as_of, known_at)
+        where, params = [], []
+        for column, value in (("institution", institution), ("physician", physician), ("technology", technology)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if province is not None:
+            names = self._province_names(province)
+            where.append(f"jurisdiction IN ({', '.join('?' * len(names))})")
+            params.extend(names)
+        rows = self._trail_rows(" AND ".join(where), params, day, n)
+        entries = [
+            TrailEntry(
+                date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8], summarise(_record(r[9]))
+            )
+            for r in rows
+        ]
+        judged: list[Finding] = []
+        if findings:
+            scopes = sorted({e.institution for e in entries if e.institution})
+            for scope in scopes:
+                judged.extend(self.findings_for(scope, as_of=date.fromisoformat(day), known_at=n))
+            judged = [
+                f
+                for f in judged
+                if (institution is None or f.institution == institution)
+                and (physician is None or f.physician == physician)
+                and (technology is None or f.technology == technology)
+            ]
+            if province in (None, NATIONAL) and institution is None and physician is None:
+                judged.extend(
+                    f
+                    for f in self.findings_for(None, as_of=date.fromisoformat(day), known_at=n)
+                    if technology is None or f.technology == technology
+                )
+        judged.sort(key=lambda f: (f.effective, SEVERITY_ORDER.get(f.severity, 9), f.rule, f.decisions))
+        return Trail(entries, judged)
+
+    def _trail_rows(self, where: str, params: Sequence[Any], day: str, n: int) -> list[tuple[Any, ...]]:
+        t = self.db.table("view_trail")
+        sql = (
+            f"SELECT position, decision_id, kind, effective, by_, basis, institution, physician, technology, record "
+            f"FROM {t} WHERE effective <= ? AND position <= ?{(' AND ' + where) if where else ''} "
+            "ORDER BY effective, position"
+        )
+        with self.db.transaction(write=False) as c:
+            return c.execute(sql, (day, n, *params)).fetchall()
+
+    def findings_for(self, institution: str | None, *, as_of: date, known_at: int) -> list[Finding]:
+        """Judge one scope: an institution, or (``None``) the panels that name no institution."""
+        day = as_of.isoformat()
+        if institution is None:
+            rows = self._trail_rows(
+                "institution IS NULL AND kind IN ('panel.concluded', 'decision.corrected', 'decision.retracted')",
+                (),
+                day,
+                known_at,
+            )
+        else:
+            rows = self._trail_rows("institution = ?", (institution,), day, known_at)
+        decisions = resolve(((int(r[0]), _record(r[9])) for r in sorted(rows, key=lambda r: int(r[0]))), as_of=as_of)
+        jurisdiction = NATIONAL
+        if institution is not None:
+            inst = self._institutions(day, known_at).get(institution)
+            jurisdiction = self.code_of_province(inst.province) if inst else None  # type: ignore[assignment]
+        facts = Facts(
+            scope=f"institution:{institution}" if institution else NATIONAL,
+            jurisdiction=jurisdiction,
+            as_of=as_of,
+            decisions=decisions,
+            tech_class=self._tech_class_lookup(known_at),
+            calendar_for=self.calendar,
+            deadlines=self.deadlines,
+        )
+        out: list[Finding] = []
+        for rule in self.rules:
+            if rule.applies_to(jurisdiction):
+                out.extend(rule.check(facts))
+        return out
+
+    @cached_property
+    def rules(self) -> list[Rule]:
+        """Every enabled plugin's rules, by id, so that no result depends on load order."""
+        found = [r for contributed in self.pm.hook.ledger_rules() for r in contributed or ()]
+        return sorted(found, key=lambda r: r.id)
+
+    @cached_property
+    def deadlines(self) -> list[Deadline]:
+        found = [d for contributed in self.pm.hook.ledger_deadlines() for d in contributed or ()]
+        return sorted(found, key=lambda d: (d.name, d.jurisdiction, d.valid_from))
+
+    def _deadline(self, name: str, jurisdiction: str | None, on: date) -> Deadline | None:
+        candidates = [
+            d
+            for d in self.deadlines
+            if d.name == name and d.valid_from <= on and (d.valid_to is None or on < d.valid_to)
+        ]
+        own = [d for d in candidates if d.jurisdiction == jurisdiction]
+        chosen = own or [d for d in candidates if d.jurisdiction == NATIONAL]
+        return chosen[0] if chosen else None
+
+    _calendars: dict[str, WorkdayCalendar]
+
+    def calendar(self, jurisdiction: str) -> WorkdayCalendar:
+        """China's official calendar plus the years plugins add for ``jurisdiction``."""
+        cache = self.__dict__.setdefault("_calendars", {})
+        if jurisdiction not in cache:
+            years = [
+                y
+                for contributed in self.pm.hook.ledger_calendar_years(jurisdiction=jurisdiction)
+                for y in contributed or ()
+            ]
+            cache[jurisdiction] = WorkdayCalendar.china(sorted(years, key=lambda y: (y.year, y.source)))
+        result: WorkdayCalendar = cache[jurisdiction]
+        return result
+
+    def _tech_class_lookup(self, known_at: int) -> Any:
+        cache = self.__dict__.setdefault("_timelines", {})
+        if known_at not in cache:
+            t = self.db.table("view_catalog")
+            timeline: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+            with self.db.transaction(write=False) as c:
+                for key, cls, vf, vt in c.execute(
+                    f"SELECT key, class, valid_from, valid_to FROM {t} WHERE known_from <= ? AND known_to > ?",
+                    (known_at, known_at),
+                ).fetchall():
+                    timeline[key].append((vf, vt, cls))
+            cache[known_at] = dict(timeline)
+        timelines: dict[str, list[tuple[str, str, str]]] = cache[known_at]
+
+        def tech_class(ref: str, on: date) -> str | None:
+            day = on.isoformat()
+            for vf, vt, cls in timelines.get(ref, ()):
+                if vf <= day < vt:
+                    return cls
+            return None
+
+        return tech_class
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _record(text: str) -> DecisionRecord:
+    return from_json_dict(json.loads(text, parse_float=Decimal))
+
+
+def catch_up(app: LedgerApplication) -> int:
+    """Bring every projection up to the end of the log (after a write)."""
+    return Runner(app, all_projections(app.plugins)).catch_up()
