@@ -8,7 +8,7 @@ and replay is deterministic: the same file gives the same views on SQLite and Po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -94,7 +94,8 @@ def without_moved_dates(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     that "in force by D" is decided by each original's own date."""
     kept: list[dict[str, Any]] = []
     ids: set[str] = set()
-    for d in lines:
+    for line in lines:
+        d = line
         if d["kind"] == "decision.corrected" and "effective" in d["fields"]:
             fields = {k: v for k, v in d["fields"].items() if k != "effective"}
             if not fields:
