@@ -65,6 +65,17 @@ class PluginInfo:
     version: str | None
     distribution: str | None
     hooks: tuple[str, ...]
+    contributes: dict[str, tuple[str, ...]]
+    """What it adds, by hook: jurisdiction codes, rule ids, report and projection names."""
+
+
+_LISTED = {
+    "ledger_jurisdictions": "code",
+    "ledger_rules": "id",
+    "ledger_reports": "name",
+    "ledger_projections": "name",
+    "ledger_deadlines": "name",
+}
 
 
 def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
@@ -76,12 +87,18 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
             continue
         dist: Any = dists.get(id(plugin))
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        contributes = {
+            hook.removeprefix("ledger_"): tuple(sorted(str(getattr(x, attr)) for x in getattr(plugin, hook)() or ()))
+            for hook, attr in _LISTED.items()
+            if hook in hooks
+        }
         out.append(
             PluginInfo(
                 name=name,
                 version=getattr(plugin, "__version__", None) or (dist.version if dist else None),
                 distribution=dist.metadata["name"] if dist else None,
                 hooks=hooks,
+                contributes=contributes,
             )
         )
     return sorted(out, key=lambda p: p.name)
