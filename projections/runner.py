@@ -269,8 +269,11 @@ class Runner:
             read += len(page)
             last = page[-1][0]
             with self.db.transaction() as c:
+                # Lock the positions (SQLite's BEGIN IMMEDIATE already does): two followers never
+                # apply the same record twice, the second sees what the first committed.
+                lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
                 tracked = dict(
-                    c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}").fetchall()
+                    c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}{lock}").fetchall()
                 )
                 for p in chosen:
                     todo = [(pos, r) for pos, r in page if pos > int(tracked[p.name])]
