@@ -602,12 +602,15 @@ def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
 @cli.command("plugins")
 @format_option
 def plugins_command(fmt: str) -> None:
-    """Every plugin (built-in and installed), its version and the hooks it implements."""
-    rows = [
-        {"name": p.name, "version": p.version, "distribution": p.distribution, "hooks": list(p.hooks)}
-        for p in describe(plugin_manager())
+    """Every plugin (built-in and installed), its version, the hooks it implements and what it adds."""
+    plugins = describe(plugin_manager())
+    rows: list[dict[str, Any]] = [
+        {"name": p.name, "version": p.version, "distribution": p.distribution, "hooks": list(p.hooks),
+         "contributes": {k: list(v) for k, v in p.contributes.items()} if fmt != "table"
+         else "; ".join(f"{k}: {', '.join(v)}" for k, v in p.contributes.items() if v)}
+        for p in plugins
     ]
-    emit(rows, ("name", "version", "distribution", "hooks"), fmt)
+    emit(rows, ("name", "version", "distribution", "hooks", "contributes"), fmt)
 
 
 def _hook_files(hook: Callable[..., Any]) -> list[Path]:
@@ -656,6 +659,165 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
             fmt="table",
         )
     click.echo(f"\n{app.position()} decisions in the ledger. Try: ledger log --jurisdiction hunan | less", err=True)
+
+
+# --- tamper evidence (issue 5): keys, checkpoints, verify, offline proofs -------------------
+# BEGIN integrity commands: everything from here to `def main()` is ledger.integrity's CLI.
+
+from ledger import integrity as _integrity  # noqa: E402
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (``-`` for stdout) or say why not, without a traceback."""
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        msg = f"cannot write {path}: {e.strerror}"
+        raise ConfigurationError(msg) from e
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        msg = f"cannot read {path}: {e}"
+        raise ConfigurationError(msg) from e
+
+
+_KEY_HELP = "signer key file [env LEDGER_KEY; default: checkpoint.key under the user's data folder]"
+
+
+@cli.command("keygen")
+@click.option("--name", default="medtech-ledger", show_default=True, help="the key's name, shown in signature lines")
+@click.option(
+    "-o",
+    "--output",
+    "key_file",
+    type=click.Path(dir_okay=False),
+    help="signer key file to create (mode 0600; default under the user's data folder); the verifier key goes "
+    "to FILE.pub",
+)
+def keygen_command(name: str, key_file: str | None) -> None:
+    """Make an Ed25519 key pair for signing checkpoints; prints the verifier (public) key only."""
+    path = Path(key_file) if key_file else _integrity.default_key_path()
+    vkey = _integrity.keygen(path, name)
+    click.echo(f"signer key written to {path} (mode 0600): keep it secret, keep a backup", err=True)
+    click.echo(f"verifier key written to {path}.pub: publish it to whoever checks the ledger", err=True)
+    click.echo(vkey)
+
+
+@cli.command("checkpoint")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), envvar="LEDGER_KEY", help=_KEY_HELP)
+@click.option("--origin", envvar="LEDGER_ORIGIN", help="the log's origin line (default: the one it last signed)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the signed note to FILE")
+@click.pass_context
+def checkpoint_command(ctx: click.Context, key_file: str | None, origin: str | None, output: str | None) -> None:
+    """Bring the Merkle tree up to date and sign a checkpoint (C2SP tlog-checkpoint) of it.
+
+    Refuses to sign a tree that is inconsistent with a checkpoint signed before.
+    """
+    key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
+    note = _integrity.checkpoint(open_app(ctx), key, origin)
+    if output:
+        _write_text(output, note)
+    click.echo(note, nl=False)
+
+
+@cli.command("checkpoints")
+@format_option
+@click.pass_context
+def checkpoints_command(ctx: click.Context, fmt: str) -> None:
+    """The checkpoints the ledger signed, oldest first (json and csv include the signed notes)."""
+    rows = [
+        {
+            "seq": cp.seq,
+            "size": cp.size,
+            "time": cp.time,
+            "origin": cp.origin,
+            "root": _integrity.base64_hash(cp.root),
+            "note": cp.note,
+        }
+        for cp in _integrity.stored_checkpoints(open_app(ctx))
+    ]
+    columns = ("seq", "size", "time", "origin", "root")
+    emit(rows, columns if fmt == "table" else (*columns, "note"), fmt)
+
+
+@cli.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="a signed checkpoint kept outside the ledger, to check storage against too (repeatable)",
+)
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="verifier key file (.pub): every checkpoint must then be signed by one of them (repeatable)",
+)
+@click.pass_context
+def verify_command(ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...]) -> None:
+    """Recompute the Merkle tree from storage and check it against every signed checkpoint.
+
+    Exits non-zero naming the first position where storage and the signed history disagree.
+    """
+    keys = _integrity.load_verifier_keys(key_files)
+    notes = [_read_text(path) for path in checkpoint_files]
+    report = _integrity.verify(open_app(ctx), notes, keys)
+    report.check()
+    click.echo(report.summary())
+
+
+@cli.command("prove")
+@click.argument("decision_id")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="bundle file")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False),
+    help="signer key, to sign a checkpoint if none covers the decision yet",
+)
+@click.pass_context
+def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: str | None) -> None:
+    """Write an offline proof (C2SP tlog-proof and the decision) that a decision is in the signed log."""
+    key = _integrity.load_signer_key(key_file) if key_file else None
+    bundle = _integrity.prove(open_app(ctx), decision_id, key)
+    _write_text(output, _integrity.dump_bundle(bundle))
+    click.echo(
+        f"proof of {decision_id} (position {bundle['position']}, leaf {bundle['leaf_index']} of "
+        f"{bundle['tree_size']}) written to {output}",
+        err=True,
+    )
+
+
+@cli.command("verify-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="verifier key file (.pub) of the ledger (repeatable)",
+)
+def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
+    """Check a proof bundle with no database at all: signature, leaf, inclusion, decision."""
+    keys = _integrity.load_verifier_keys(key_files)
+    report = _integrity.verify_proof(_read_text(proof_file), keys)
+    report.check()
+    click.echo(f"OK: {report.summary()}")
+
+
+# END integrity commands
+# ------------------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from ledger import canonical
 from ledger import events as ev
 from ledger.errors import InvalidPanel, MalformedDecision, UnknownKind
 
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _ID_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EXTENSION_RE = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_\-\u4e00-\u9fff]+\Z")
@@ -250,7 +250,7 @@ def coerce(value: Any, annotation: Any, name: str) -> Any:
         return Decimal(value)
     if origin is Literal:
         choices = get_args(annotation)
-        if isinstance(value, bool) or value not in choices:
+        if isinstance(value, bool) or value not in choices or type(value) not in {type(c) for c in choices}:
             shown = ", ".join(json.dumps(c, ensure_ascii=False) for c in choices)
             raise MalformedDecision(f"must be one of {shown}, got {_show(value)}", field=name)
         return value
@@ -390,12 +390,17 @@ def _optional_string(value: Any, name: str, *, allow_empty: bool = False) -> str
 
 
 def _check_strings(value: Any, name: str) -> None:
-    """Refuse control characters anywhere in a value: they hide text from readers of a trail."""
+    """Refuse control characters anywhere in a value: they hide text from readers of a trail.
+
+    Also refuse integers storage cannot hold exactly (msgpack: -2**63 to 2**64 - 1).
+    """
     if isinstance(value, str):
         match = _CONTROL_RE.search(value)
         if match:
             msg = f"control character U+{ord(match.group()):04X} at offset {match.start()}"
             raise MalformedDecision(msg, field=name)
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        raise MalformedDecision("integer out of range (-2**63 to 2**64 - 1): write it as a string", field=name)
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_strings(k, name)

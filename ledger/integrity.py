@@ -1,0 +1,1327 @@
+"""Tamper evidence: an RFC 9162 Merkle log over every stored record, signed checkpoints, proofs.
+
+Why: an audit ledger whose operator could quietly rewrite history is not an audit ledger. Triggers
+make the tables append-only against mistakes, not against someone with the database file. What
+holds against that is what transparency logs (Certificate Transparency, Trillian/Tessera,
+Sigstore) give: a Merkle tree over the log whose roots the ledger signs (C2SP tlog-checkpoint), so
+anyone holding a checkpoint can check that the log was only ever appended to, and anyone holding a
+proof bundle can check one decision with no database at all.
+
+Leaves (``leaf_bytes``)
+    Leaf ``i`` is the ``i``-th stored record in notification order, as canonical bytes: a format
+    byte, the position, the subject's UUID, its version, the topic and the state, with fixed-width
+    big-endian integers and length-prefixed strings so that no two records share an encoding.
+    Changing, removing or reordering any stored record therefore changes the root. PostgreSQL
+    positions may have gaps, so the leaf index is not the position: ``ledger_merkle_leaves`` maps
+    one to the other.
+
+The tree beside the events (ARCHITECTURE.md rule 7)
+    ``ledger_merkle_nodes(level, idx, hash)`` holds every finished perfect subtree (level 0 = leaf
+    hashes, RFC 9162 §2.1.1 ``SHA-256(0x00 ‖ leaf)``), ``ledger_merkle_tree`` the size, the last
+    position and the right frontier (``merkle.Frontier``). ``sync`` appends from the stored size to
+    the end of the log in batches: O(1) amortised hashing per leaf, constant memory, one bulk
+    insert per table per batch (``executemany`` on SQLite, ``unnest`` of arrays on PostgreSQL).
+    A proof (RFC 9162 §2.1.3, §2.1.4) reads O(log n) nodes.
+
+Checkpoints (C2SP tlog-checkpoint + signed-note, ``ledger.checkpoints``)
+    ``checkpoint`` signs (origin, size, root, time) and keeps the note in ``ledger_checkpoints``.
+    A log must never sign two inconsistent checkpoints, so it first checks a consistency proof
+    from the node store against every stored checkpoint and refuses if one fails.
+
+Verification (``verify``)
+    Recomputes every leaf from the stored records, streaming in batches, and folds them into a
+    fresh frontier; the node store is *not* trusted for the roots, which are compared with each
+    signed checkpoint. The level-0 hashes written when the tree was built are compared leaf by
+    leaf only to name the first position where storage and the recorded history disagree.
+
+Offline proofs (``prove`` / ``verify_proof``)
+    A JSON bundle with the decision, its leaf bytes, the inclusion proof and the signed note, plus
+    the same evidence as a C2SP ``tlog-proof`` text (leaf bytes as its ``extra`` data), checkable
+    with the verifier key alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import struct
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from ledger import aggregates, canonical, merkle
+from ledger.checkpoints import (
+    Checkpoint,
+    SignerKey,
+    VerifierKey,
+    format_time,
+    generate_key,
+    open_note,
+    parse_checkpoint,
+    sign,
+)
+from ledger.decisions import DecisionRecord, kind_specs
+from ledger.errors import ConfigurationError, IntegrityError, LedgerError, NotFound, SignatureError
+from ledger.sql import Cursor, Database
+from ledger.transcoder import MsgpackTranscoder
+
+if TYPE_CHECKING:
+    from ledger.application import LedgerApplication
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "LEAF_VERSION",
+    "Disagreement",
+    "Leaf",
+    "ProofReport",
+    "StoredCheckpoint",
+    "TreeState",
+    "VerifyReport",
+    "base64_hash",
+    "checkpoint",
+    "consistency_proof",
+    "default_key_path",
+    "default_origin",
+    "dump_bundle",
+    "inclusion_proof",
+    "keygen",
+    "leaf_bytes",
+    "load_bundle",
+    "load_signer_key",
+    "load_verifier_keys",
+    "parse_leaf",
+    "prove",
+    "root_at",
+    "stored_checkpoints",
+    "sync",
+    "tlog_proof_text",
+    "tree_state",
+    "verify",
+    "verify_proof",
+]
+
+BATCH = 10_000
+"""Records per read (and per write transaction in ``sync``): memory stays constant."""
+
+LEAF_VERSION = 1
+"""First byte of every leaf (cf. RFC 6962 §3.4 ``MerkleTreeLeaf.version``): lets a future layout
+be told apart from this one. Part of the stored format: never change what version 1 means."""
+
+BUNDLE_FORMAT = "medtech-ledger/proof@v1"
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+NODES = "ledger_merkle_nodes"
+LEAVES = "ledger_merkle_leaves"
+TREE = "ledger_merkle_tree"
+CHECKPOINTS = "ledger_checkpoints"
+
+# version, position, subject UUID, subject version, topic length; the hashing variant starts with
+# the RFC 9162 leaf prefix 0x00 (the ``x`` pad byte) so a leaf hash needs no extra concatenation.
+_HEAD = struct.Struct(">BQ16sQI")
+_HASH_HEAD = struct.Struct(">xBQ16sQI")
+_LEN = struct.Struct(">I")
+_NODE_PREFIX = b"\x01"
+_sha256 = hashlib.sha256
+
+
+# --- leaves ---------------------------------------------------------------------------------
+
+
+def leaf_bytes(position: int, originator_id: UUID, originator_version: int, topic: str, state: bytes) -> bytes:
+    """The canonical bytes of one stored record: what its leaf in the tree commits to.
+
+    ``0x01 ‖ u64 position ‖ 16-byte UUID ‖ u64 version ‖ u32 len ‖ topic (UTF-8) ‖ u32 len ‖ state``.
+    Fixed widths and length prefixes make the encoding injective: two different records never
+    give the same bytes, so no byte of a record can change without changing its leaf hash.
+    """
+    return _leaf(position, originator_id.bytes, originator_version, topic.encode("utf-8"), bytes(state))
+
+
+def _leaf(position: int, oid: bytes, version: int, topic: bytes, state: bytes) -> bytes:
+    return _HEAD.pack(LEAF_VERSION, position, oid, version, len(topic)) + topic + _LEN.pack(len(state)) + state
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A stored record as a leaf commits to it (see ``leaf_bytes``)."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def parse_leaf(data: bytes) -> Leaf:
+    """Inverse of ``leaf_bytes``; strict (no trailing bytes), raises ``ValueError`` otherwise."""
+    if len(data) < _HEAD.size + _LEN.size:
+        raise ValueError("leaf is too short")
+    version, position, oid, ov, topic_len = _HEAD.unpack_from(data)
+    if version != LEAF_VERSION:
+        raise ValueError(f"leaf format {version} is not {LEAF_VERSION}")
+    at = _HEAD.size + topic_len
+    if len(data) < at + _LEN.size:
+        raise ValueError("leaf is too short for its topic")
+    topic = data[_HEAD.size : at].decode("utf-8")
+    (state_len,) = _LEN.unpack_from(data, at)
+    at += _LEN.size
+    if len(data) != at + state_len:
+        raise ValueError("leaf length does not match its state length")
+    return Leaf(position, UUID(bytes=oid), ov, topic, bytes(data[at:]))
+
+
+def _uuid_bytes(value: Any) -> bytes:
+    """The 16 bytes of a stored originator id (PostgreSQL gives a UUID, SQLite hex text as bytes)."""
+    if isinstance(value, UUID):
+        return value.bytes
+    if isinstance(value, bytes):
+        value = value.decode("ascii")
+    if isinstance(value, str) and len(value) == 32:
+        return bytes.fromhex(value)
+    return UUID(str(value)).bytes
+
+
+def _row_leaf(row: Sequence[Any]) -> bytes:
+    """Leaf bytes of a raw ``_Log.select_events`` row; ``ValueError`` if the row is malformed."""
+    position, oid, version, topic, state, well_typed = row[:6]
+    if not well_typed or not isinstance(state, bytes) or not isinstance(topic, (bytes, str)):
+        raise ValueError("a column holds a value of the wrong type")
+    topic_bytes = topic if isinstance(topic, bytes) else topic.encode("utf-8")
+    return _leaf(int(position), _uuid_bytes(oid), int(version), topic_bytes, state)
+
+
+def _leaf_hashes(c: Cursor, log: _Log, after: int, stop: int, batch: int) -> list[tuple[int, bytes | None]]:
+    """``(position, leaf hash)`` of the next ``batch`` records after ``after``; None if malformed.
+
+    The hot loop of ``verify`` and ``sync``: ``hashlib`` over the packed fields directly, one
+    tuple per record, no other object.
+    """
+    if log.select_hashes is not None:
+        return [
+            (int(p), None if h is None else bytes(h))
+            for p, h in _fetch_rows(c, log.select_hashes, (after, stop, batch))
+        ]
+    sha, head_pack, len_pack, fromhex, version = _sha256, _HASH_HEAD.pack, _LEN.pack, bytes.fromhex, LEAF_VERSION
+    out: list[tuple[int, bytes | None]] = []
+    append = out.append
+    for row in _fetch_rows(c, log.select_events, (after, stop, batch)):
+        position, oid, ov, topic, state, well_typed = row
+        try:
+            if not well_typed:
+                raise ValueError(position)
+            ob = fromhex(oid.decode()) if len(oid) == 32 else _uuid_bytes(oid)
+            append(
+                (
+                    position,
+                    sha(
+                        head_pack(version, position, ob, ov, len(topic)) + topic + len_pack(len(state)) + state
+                    ).digest(),
+                )
+            )
+        except Exception:  # a malformed row (wrong types, not a UUID): its leaf can match nothing
+            append((position, None))
+    return out
+
+
+def _fold(stack: Sequence[bytes]) -> bytes:
+    """Root of a frontier stack (largest subtree first), RFC 9162 §2.1.1 split at powers of two."""
+    if not stack:
+        return merkle.EMPTY_ROOT
+    r = stack[-1]
+    for h in reversed(stack[:-1]):
+        r = _sha256(_NODE_PREFIX + h + r).digest()
+    return r
+
+
+# --- tables beside the events ---------------------------------------------------------------
+
+_prepared: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class _Log:
+    """The ledger's database plus what the integrity code needs to read its events."""
+
+    db: Database
+    select_events: str  # (after, stop, limit) -> (position, originator_id, version, topic, state, ok)
+    select_event_at: str  # (position,) -> the same columns
+    max_position: str
+    select_hashes: str | None = None  # PostgreSQL: (after, stop, limit) -> (position, leaf hash)
+
+    def t(self, name: str) -> str:
+        return self.db.table(name)
+
+
+_PG_LEAF_HASH = (
+    f"sha256(decode('00{LEAF_VERSION:02x}', 'hex') || int8send(notification_id::bigint) || uuid_send(originator_id) "
+    "|| int8send(originator_version::bigint) || int4send(octet_length(convert_to(topic, 'UTF8'))) "
+    "|| convert_to(topic, 'UTF8') || int4send(octet_length(state)) || state)"
+)
+"""RFC 9162 leaf hash ``SHA-256(0x00 ‖ leaf_bytes(…))`` computed by PostgreSQL, byte for byte the
+layout of ``leaf_bytes`` (``int8send``/``int4send`` are big-endian; ``uuid_send`` the 16 bytes).
+Why: without psycopg's C extension, loading a 300-byte ``bytea`` per row costs more than all the
+rest of ``verify``; hashing where the row is read returns 32 bytes instead. The server reads the
+same stored bytes the client would, so this trusts nothing the client would not; ``prove`` still
+rebuilds each leaf it hands out in Python and checks it against the signed root."""
+
+
+def _log(app: LedgerApplication) -> _Log:
+    db = Database(app.store)
+    events_name: str = app.store.events_table_name  # type: ignore[attr-defined]
+    if db.dialect == "postgres":  # the schema enforces every column's type
+        events, pos = db.table(events_name), "notification_id"
+        cols = f"{pos}, originator_id, originator_version, topic, state, TRUE"
+    else:
+        # SQLite stores any value in any column, and a TEXT value that is not UTF-8 cannot even be
+        # read as text: read the bytes as they are and report the storage classes separately, so
+        # a tampered row is reported at its position instead of stopping the verification.
+        events, pos = events_name, "rowid"
+        cols = (
+            f"{pos}, CAST(originator_id AS BLOB), originator_version, CAST(topic AS BLOB), CAST(state AS BLOB), "
+            "typeof(originator_id) = 'text' AND typeof(originator_version) = 'integer' "
+            "AND typeof(topic) = 'text' AND typeof(state) = 'blob'"
+        )
+    where = f"FROM {events} WHERE {pos} > ? AND {pos} <= ? ORDER BY {pos} LIMIT ?"
+    log = _Log(
+        db=db,
+        select_events=f"SELECT {cols} {where}",
+        select_event_at=f"SELECT {cols} FROM {events} WHERE {pos} = ?",
+        max_position=f"SELECT MAX({pos}) FROM {events}",
+        select_hashes=f"SELECT {pos}, {_PG_LEAF_HASH} {where}" if db.dialect == "postgres" else None,
+    )
+    if app.store not in _prepared:
+        _create_tables(log)
+        _prepared.add(app.store)
+    return log
+
+
+def _create_tables(log: _Log) -> None:
+    """Create the node store, leaf map, tree state and checkpoint tables, idempotently.
+
+    The node, leaf and checkpoint tables are append-only like the events (triggers refuse UPDATE
+    and DELETE): against mistakes, not attackers, who are what ``verify`` is for.
+    """
+    db, blob, big = log.db, log.db.blob, log.db.bigint
+    pg = db.dialect == "postgres"
+    rowid = "" if pg else " WITHOUT ROWID"
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {log.t(NODES)} (level INTEGER NOT NULL, idx {big} NOT NULL, "
+        f"hash {blob} NOT NULL, PRIMARY KEY (level, idx)){rowid}",
+        f"CREATE TABLE IF NOT EXISTS {log.t(LEAVES)} (position {big} PRIMARY KEY, leaf_index {big} NOT NULL UNIQUE)",
+        f"CREATE TABLE IF NOT EXISTS {log.t(TREE)} (id INTEGER PRIMARY KEY CHECK (id = 1), size {big} NOT NULL, "
+        f"last_position {big} NOT NULL, frontier {blob} NOT NULL, log_id TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {log.t(CHECKPOINTS)} (seq {big} PRIMARY KEY, size {big} NOT NULL, "
+        f"root {blob} NOT NULL, time TEXT NOT NULL, origin TEXT NOT NULL, note TEXT NOT NULL)",
+        f"INSERT INTO {log.t(TREE)} (id, size, last_position, frontier, log_id) VALUES (1, 0, 0, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+    ]
+    if pg:
+        fn = f'"{db.schema}".ledger_integrity_refuse_change'
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+            "'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME; END $$"
+        )
+        statements += [
+            f"CREATE OR REPLACE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {log.t(name)} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+            for name in (NODES, LEAVES, CHECKPOINTS)
+        ]
+    else:
+        statements += [
+            f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+            f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {name} refused'); END"
+            for name in (NODES, LEAVES, CHECKPOINTS)
+            for op in ("UPDATE", "DELETE")
+        ]
+    with db.transaction() as c:
+        for sql in statements:
+            if sql.startswith("INSERT"):
+                c.execute(sql, (merkle.Frontier().to_bytes(), os.urandom(8).hex()))
+            else:  # no parameters: PostgreSQL must not read the function body's % as placeholders
+                c.raw.execute(sql)
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """The log-backed tree as stored: ``size`` leaves, the last one at ``last_position``."""
+
+    size: int
+    last_position: int
+    root: bytes
+    log_id: str
+
+
+def _read_tree(c: Cursor, log: _Log, *, lock: bool = False) -> tuple[TreeState, merkle.Frontier]:
+    lock_sql = " FOR UPDATE" if lock and log.db.dialect == "postgres" else ""
+    row = c.execute(
+        f"SELECT size, last_position, frontier, log_id FROM {log.t(TREE)} WHERE id = 1{lock_sql}"
+    ).fetchone()
+    if row is None:  # pragma: no cover - created with the table
+        raise IntegrityError(f"the Merkle tree state ({TREE}) is missing")
+    size, last, raw, log_id = row
+    try:
+        frontier = merkle.Frontier.from_bytes(bytes(raw))
+    except ValueError as e:
+        raise IntegrityError(f"the stored Merkle frontier is corrupt: {e}") from None
+    if frontier.size != size:
+        raise IntegrityError(f"the stored Merkle frontier has {frontier.size} leaves, the tree says {size}")
+    return TreeState(int(size), int(last), frontier.root(), str(log_id)), frontier
+
+
+def _node_reader(c: Cursor, log: _Log) -> merkle.GetNode:
+    """``get_node`` over the node store, cached for the life of one transaction."""
+    cache: dict[tuple[int, int], bytes] = {}
+    sql = f"SELECT hash FROM {log.t(NODES)} WHERE level = ? AND idx = ?"
+
+    def get_node(level: int, index: int) -> bytes:
+        key = (level, index)
+        found = cache.get(key)
+        if found is None:
+            row = c.execute(sql, key).fetchone()
+            if row is None:
+                raise IntegrityError(f"the Merkle node store lacks node ({level}, {index}): run `ledger verify`")
+            found = cache[key] = bytes(row[0])
+        return found
+
+    return get_node
+
+
+def tree_state(app: LedgerApplication) -> TreeState:
+    """The tree as last synced (no sync)."""
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        return _read_tree(c, log)[0]
+
+
+def sync(app: LedgerApplication, *, batch: int = BATCH) -> TreeState:
+    """Extend the tree from its stored size to the end of the log; idempotent.
+
+    Each batch of records is hashed into the frontier and written (nodes, leaf map, new state) in
+    one transaction, so an interrupted sync resumes where it committed. Before extending, the
+    last leaf is re-read and compared with its stored hash: a truncated or rewritten tail is
+    refused here, in O(1), rather than silently built upon.
+    """
+    log = _log(app)
+    state_sql = f"UPDATE {log.t(TREE)} SET size = ?, last_position = ?, frontier = ? WHERE id = 1"
+    checked_tail = False
+    while True:
+        with log.db.transaction() as c:
+            state, frontier = _read_tree(c, log, lock=True)
+            if not checked_tail:
+                _check_tail(c, log, state)
+                checked_tail = True
+            hashes = _leaf_hashes(c, log, state.last_position, 2**63 - 1, batch)
+            if not hashes:
+                return state
+            nodes: list[tuple[int, int, bytes]] = []
+            leaves: list[tuple[int, int]] = []
+            for position, h in hashes:
+                if h is None:
+                    msg = f"the record at position {position} is malformed: run `ledger verify`"
+                    raise IntegrityError(msg)
+                leaves.append((position, frontier.size))
+                nodes.extend((n.level, n.index, n.hash) for n in frontier.append_with_nodes(h))
+            _insert_many(c, log, NODES, ("level", "idx", "hash"), ("integer", "bigint", "bytea"), nodes)
+            _insert_many(c, log, LEAVES, ("position", "leaf_index"), ("bigint", "bigint"), leaves)
+            c.execute(state_sql, (frontier.size, leaves[-1][0], frontier.to_bytes()))
+            state = TreeState(frontier.size, leaves[-1][0], frontier.root(), state.log_id)
+        if len(hashes) < batch:
+            return state
+
+
+def _insert_many(
+    c: Cursor, log: _Log, table: str, columns: Sequence[str], pg_types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows in one statement: ``executemany`` on SQLite, ``unnest`` of arrays on PostgreSQL.
+
+    Why not ``executemany`` on PostgreSQL too: psycopg sends one statement per row (pipelined),
+    ≈60 µs each without its C extension; one ``INSERT … SELECT unnest(…)`` per batch is ≈1 µs a row.
+    """
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if log.db.dialect == "postgres":
+        arrays = ", ".join(f"%b::{t}[]" for t in pg_types)  # %b: binary arrays, no bytea escaping
+        c.raw.execute(
+            f"INSERT INTO {log.t(table)} ({names}) SELECT * FROM unnest({arrays})",
+            [list(col) for col in zip(*rows, strict=True)],
+        )
+    else:
+        c.executemany(f"INSERT INTO {log.t(table)} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def _check_tail(c: Cursor, log: _Log, state: TreeState) -> None:
+    if state.size == 0:
+        return
+    row = c.execute(log.select_event_at, (state.last_position,)).fetchone()
+    if row is None:
+        raise IntegrityError(
+            f"the record at position {state.last_position}, the last one in the Merkle tree, is gone: "
+            "the log was truncated; run `ledger verify`"
+        )
+    try:
+        h = merkle.leaf_hash(_row_leaf(row))
+    except (ValueError, TypeError):
+        h = b""
+    if not hmac.compare_digest(h, _node_reader(c, log)(0, state.size - 1)):
+        raise IntegrityError(
+            f"the record at position {state.last_position} changed since it entered the Merkle tree: "
+            "run `ledger verify`"
+        )
+
+
+def root_at(app: LedgerApplication, size: int) -> bytes:
+    """The root of the first ``size`` leaves, from O(log n) stored nodes (syncs first)."""
+    state = sync(app)
+    if not 0 <= size <= state.size:
+        raise NotFound(f"the tree has {state.size} leaves, not {size}")
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        return merkle.root_from(_node_reader(c, log), size)
+
+
+def inclusion_proof(app: LedgerApplication, leaf_index: int, size: int) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 audit path of ``leaf_index`` in the tree of ``size``, O(log n) reads."""
+    state = sync(app)
+    if not 0 <= leaf_index < size <= state.size:
+        raise NotFound(f"no leaf {leaf_index} in a tree of size {size} (the tree has {state.size})")
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        return merkle.inclusion_proof_from(_node_reader(c, log), leaf_index, size)
+
+
+def consistency_proof(app: LedgerApplication, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 proof that the tree of ``old_size`` prefixes that of ``new_size``."""
+    state = sync(app)
+    if not 0 <= old_size <= new_size <= state.size:
+        raise NotFound(f"sizes {old_size} ≤ {new_size} are not within the tree's {state.size}")
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        return merkle.consistency_proof_from(_node_reader(c, log), old_size, new_size)
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One signed checkpoint as the ledger keeps it."""
+
+    seq: int
+    size: int
+    root: bytes
+    time: str
+    origin: str
+    note: str
+
+
+def _stored(c: Cursor, log: _Log) -> list[StoredCheckpoint]:
+    rows = c.execute(f"SELECT seq, size, root, time, origin, note FROM {log.t(CHECKPOINTS)} ORDER BY seq").fetchall()
+    return [StoredCheckpoint(int(s), int(n), bytes(r), str(t), str(o), str(note)) for s, n, r, t, o, note in rows]
+
+
+def stored_checkpoints(app: LedgerApplication) -> list[StoredCheckpoint]:
+    """Every checkpoint the ledger signed, oldest first."""
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        return _stored(c, log)
+
+
+def _unverified(note: str) -> Checkpoint:
+    """The checkpoint a signed note carries, without checking its signatures (no key at hand)."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise SignatureError("malformed note: no blank line before the signatures")
+    return parse_checkpoint(note[: split + 1])
+
+
+def default_origin(app: LedgerApplication) -> str:
+    """The origin line of this log: the one it last signed, else ``medtech-ledger/<log id>``.
+
+    The log id is random, made once when the tree tables are created, so two ledgers never
+    share an origin (witnesses tell logs apart by it) and one ledger keeps its own for ever.
+    """
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        stored = _stored(c, log)
+        if stored:
+            return stored[-1].origin
+        return f"medtech-ledger/{_read_tree(c, log)[0].log_id}"
+
+
+def checkpoint(
+    app: LedgerApplication,
+    signer_key: str | SignerKey,
+    origin: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Sync, then sign (origin, size, root, time) as a C2SP checkpoint, keep it, return the note.
+
+    Refuses (``IntegrityError``) when the tree is not consistent with a checkpoint already signed:
+    for each stored one, an RFC 9162 §2.1.4 consistency proof from the node store must verify
+    against its signed root. A log that signed two inconsistent checkpoints would have proved
+    it rewrote history; refusing keeps that from ever being signed.
+    """
+    key = signer_key if isinstance(signer_key, SignerKey) else SignerKey.parse(signer_key)
+    sync(app)
+    log = _log(app)
+    with log.db.transaction() as c:
+        state, _ = _read_tree(c, log, lock=True)
+        get_node = _node_reader(c, log)
+        root = merkle.root_from(get_node, state.size)
+        if not hmac.compare_digest(root, state.root):
+            raise IntegrityError("the Merkle node store and the stored frontier disagree: run `ledger verify`")
+        stored = _stored(c, log)
+        _check_consistent(stored, state, get_node)
+        if origin is None:
+            origin = stored[-1].origin if stored else f"medtech-ledger/{state.log_id}"
+        when = (now or datetime.now(UTC)).replace(microsecond=0)
+        try:
+            cp = Checkpoint(origin, state.size, root).with_time(when)
+        except ValueError as e:
+            raise ConfigurationError(f"cannot make a checkpoint: {e}") from None
+        note = sign(cp, key)
+        seq = (stored[-1].seq if stored else 0) + 1
+        c.execute(
+            f"INSERT INTO {log.t(CHECKPOINTS)} (seq, size, root, time, origin, note) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, state.size, root, format_time(when), origin, note),
+        )
+    return note
+
+
+def _check_consistent(stored: Sequence[StoredCheckpoint], state: TreeState, get_node: merkle.GetNode) -> None:
+    seen: set[tuple[int, bytes]] = set()
+    for cp in stored:
+        try:
+            signed = _unverified(cp.note)
+        except SignatureError as e:
+            raise IntegrityError(
+                f"stored checkpoint #{cp.seq} is not a readable note ({e}): refusing to sign"
+            ) from None
+        if (signed.size, signed.root) != (cp.size, cp.root):
+            raise IntegrityError(
+                f"stored checkpoint #{cp.seq}: its row says size {cp.size}, its signed note size {signed.size} "
+                "with another root: refusing to sign"
+            )
+        if (cp.size, cp.root) in seen:
+            continue
+        seen.add((cp.size, cp.root))
+        if cp.size > state.size:
+            raise IntegrityError(
+                f"stored checkpoint #{cp.seq} covers {cp.size} records but the tree has only {state.size}: "
+                "refusing to sign a smaller log"
+            )
+        proof = merkle.consistency_proof_from(get_node, cp.size, state.size)
+        if not merkle.verify_consistency(cp.size, state.size, cp.root, state.root, proof):
+            raise IntegrityError(
+                f"the tree of {state.size} records is not consistent with checkpoint #{cp.seq} "
+                f"(size {cp.size}, root {_b64(cp.root)}): refusing to sign a checkpoint that contradicts it"
+            )
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Where storage first disagrees with the recorded history, and how."""
+
+    position: int | None
+    leaf_index: int
+    reason: str
+    pinpointed: bool = True
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found. ``ok`` is False when anything disagrees; ``check`` raises then."""
+
+    records: int = 0
+    tree_size: int = 0
+    checkpoints_total: int = 0
+    checkpoints_verified: int = 0
+    covered: int = 0
+    seconds: float = 0.0
+    signatures_checked: bool = False
+    first_disagreement: Disagreement | None = None
+    problems: list[str] = field(default_factory=list)
+    signature_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.signature_problems and self.first_disagreement is None
+
+    @property
+    def rate(self) -> float:
+        """Records checked per second."""
+        return self.records / self.seconds if self.seconds > 0 else float(self.records)
+
+    def summary(self) -> str:
+        signatures = "signatures checked" if self.signatures_checked else "signatures not checked (give --key)"
+        uncovered = self.records - self.covered
+        tail = f"; {uncovered} newer records not yet covered by a checkpoint" if uncovered > 0 else ""
+        return (
+            f"{self.records} records, {self.checkpoints_verified} of {self.checkpoints_total} checkpoints verified, "
+            f"{self.rate:,.0f} records/s ({self.seconds:.2f} s); {signatures}{tail}"
+        )
+
+    def message(self) -> str:
+        parts = []
+        d = self.first_disagreement
+        if d is not None:
+            where = f"position {d.position}" if d.position is not None else f"leaf {d.leaf_index}"
+            lead = "first disagreement at" if d.pinpointed else "first disagreement at or after"
+            parts.append(f"storage disagrees with the signed history: {lead} {where} (leaf {d.leaf_index}): {d.reason}")
+        parts.extend(self.problems)
+        parts.extend(self.signature_problems)
+        return "; ".join(parts)
+
+    def check(self) -> None:
+        """Raise ``IntegrityError`` (or ``SignatureError`` if only signatures failed) unless ok."""
+        if self.ok:
+            return
+        if self.first_disagreement is None and not self.problems:
+            raise SignatureError(self.message())
+        raise IntegrityError(self.message())
+
+
+@dataclass
+class _Target:
+    label: str
+    size: int
+    root: bytes
+    verified: bool = False
+
+
+def _load_targets(
+    stored: Sequence[StoredCheckpoint],
+    given: Sequence[str],
+    keys: Sequence[str | VerifierKey],
+    report: VerifyReport,
+) -> list[_Target]:
+    """Every checkpoint to check, sorted by size; signatures are checked first when keys are given.
+
+    A stored checkpoint is checked by what its *signed note* says: the row's ``size`` and ``root``
+    columns are only an index and must agree with it.
+    """
+    targets: list[_Target] = []
+    origins = {cp.origin for cp in stored}
+    notes: list[tuple[str, str, StoredCheckpoint | None]] = [(f"checkpoint #{cp.seq}", cp.note, cp) for cp in stored]
+    notes += [(f"given checkpoint {i}", note, None) for i, note in enumerate(given, 1)]
+    for label, note, row in notes:
+        try:
+            signed = open_note(note, keys)[0] if keys else _unverified(note)
+        except SignatureError as e:
+            if not keys:
+                report.problems.append(f"{label} is not a readable checkpoint: {e}")
+                continue
+            report.signature_problems.append(f"{label}: {e}")
+            try:
+                signed = _unverified(note)
+            except SignatureError:
+                continue
+        if row is None and origins and signed.origin not in origins:
+            report.problems.append(f"{label} is for log {signed.origin!r}, not this one ({', '.join(sorted(origins))})")
+            continue
+        if row is not None and (row.size, row.root) != (signed.size, signed.root):
+            report.problems.append(f"{label}: its row (size {row.size}) disagrees with its signed note")
+        targets.append(_Target(label, signed.size, signed.root))
+    return sorted(targets, key=lambda t: t.size)
+
+
+def verify(
+    app: LedgerApplication,
+    checkpoints: Sequence[str] = (),
+    keys: Sequence[str | VerifierKey] = (),
+    *,
+    batch: int = BATCH,
+) -> VerifyReport:
+    """Recompute the tree from storage and check it against every checkpoint; never trusts nodes.
+
+    ``checkpoints`` are extra signed notes (e.g. files an auditor kept); ``keys`` verifier keys: when
+    given, every checkpoint must carry a valid signature by one of them. Returns a report; call
+    ``report.check()`` to raise on failure. Reads the log in batches in one read transaction
+    (a consistent snapshot), hashing with ``hashlib`` directly and no per-record objects.
+    """
+    started = time.perf_counter()
+    log = _log(app)
+    report = VerifyReport(signatures_checked=bool(keys))
+    with log.db.transaction(write=False) as c:
+        try:
+            tree_size = _read_tree(c, log)[0].size
+        except IntegrityError as e:  # the state row is not trusted anyway: fall back on the leaf map
+            report.problems.append(str(e))
+            found = c.execute(f"SELECT MAX(leaf_index) FROM {log.t(LEAVES)}").fetchone()
+            tree_size = int(found[0]) + 1 if found and found[0] is not None else 0
+        stored = _stored(c, log)
+        targets = _load_targets(stored, list(checkpoints), keys, report)
+        report.tree_size = tree_size
+        report.checkpoints_total = len(targets)
+        stop = c.execute(log.max_position).fetchone()
+        stop_position = int(stop[0]) if stop and stop[0] is not None else 0
+        scan = _scan(c, log, tree_size, stop_position, targets, batch)
+    report.records = scan.records
+    report.checkpoints_verified = sum(t.verified for t in targets)
+    report.covered = max((t.size for t in targets if t.verified), default=0)
+    _judge(report, scan)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class _Scan:
+    records: int = 0
+    mismatch: Disagreement | None = None
+    failed: _Target | None = None
+    last_ok: int = 0  # largest verified checkpoint size below the first failure
+    position_at_last_ok: int | None = None
+    missing_from: int | None = None  # expected position of the first leaf storage no longer has
+
+
+def _scan(c: Cursor, log: _Log, tree_size: int, stop: int, targets: list[_Target], batch: int) -> _Scan:
+    """The hot loop: stream records, hash leaves, fold the frontier, compare as it goes."""
+    out = _Scan()
+    pending = list(targets)  # sorted by size
+    sha, node_prefix = _sha256, _NODE_PREFIX
+    stack: list[bytes] = []
+    size = 0
+    after = 0
+    mismatch_at = -1
+    next_check = pending[0].size if pending else -1
+    while next_check == 0:  # an empty-tree checkpoint
+        _settle(out, pending.pop(0), merkle.EMPTY_ROOT, 0)
+        next_check = pending[0].size if pending else -1
+    want_position = out.position_at_last_ok is None
+    while True:
+        hashes = _leaf_hashes(c, log, after, stop, batch)
+        if not hashes:
+            break
+        first = size
+        expected_hashes: list[bytes | None] = []
+        if mismatch_at < 0 and first < tree_size:
+            expected_hashes = _expected(c, log, first, min(first + len(hashes), tree_size))
+        n_expected = len(expected_hashes)
+        for k, (position, leaf) in enumerate(hashes):
+            if leaf is None:  # a malformed row: its leaf can match nothing
+                h = sha(b"\x02malformed").digest()
+                if mismatch_at < 0:
+                    mismatch_at = size
+                    out.mismatch = Disagreement(position, size, "the stored record is malformed (not what was written)")
+            else:
+                h = leaf
+                if k < n_expected and mismatch_at < 0 and h != expected_hashes[k]:
+                    mismatch_at = size
+                    out.mismatch = _describe(position, _expected_position(c, log, size), expected_hashes[k], size)
+            # append to the frontier (RFC 9162 §2.1.1; cf. merkle.Frontier.append)
+            n = size
+            while n & 1:
+                h = sha(node_prefix + stack.pop() + h).digest()
+                n >>= 1
+            stack.append(h)
+            size += 1
+            if want_position:
+                out.position_at_last_ok = position
+                want_position = False
+            while size == next_check:
+                target = pending.pop(0)
+                ok = _settle(out, target, _fold(stack), size)
+                if ok and out.failed is None:
+                    want_position = True
+                next_check = pending[0].size if pending else -1
+        after = hashes[-1][0]
+        if len(hashes) < batch:
+            break
+    out.records = size
+    if mismatch_at < 0 and size < tree_size:
+        out.missing_from = _expected_position(c, log, size)
+        out.mismatch = Disagreement(
+            out.missing_from,
+            size,
+            f"storage ends after {size} records but {tree_size} were recorded in the tree: "
+            + (
+                f"records from position {out.missing_from} on are missing"
+                if out.missing_from is not None
+                else "records are missing"
+            ),
+        )
+    for target in pending:  # checkpoints larger than what storage holds
+        if out.failed is None:
+            out.failed = target
+    return out
+
+
+def _fetch_rows(c: Cursor, sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
+    """Rows as plain sequences, cheaply: SQLite's ``Row`` as it comes, PostgreSQL's as tuples in
+    binary format (``bytea`` not unescaped from hex text). Converting a million rows one by one
+    would cost a fifth of ``verify``."""
+    if c.dialect == "sqlite":
+        c.execute(sql, params)
+        rows: Sequence[Sequence[Any]] = c.raw.fetchall()
+        return rows
+    from psycopg.rows import tuple_row
+
+    c.raw.row_factory = tuple_row
+    c.raw.execute(sql.replace("?", "%s"), params, binary=True)
+    pg_rows: Sequence[Sequence[Any]] = c.raw.fetchall()
+    return pg_rows
+
+
+def _settle(out: _Scan, target: _Target, root: bytes, size: int) -> bool:
+    target.verified = hmac.compare_digest(root, target.root)
+    if target.verified:
+        if out.failed is None:
+            out.last_ok = size
+    elif out.failed is None:
+        out.failed = target
+    return target.verified
+
+
+def _expected(c: Cursor, log: _Log, start: int, end: int) -> list[bytes | None]:
+    """Level-0 hashes recorded for leaves ``[start, end)``; None where one is missing.
+
+    Positions are not read here: a leaf's bytes include its position, so a moved record already
+    shows as a different hash, and the leaf map is read only for the first one that differs.
+    """
+    where = f"FROM {log.t(NODES)} WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx"
+    rows = _fetch_rows(c, f"SELECT hash {where}", (start, end))
+    if len(rows) == end - start:  # unique keys in a range of that many: complete and in order
+        return [r[0] for r in rows]
+    by_index: dict[int, bytes] = {
+        int(r[0]): bytes(r[1]) for r in _fetch_rows(c, f"SELECT idx, hash {where}", (start, end))
+    }
+    return [by_index.get(i) for i in range(start, end)]
+
+
+def _expected_position(c: Cursor, log: _Log, index: int) -> int | None:
+    row = c.execute(f"SELECT position FROM {log.t(LEAVES)} WHERE leaf_index = ?", (index,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _describe(actual: int, expected: int | None, expected_hash: bytes | None, index: int) -> Disagreement:
+    if expected is None or expected_hash is None:
+        return Disagreement(actual, index, f"the Merkle node store lacks leaf {index}: it was altered")
+    if actual > expected:
+        return Disagreement(expected, index, f"the record at position {expected} is missing (deleted)")
+    if actual < expected:
+        return Disagreement(actual, index, f"the record at position {actual} was never in the tree (inserted)")
+    return Disagreement(actual, index, f"the record at position {actual} was changed after it was recorded")
+
+
+def _judge(report: VerifyReport, scan: _Scan) -> None:
+    """Turn what the scan saw into the report's verdict and its first disagreement."""
+    failed, mismatch = scan.failed, scan.mismatch
+    if mismatch is not None and mismatch.leaf_index < scan.last_ok:
+        # Storage matches a signed checkpoint that covers this leaf: the node store is what changed.
+        report.problems.append(
+            f"the Merkle node store disagrees with storage at position {mismatch.position} (leaf "
+            f"{mismatch.leaf_index}) although storage matches the signed checkpoint of size {scan.last_ok}: "
+            "the node store was altered"
+        )
+        mismatch = None
+    if failed is not None:
+        signed = f"{failed.label} (size {failed.size}, root {_b64(failed.root)})"
+        if failed.size > scan.records:
+            detail = f"{signed} covers {failed.size} records but storage holds only {scan.records}"
+        else:
+            detail = f"the root recomputed from storage does not match {signed}"
+        if mismatch is not None and mismatch.leaf_index < failed.size:
+            report.first_disagreement = Disagreement(
+                mismatch.position, mismatch.leaf_index, f"{mismatch.reason}; {detail}"
+            )
+        else:
+            report.first_disagreement = Disagreement(
+                scan.position_at_last_ok if scan.last_ok < scan.records else None,
+                scan.last_ok,
+                f"{detail}; storage agrees with the Merkle node store up to there, so either both were altered "
+                "or the checkpoint was not signed over this log",
+                pinpointed=False,
+            )
+    elif mismatch is not None:
+        report.first_disagreement = Disagreement(
+            mismatch.position,
+            mismatch.leaf_index,
+            f"{mismatch.reason} (after the last signed checkpoint: caught by the Merkle node store)",
+        )
+
+
+# --- offline proofs -------------------------------------------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def base64_hash(raw: bytes) -> str:
+    """A hash as checkpoints and proofs spell it: standard padded base64."""
+    return _b64(raw)
+
+
+def _unb64(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError(f"{what} is not a base64 string")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} is not valid base64") from None
+    if _b64(raw) != text:
+        raise ValueError(f"{what} is not canonical base64")
+    return raw
+
+
+def tlog_proof_text(index: int, proof: Sequence[bytes], note: str, extra: bytes | None = None) -> str:
+    """The C2SP ``tlog-proof@v1`` text: header, ``extra``, ``index``, hashes, blank, checkpoint."""
+    lines = [TLOG_PROOF_HEADER]
+    if extra is not None:
+        lines.append(f"extra {_b64(extra)}")
+    lines.append(f"index {index}")
+    lines.extend(_b64(h) for h in proof)
+    return "\n".join(lines) + "\n\n" + note
+
+
+def _record_from_state(kind: str, state: Mapping[str, Any]) -> DecisionRecord:
+    """The decision a stored state holds (mirrors ``LedgerApplication.to_record``, without a DB)."""
+    spec = kind_specs()[kind]
+    fields = {}
+    for f in spec.fields:
+        value = state.get(f.attr)
+        if value is not None or f.required:
+            fields[f.name] = value
+    return DecisionRecord(
+        id=state["decision_id"],
+        kind=kind,
+        effective=state["effective"],
+        by=state["by"],
+        basis=state["basis"],
+        note=state["note"],
+        fields=fields,
+        extensions=dict(state["extensions"]),
+    )
+
+
+def _kinds_by_topic() -> dict[str, str]:
+    """Topic → kind, from the vocabulary: a bundle's topic is looked up, never imported."""
+    return {get_topic(spec.event_class): kind for kind, spec in kind_specs().items()}
+
+
+def _json_value(value: Any) -> Any:
+    """A value as canonical JSON reads it back (dates as text, Decimals kept exact)."""
+    return json.loads(canonical.dumps(value), parse_float=Decimal)
+
+
+def prove(
+    app: LedgerApplication,
+    decision_id: str,
+    signer_key: str | SignerKey | None = None,
+    *,
+    origin: str | None = None,
+) -> dict[str, Any]:
+    """A self-contained, offline-checkable proof that a decision is in the signed log.
+
+    Proves against the latest stored checkpoint (the largest); when none covers the decision, signs
+    a new one with ``signer_key`` or refuses. The bundle is checked (all but the signature) before
+    it is returned, so the ledger never hands out a proof that does not verify.
+    """
+    recorded = app.decision(decision_id)
+    sync(app)
+    log = _log(app)
+    with log.db.transaction(write=False) as c:
+        stored = _stored(c, log)
+        found = c.execute(f"SELECT leaf_index FROM {log.t(LEAVES)} WHERE position = ?", (recorded.position,)).fetchone()
+    if found is None:
+        raise IntegrityError(f"position {recorded.position} is not in the Merkle tree: run `ledger verify`")
+    leaf_index = int(found[0])
+    latest = max(stored, key=lambda cp: (cp.size, cp.seq), default=None)
+    if latest is None or latest.size <= leaf_index:
+        if signer_key is None:
+            raise NotFound(
+                f"no signed checkpoint covers position {recorded.position} yet: run `ledger checkpoint` "
+                "or pass a signer key to sign one"
+            )
+        checkpoint(app, signer_key, origin)
+        with log.db.transaction(write=False) as c:
+            latest = max(_stored(c, log), key=lambda cp: (cp.size, cp.seq))
+    with log.db.transaction(write=False) as c:
+        row = c.execute(log.select_event_at, (recorded.position,)).fetchone()
+        if row is None:
+            raise IntegrityError(f"the record at position {recorded.position} is gone: run `ledger verify`")
+        data = _row_leaf(row)
+        proof = merkle.inclusion_proof_from(_node_reader(c, log), leaf_index, latest.size)
+    bundle: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "decision": _json_value(recorded.record.to_json_dict()),
+        "position": recorded.position,
+        "recorded_at": recorded.recorded_at.isoformat(),
+        "subject": recorded.subject,
+        "leaf_index": leaf_index,
+        "leaf": _b64(data),
+        "tree_size": latest.size,
+        "inclusion_proof": [_b64(h) for h in proof],
+        "checkpoint": latest.note,
+        "tlog_proof": tlog_proof_text(leaf_index, proof, latest.note, data),
+    }
+    report = verify_proof(bundle, (), check_signature=False)
+    if not report.ok:
+        raise IntegrityError(
+            f"the proof of {decision_id} does not verify against checkpoint #{latest.seq}: "
+            f"{'; '.join(report.problems)}; run `ledger verify`"
+        )
+    return bundle
+
+
+def dump_bundle(bundle: Mapping[str, Any]) -> str:
+    """The bundle as JSON text (canonical: Decimals exact, dates as ``YYYY-MM-DD``)."""
+    return canonical.dumps(bundle) + "\n"
+
+
+def load_bundle(text: str | bytes) -> dict[str, Any]:
+    """Parse a bundle file; numbers with a fraction stay ``Decimal`` so they compare exactly."""
+    try:
+        obj = json.loads(text, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError(f"the proof file is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise IntegrityError("the proof file is not a JSON object")
+    return obj
+
+
+@dataclass
+class ProofReport:
+    """What ``verify_proof`` found about one bundle."""
+
+    decision_id: str | None = None
+    position: int | None = None
+    leaf_index: int | None = None
+    tree_size: int | None = None
+    origin: str | None = None
+    checkpoint_time: str | None = None
+    signers: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    signature_problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.signature_problem is None
+
+    def summary(self) -> str:
+        return (
+            f"decision {self.decision_id} is at position {self.position} (leaf {self.leaf_index}) of the log "
+            f"{self.origin} of {self.tree_size} records, signed by {', '.join(self.signers) or '(not checked)'}"
+            + (f" at {self.checkpoint_time}" if self.checkpoint_time else "")
+        )
+
+    def check(self) -> None:
+        """Raise ``SignatureError`` for a bad signature, ``IntegrityError`` for anything else."""
+        if self.signature_problem is not None:
+            raise SignatureError(f"the proof's checkpoint does not verify: {self.signature_problem}")
+        if self.problems:
+            raise IntegrityError("the proof does not verify: " + "; ".join(self.problems))
+
+
+def verify_proof(
+    bundle: Mapping[str, Any] | str | bytes,
+    verifier_keys: Sequence[str | VerifierKey],
+    *,
+    check_signature: bool = True,
+) -> ProofReport:
+    """Check a bundle from ``prove`` with no database: signature, leaf, inclusion, content.
+
+    1. the checkpoint note carries a valid signature by one of ``verifier_keys`` (C2SP signed-note);
+    2. the leaf bytes hash (RFC 9162 §2.1.1) to a leaf the inclusion proof (§2.1.3.2) places at
+       ``leaf_index`` in the tree of the checkpoint's size and root;
+    3. the decision, position, subject and record time shown are exactly what the leaf's stored
+       record holds (its state decoded with the ledger's transcoder);
+    4. the C2SP tlog-proof text, if present, says the same.
+    Never raises for a bad bundle: every failure is a problem in the report (``report.check()``).
+    """
+    report = ProofReport()
+    if isinstance(bundle, (str, bytes)):
+        try:
+            bundle = load_bundle(bundle)
+        except IntegrityError as e:
+            report.problems.append(str(e))
+            return report
+    if bundle.get("format") != BUNDLE_FORMAT:
+        report.problems.append(f"not a {BUNDLE_FORMAT} bundle")
+        return report
+    note = bundle.get("checkpoint")
+    if not isinstance(note, str):
+        report.problems.append("the bundle has no checkpoint note")
+        return report
+    try:
+        if check_signature:
+            cp, report.signers = open_note(note, verifier_keys)
+        else:
+            cp = _unverified(note)
+    except SignatureError as e:
+        report.signature_problem = str(e)
+        try:
+            cp = _unverified(note)
+        except SignatureError:
+            return report
+    report.origin, report.tree_size = cp.origin, cp.size
+    try:
+        report.checkpoint_time = format_time(cp.time) if cp.time else None
+    except (SignatureError, ValueError):  # pragma: no cover - parse_checkpoint checked it
+        report.checkpoint_time = None
+    try:
+        _check_bundle(bundle, cp, report)
+    except (KeyError, TypeError, ValueError, LedgerError) as e:
+        report.problems.append(f"malformed bundle: {e}")
+    return report
+
+
+def _check_bundle(bundle: Mapping[str, Any], cp: Checkpoint, report: ProofReport) -> None:
+    index, size, position = bundle["leaf_index"], bundle["tree_size"], bundle["position"]
+    for name, value in (("leaf_index", index), ("tree_size", size), ("position", position)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} is not a non-negative integer")
+    report.leaf_index, report.position = index, position
+    if size != cp.size:
+        report.problems.append(f"tree_size {size} is not the checkpoint's size {cp.size}")
+    data = _unb64(bundle["leaf"], "leaf")
+    proof_field = bundle["inclusion_proof"]
+    if not isinstance(proof_field, list):
+        raise ValueError("inclusion_proof is not a list")
+    proof = [_unb64(h, f"inclusion_proof[{i}]") for i, h in enumerate(proof_field)]
+    if not merkle.verify_inclusion(merkle.leaf_hash(data), index, cp.size, proof, cp.root):
+        report.problems.append(
+            f"the inclusion proof does not place this leaf at index {index} in the signed tree of {cp.size} records"
+        )
+    text = bundle.get("tlog_proof")
+    if text is not None and text != tlog_proof_text(index, proof, bundle["checkpoint"], data):
+        report.problems.append("the C2SP tlog-proof text disagrees with the bundle's fields")
+
+    leaf = parse_leaf(data)
+    if leaf.position != position:
+        report.problems.append(f"the leaf is the record at position {leaf.position}, not {position}")
+    kind = _kinds_by_topic().get(leaf.topic)
+    if kind is None:
+        report.problems.append(f"the leaf's topic {leaf.topic!r} is not a kind of decision")
+        return
+    state = MsgpackTranscoder().decode(leaf.state)
+    if not isinstance(state, dict):
+        raise ValueError("the leaf's state is not a record")
+    recorded = _record_from_state(kind, state)
+    report.decision_id = recorded.id
+    shown = bundle["decision"]
+    if not isinstance(shown, dict):
+        raise ValueError("decision is not an object")
+    if canonical.dumps(recorded.to_json_dict(), sort_keys=True) != canonical.dumps(shown, sort_keys=True):
+        differing = sorted(
+            k for k in {*shown, *recorded.to_json_dict()} if _json_value(recorded.to_json_dict().get(k)) != shown.get(k)
+        )
+        report.problems.append(
+            f"the decision shown differs from the recorded one in {', '.join(differing) or 'its form'}"
+        )
+    if aggregates.aggregate_id(state["subject"]) != leaf.originator_id:
+        report.problems.append("the leaf's subject id does not belong to its subject")
+    if bundle.get("subject") != state["subject"]:
+        report.problems.append(f"subject {bundle.get('subject')!r} is not the recorded {state['subject']!r}")
+    timestamp = state.get("timestamp")
+    if not isinstance(timestamp, datetime) or bundle.get("recorded_at") != timestamp.isoformat():
+        report.problems.append("recorded_at is not the recorded time")
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def default_key_path() -> Path:
+    """Where ``ledger keygen`` writes and ``ledger checkpoint`` reads the signer key by default."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("medtech-ledger")) / "checkpoint.key"
+
+
+@contextmanager
+def _exclusive(path: Path, mode: int) -> Iterator[Any]:
+    """A new file created with ``mode`` from the start (O_EXCL: never an existing one)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise ConfigurationError(f"{path} already exists: refusing to overwrite a key") from None
+    except OSError as e:
+        raise ConfigurationError(f"cannot create {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yield handle
+
+
+def keygen(path: str | os.PathLike[str], name: str) -> str:
+    """Write a new Ed25519 signer key to ``path`` (mode 0600) and its verifier key to ``path.pub``.
+
+    Returns the verifier key (public). The signer key is written once, created with 0600 so it is
+    never readable by others even for a moment, and never printed; an existing file is never
+    overwritten (a lost signing key would orphan every checkpoint it signed).
+    """
+    key_path = Path(path).expanduser()
+    pub_path = key_path.with_name(key_path.name + ".pub")
+    for p in (key_path, pub_path):
+        if p.exists():
+            raise ConfigurationError(f"{p} already exists: refusing to overwrite a key")
+    try:
+        skey, vkey = generate_key(name)
+    except SignatureError as e:
+        raise ConfigurationError(str(e)) from None
+    try:
+        key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise ConfigurationError(f"cannot create {key_path.parent}: {e.strerror}") from None
+    with _exclusive(key_path, 0o600) as handle:
+        handle.write(skey + "\n")
+    try:
+        with _exclusive(pub_path, 0o644) as handle:
+            handle.write(vkey + "\n")
+    except ConfigurationError:
+        key_path.unlink()
+        raise
+    return vkey
+
+
+def load_signer_key(path: str | os.PathLike[str]) -> SignerKey:
+    """Read a signer key file; refuse one that others can read (as ssh does)."""
+    key_path = Path(path).expanduser()
+    try:
+        mode = key_path.stat().st_mode
+        text = key_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"no signer key at {key_path}: make one with `ledger keygen`") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigurationError(f"cannot read the signer key {key_path}: {e}") from None
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigurationError(f"the signer key {key_path} is readable by others: chmod 600 {key_path}")
+    try:
+        return SignerKey.parse(text.strip())
+    except SignatureError as e:
+        raise ConfigurationError(f"{key_path}: {e}") from None
+
+
+def load_verifier_keys(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Verifier keys from files: one key per non-empty line, ``#`` comments allowed."""
+    keys: list[str] = []
+    for path in paths:
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigurationError(f"cannot read the verifier key {path}: {e}") from None
+        found = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if not found:
+            raise ConfigurationError(f"{path} holds no verifier key")
+        for line in found:
+            if line.startswith("PRIVATE+KEY+"):
+                raise ConfigurationError(f"{path} holds a signer (private) key: give the .pub file")
+            VerifierKey.parse(line)
+        keys.extend(found)
+    return keys
