@@ -23,7 +23,7 @@ import click
 
 from ledger import canonical
 from ledger.application import DB_ENV, ImportResult, LedgerApplication, RecordedDecision, database_env, redact
-from ledger.decisions import from_json_dict, parse_date
+from ledger.decisions import from_json_dict, kind_specs, parse_date
 from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision, UnknownReference
 from ledger.plugins import describe, jurisdictions, plugin_manager
 from projections.views import Views, catch_up
@@ -64,7 +64,9 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: 
         out.write(canonical.dumps([{c: r.get(c) for c in columns} for r in rows]) + "\n")
         return
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF rows (RFC 4180): a cell holding a bare CR or LF is then quoted, so it cannot end a row
+        # and smuggle an unneutralised formula into a new cell.
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(columns)
         for r in rows:
             writer.writerow([_safe_csv(_cell(r.get(c))) for c in columns])
@@ -211,14 +213,25 @@ def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
     import_files(open_app(ctx), files)
 
 
-def _field_value(raw: str) -> Any:
-    """A ``--field`` value: JSON where it parses as a list, object, number or boolean, else text."""
-    if raw[:1] in "[{" or raw in ("true", "false", "null") or raw[:1].isdigit() or raw[:1] == "-":
+def _field_value(kind: str, name: str, raw: str) -> Any:
+    """A ``--field`` value, read by the field's declared type: text stays text (a licence number
+    of digits is a string), lists, objects and numbers are JSON."""
+    spec = kind_specs().get(kind)
+    declared = spec.by_name.get(name) if spec else None
+    if declared is not None and (declared.type is str or _text_choices(declared.type)):
+        return raw
+    if declared is not None or raw[:1] in "[{":
         try:
             return json.loads(raw, parse_float=Decimal)
         except ValueError:
-            pass
+            return raw
     return raw
+
+
+def _text_choices(annotation: Any) -> bool:
+    from typing import Literal, get_args, get_origin
+
+    return get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation))
 
 
 @cli.command("record")
@@ -258,7 +271,7 @@ def record_command(
             raise MalformedDecision(f"--field takes NAME=VALUE, got {item!r}", file="<record>")
         if name in obj:
             raise MalformedDecision("given twice", file="<record>", field=name)
-        obj[name] = _field_value(raw)
+        obj[name] = _field_value(kind, name, raw)
     try:
         record = from_json_dict(obj)
     except DecisionError as e:

@@ -8,7 +8,8 @@ datetimes become errors, tuples become lists, Decimals are refused). Each non-na
 code  type        payload
 ====  ==========  ==========================================================================
 1     UUID        the 16 bytes
-2     datetime    int64 microseconds since the Unix epoch (UTC) ‖ int32 UTC offset in seconds
+2     datetime    int64 local wall-clock microseconds since 1970-01-01T00:00 ‖ int64 UTC offset
+                  in microseconds (wall time, not UTC, so every datetime Python can hold decodes)
 3     date        int32 proleptic Gregorian ordinal
 4     Decimal     its ``str`` in ASCII (exact, including exponent and trailing zeros)
 5     tuple       a msgpack array (so tuples come back as tuples, lists as lists)
@@ -30,17 +31,21 @@ import msgpack
 from eventsourcing.persistence import Transcoder
 
 _UUID, _DATETIME, _DATE, _DECIMAL, _TUPLE = 1, 2, 3, 4, 5
-_DT = struct.Struct(">qi")
+_DT = struct.Struct(">qq")
 _DATE_S = struct.Struct(">i")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1)  # the origin of *wall-clock* time; the zone is stored beside it
 _ZONES: dict[int, timezone] = {0: UTC}
 
 
-def _zone(offset_seconds: int) -> timezone:
-    zone = _ZONES.get(offset_seconds)
+def _zone(offset_micros: int) -> timezone:
+    zone = _ZONES.get(offset_micros)
     if zone is None:
-        zone = _ZONES[offset_seconds] = timezone(timedelta(seconds=offset_seconds))
+        zone = _ZONES[offset_micros] = timezone(timedelta(microseconds=offset_micros))
     return zone
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _default(obj: Any) -> msgpack.ExtType:
@@ -50,9 +55,8 @@ def _default(obj: Any) -> msgpack.ExtType:
         if offset is None:
             msg = f"naive datetime {obj!r} cannot be stored: give it a time zone"
             raise TypeError(msg)
-        delta = obj - _EPOCH
-        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        return msgpack.ExtType(_DATETIME, _DT.pack(micros, int(offset.total_seconds())))
+        wall = _micros(obj.replace(tzinfo=None) - _EPOCH)
+        return msgpack.ExtType(_DATETIME, _DT.pack(wall, _micros(offset)))
     if isinstance(obj, date):
         return msgpack.ExtType(_DATE, _DATE_S.pack(obj.toordinal()))
     if isinstance(obj, UUID):
@@ -69,8 +73,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code == _UUID:
         return UUID(bytes=data)
     if code == _DATETIME:
-        micros, offset = _DT.unpack(data)
-        return (_EPOCH + timedelta(microseconds=micros)).astimezone(_zone(offset))
+        wall, offset = _DT.unpack(data)
+        return (_EPOCH + timedelta(microseconds=wall)).replace(tzinfo=_zone(offset))
     if code == _DATE:
         return date.fromordinal(_DATE_S.unpack(data)[0])
     if code == _DECIMAL:
