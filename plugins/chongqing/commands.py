@@ -1,0 +1,110 @@
+"""``ledger chongqing notices``: the filings in their public-notice period (公示期) on a day.
+
+CQ-2017#二(二): each filing is publicly noticed for 5 working days, and only then counts as done.
+The city's disclosure page and an inspector ask the same question — which filings are being
+noticed on a given day, until when? — answered here from the disclosure views (``Views.filings``,
+whose ``status`` says ``in public notice`` and whose ``notice_until`` is the notice's last day on
+Chongqing's calendar).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ledger.application import LedgerApplication
+from ledger.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from projections.views import Views
+
+COLUMNS = ("institution", "institution_name", "technology", "technology_name", "filed_on", "notice_until",
+           "authority")
+
+
+def open_views(ctx: click.Context) -> Views:
+    """The views of the ledger named by the root command's ``--db`` (``obj["db"]``), opened once per
+    run and shared with the CLI through ``obj["app"]``."""
+    from projections.views import Views
+
+    root = ctx.find_root()
+    obj = root.ensure_object(dict)
+    app = obj.get("app")
+    if app is None:
+        app = LedgerApplication.open(obj.get("db"))
+        obj["app"] = app
+        root.call_on_close(app.close)
+    return Views(app)
+
+
+def _safe(text: str) -> str:
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    """A plain table for people, or JSON / CSV for programs."""
+    if fmt == "json":
+        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, default=str))
+        return
+    if fmt == "csv":
+        # RFC 4180 line ends, so a cell holding a bare CR is quoted; and a cell a spreadsheet would
+        # run as a formula is neutralised (CSV injection).
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([_safe("" if r.get(c) is None else str(r.get(c))) for c in columns])
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    for row in [list(columns), *cells]:
+        click.echo("  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        click.echo("(none)")
+
+
+def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None) -> list[dict[str, Any]]:
+    """Chongqing's filings inside their public-notice period on ``as_of``."""
+    return [
+        {
+            "institution": f.institution,
+            "institution_name": f.institution_name,
+            "technology": f.technology,
+            "technology_name": f.technology_name,
+            "filed_on": f.filed_on.isoformat() if f.filed_on else None,
+            "notice_until": f.notice_until.isoformat() if f.notice_until else None,
+            "authority": f.authority,
+        }
+        for f in views.filings(province="chongqing", as_of=as_of, known_at=known_at)
+        if f.status == "in public notice"
+    ]
+
+
+@click.group("chongqing")
+def chongqing_group() -> None:
+    """Chongqing (CQ-2017, 渝卫发〔2017〕44号)."""
+
+
+@chongqing_group.command("notices")
+@click.option("--as-of", "as_of", help="the day, YYYY-MM-DD (default: today)")
+@click.option("--known-at", "known_at", help="as the ledger knew it at this position or timestamp")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
+@click.pass_context
+def notices_command(ctx: click.Context, as_of: str | None, known_at: str | None, fmt: str) -> None:
+    """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of."""
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        msg = f"--as-of takes a date YYYY-MM-DD, got {as_of!r}"
+        raise ConfigurationError(msg) from None
+    emit(notice_rows(open_views(ctx), as_of=day, known_at=known_at), COLUMNS, fmt)

@@ -1,0 +1,258 @@
+"""What the national rules share: the regimes' dates, the filing clock of a use, and small helpers.
+
+The same act is legal or not depending on the regime in force *on the day it happened* (DOMAIN.md),
+so every rule first asks which regime governs a decision, by its effective date:
+
+* MTM-2009 (卫生部令第… 医疗技术临床应用管理办法) from 2009-05-01 up to 2018-10-31;
+* the 2015 transition (国卫医发〔2015〕71号, see ``transition2015``) from 2015-06-29, inside MTM-2009's span;
+* MTM-2018 (国家卫生健康委员会令第1号) from 2018-11-01;
+* EVAL-2026 (国卫办医政函〔2026〕66号) from 2026-03-04, for evaluation panels.
+
+The *filing clock* is the one piece of reasoning several rules need (late filing, overdue filing,
+use without a filing, the calendar warning), so it lives here once: MTM-2018#11 lets an institution
+perform its first case and then file within 15 working days; MTM-2018#49 (and a province's own date,
+e.g. HN-2018#六(一)) gives uses that were under way before the regime a fixed date instead.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from ledger.errors import CalendarError
+from projections.facts import Facts
+from projections.findings import Deadline
+from projections.replay import Resolved
+
+MTM2009_START = date(2009, 5, 1)
+"""MTM-2009#61: in force from 2009-05-01."""
+MTM2018_START = date(2018, 11, 1)
+"""MTM-2018 (附则): in force from 2018-11-01; MTM-2009 rules judge only what happened before."""
+EVAL2026_START = date(2026, 3, 4)
+"""EVAL-2026#13: in force from the day it was issued, 2026-03-04."""
+NATIONAL_GRANDFATHER = date(2019, 2, 1)
+"""MTM-2018#49: uses under way before the regime file "自2019年2月1日以前" (by 2019-02-01)."""
+
+FILING_KINDS = ("filing.submitted", "filing.completed", "filing.rejected")
+
+
+def is_mtm2009(day: date) -> bool:
+    """Judged by MTM-2009: on or after 2009-05-01 and before 2018-11-01."""
+    return MTM2009_START <= day < MTM2018_START
+
+
+def is_mtm2018(day: date) -> bool:
+    """Judged by MTM-2018: on or after 2018-11-01."""
+    return day >= MTM2018_START
+
+
+def is_eval2026(day: date) -> bool:
+    """Judged by EVAL-2026: on or after 2026-03-04."""
+    return day >= EVAL2026_START
+
+
+def ids(*decisions: Resolved | None) -> tuple[str, ...]:
+    """The ids of the decisions that show a finding, in the order given, without repeats."""
+    out: list[str] = []
+    for d in decisions:
+        if d is not None and d.record.id not in out:
+            out.append(d.record.id)
+    return tuple(out)
+
+
+def the_day_after(day: date) -> date:
+    return day + timedelta(days=1)
+
+
+def grandfather_date(deadline: Deadline | None) -> date | None:
+    """The fixed date of a ``grandfather`` deadline (``extra["by"]``), e.g. 2019-01-31 in Hunan."""
+    if deadline is None or "by" not in deadline.extra:
+        return None
+    return date.fromisoformat(deadline.extra["by"])
+
+
+def cases_with_state(use: Iterable[Resolved]) -> Iterator[tuple[Resolved, str, Resolved | None]]:
+    """Each case of a use with the use's state then — ``active``, ``suspended`` or ``stopped`` — and the
+    decision that made it so, in one pass (valid-time order, log order within a day).
+
+    A suspension recorded *after* a case on the same day does not cover it: the case is usually what
+    led to it (MTM-2018#25(3): a serious adverse event, then "立即停止"). A resumption ends a suspension;
+    a new completed filing after a stop starts the use afresh (a stopped technology may be filed
+    again, MTM-2018#11). Linear in the use's length: an institution reports every case (MTM-2018#37).
+    """
+    state, why = "active", None
+    for d in use:
+        kind = d.record.kind
+        if kind == "case.performed":
+            yield d, state, why
+        elif kind == "use.suspended":
+            state, why = "suspended", d
+        elif kind == "use.resumed" and state == "suspended":
+            state, why = "active", None
+        elif kind == "use.stopped":
+            state, why = "stopped", d
+        elif kind == "filing.completed" and state == "stopped":
+            state, why = "active", None
+
+
+class People:
+    """Who was registered where, and with which grant, on any day: built once per scope.
+
+    ``Facts.registered`` and ``Facts.privilege`` replay the scope for every question; a rule that
+    asks for every case (MTM-2018#20) would be quadratic in an institution's history. Here each
+    (physician, institution) gets a timeline once, and a question is a bisect. Answers are as of the
+    end of the day, like the ``Facts`` methods: a grant made on the day of a case covers it.
+    """
+
+    def __init__(self, decisions: Iterable[Resolved]) -> None:
+        self._registered: dict[tuple[str, str], tuple[list[date], list[bool]]] = {}
+        self._grants: dict[tuple[str, str], tuple[list[date], list[Resolved | None]]] = {}
+        for d in decisions:
+            f, kind = d.record.fields, d.record.kind
+            if "physician" not in f or "institution" not in f:
+                continue
+            key = (f["physician"], f["institution"])
+            if kind in ("physician.registered", "physician.deregistered"):
+                days, states = self._registered.setdefault(key, ([], []))
+                days.append(d.record.effective)
+                states.append(kind == "physician.registered")
+            elif kind in ("privilege.granted", "privilege.suspended", "privilege.revoked"):
+                days_, grants = self._grants.setdefault(key, ([], []))
+                days_.append(d.record.effective)
+                grants.append(d if kind == "privilege.granted" else None)
+
+    def registered(self, physician: str, institution: str, on: date) -> bool:
+        days, states = self._registered.get((physician, institution), ([], []))
+        i = bisect_right(days, on)
+        return states[i - 1] if i else False
+
+    def privilege(self, physician: str, institution: str, on: date) -> Resolved | None:
+        days, grants = self._grants.get((physician, institution), ([], []))
+        i = bisect_right(days, on)
+        return grants[i - 1] if i else None
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The filing clock of one use (an institution's use of one restricted technology).
+
+    ``grandfathered`` uses were under way before the regime: they file by the fixed ``by`` date
+    (MTM-2018#49, or the province's own, e.g. HN-2018#六(一)) and only filings made under the new
+    regime count. Other uses start the clock at their ``first_case`` and file within ``deadline``
+    working days of it (MTM-2018#11, or the province's, e.g. HN-2018#二(二)).
+    """
+
+    institution: str
+    technology: str
+    grandfathered: bool
+    first_case: Resolved | None
+    """The first case of the technology while restricted under MTM-2018 (None for a grandfathered
+    use without one)."""
+    deadline: Deadline | None
+    """The working-day deadline (``filing``) or, when grandfathered, the ``grandfather`` deadline."""
+    by: date | None
+    """The grandfather date; None for a use on the 15-working-day clock."""
+    filings: tuple[Resolved, ...]
+    """Filing decisions that count for this clock, in valid-time order."""
+
+    @property
+    def first_filing(self) -> Resolved | None:
+        """Only the first filing counts for the deadline: a new form after a change of the
+        technical lead or of the principal (HN-2018 附件2 注2) is not a late filing."""
+        return next((f for f in self.filings if f.record.kind == "filing.submitted"), None)
+
+    @property
+    def article(self) -> str:
+        return self.deadline.article if self.deadline else "MTM-2018#11"
+
+    def filing_state(self, on: date) -> tuple[str, Resolved | None]:
+        """``none``, ``submitted``, ``completed`` or ``rejected``: the last counted filing decision by ``on``."""
+        state, last = "none", None
+        for f in self.filings:
+            if f.record.effective > on:
+                break
+            state = {"filing.submitted": "submitted", "filing.completed": "completed"}.get(f.record.kind, "rejected")
+            if state == "submitted" and last is not None and last.record.kind == "filing.completed":
+                state = "completed"  # a new form for a filed use (HN-2018 附件2 注2) keeps it filed
+            last = f
+        return state, last
+
+    def due(self, facts: Facts) -> date:
+        """The last day to file. Raises ``CalendarError`` when counting needs an unknown year."""
+        if self.by is not None:
+            return self.by
+        assert self.first_case is not None and self.deadline is not None
+        return facts.calendar().add_workdays(self.first_case.record.effective, self.deadline.working_days)
+
+    def past_due(self, facts: Facts, day: date) -> bool:
+        """Is ``day`` after the last day to file? Counts only up to ``day``, so a year after it
+        need not be known. Raises ``CalendarError`` otherwise."""
+        if self.by is not None:
+            return day > self.by
+        assert self.first_case is not None and self.deadline is not None
+        start = self.first_case.record.effective
+        return facts.calendar().workdays_between(start, day) > self.deadline.working_days
+
+
+def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Clock | None:
+    """The clock of ``use`` under MTM-2018, or None when no restricted case started one.
+
+    Grandfathered (MTM-2018#49): the technology is restricted on the grandfather date, and the
+    institution used it before the regime began (a case before 2018-11-01), or before the
+    technology entered a catalogue published after that day (Hunan's 2018 list came out on
+    2018-11-19; HN-2018#六(一) covers uses "before this notice") while still before that date.
+    Otherwise the first case of the technology while restricted, on or after 2018-11-01, starts the
+    clock (MTM-2018#11).
+    """
+    cases = [d for d in use if d.record.kind == "case.performed"]
+    if not cases:
+        return None
+    institution = use[0].record.fields["institution"]
+    grandfather = facts.deadline("grandfather", MTM2018_START)
+    by = grandfather_date(grandfather)
+    if (
+        by is not None
+        and facts.tech_class(technology, by) == "restricted"
+        and any(
+            c.record.effective < MTM2018_START
+            or (c.record.effective <= by and facts.tech_class(technology, c.record.effective) != "restricted")
+            for c in cases
+        )
+    ):
+        first = next(
+            (c for c in cases if is_mtm2018(c.record.effective)
+             and facts.tech_class(technology, c.record.effective) == "restricted"),
+            None,
+        )
+        filings = tuple(d for d in use if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
+        return Clock(institution, technology, True, first, grandfather, by, filings)
+    first = next(
+        (c for c in cases if is_mtm2018(c.record.effective)
+         and facts.tech_class(technology, c.record.effective) == "restricted"),
+        None,
+    )
+    if first is None:
+        return None
+    deadline = facts.deadline("filing", first.record.effective)
+    if deadline is None:
+        return None
+    filings = tuple(d for d in use if d.record.kind in FILING_KINDS)
+    return Clock(institution, technology, False, first, deadline, None, filings)
+
+
+def clocks(facts: Facts) -> list[Clock]:
+    """Every use's filing clock in this scope, by institution then technology."""
+    out = []
+    for (_, technology), use in sorted(facts.by_use.items()):
+        clock = filing_clock(facts, use, technology)
+        if clock is not None:
+            out.append(clock)
+    return out
+
+
+def unknown_year(error: CalendarError) -> str:
+    """The sentence of a ``CalendarError`` that names the missing year, for a finding's message."""
+    text = str(error)
+    return text.split(". This calendar", maxsplit=1)[0]
