@@ -23,7 +23,7 @@ import click
 
 from ledger import canonical
 from ledger.application import DB_ENV, ImportResult, LedgerApplication, RecordedDecision, database_env, redact
-from ledger.decisions import from_json_dict, kind_specs, parse_date
+from ledger.decisions import from_json_dict, kind_specs, parse_date, parse_line
 from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision, UnknownReference
 from ledger.plugins import describe, jurisdictions, plugin_manager
 from projections.views import Views, catch_up
@@ -234,6 +234,33 @@ def _text_choices(annotation: Any) -> bool:
     return get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation))
 
 
+@cli.command("sign")
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="the authority's signer key file (`ledger keygen`)")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="default stdout")
+def sign_command(file: str, key_file: str, output: IO[str]) -> None:
+    """Sign every decision of a decision file with an authority's key (issue 6, "Authority").
+
+    Once an authority has registered its key (``authority.key_registered``), the ledger refuses
+    decisions ``by`` it that are unsigned or wrongly signed.
+    """
+    from ledger import authority
+    from ledger.integrity import load_signer_key
+
+    signer = load_signer_key(key_file)
+    with ExitStack() as stack:
+        lines, _ = _progress_reader(file, stack)
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = parse_line(line)
+            except DecisionError as e:
+                raise e.located(file=file, line=lineno) from None
+            output.write(authority.sign(record, signer).to_json() + "\n")
+
+
 @cli.command("record")
 @click.argument("kind")
 @click.option("--id", "decision_id", required=True, help="the decision's id, chosen by whoever decided")
@@ -241,6 +268,7 @@ def _text_choices(annotation: Any) -> bool:
 @click.option("--by", required=True, help="the authority or institution that decided")
 @click.option("--basis", help="legal basis, e.g. MTM-2018#11")
 @click.option("--note")
+@click.option("--sign", "key_file", type=click.Path(dir_okay=False), help="sign it with this signer key file")
 @click.option(
     "--field",
     "fields",
@@ -257,6 +285,7 @@ def record_command(
     by: str,
     basis: str | None,
     note: str | None,
+    key_file: str | None,
     fields: tuple[str, ...],
 ) -> None:
     """Record one decision of KIND (e.g. filing.completed)."""
@@ -276,6 +305,11 @@ def record_command(
         record = from_json_dict(obj)
     except DecisionError as e:
         raise e.located(file="<record>") from None
+    if key_file:
+        from ledger import authority
+        from ledger.integrity import load_signer_key
+
+        record = authority.sign(record, load_signer_key(key_file))
     app = open_app(ctx)
     try:
         result = app.record(record)

@@ -57,6 +57,8 @@ def subject_of(kind: str, fields: Mapping[str, Any]) -> str:
         return use_subject(fields["institution"], fields["technology"])
     if kind.startswith("training_base."):
         return f"training_base:{fields['institution']}|{fields['technology']}"
+    if kind == "authority.key_registered":
+        return f"authority:{fields['authority']}"
     if kind == "panel.concluded":
         return f"panel:{fields['panel']}|{fields['technology']}|{fields.get('institution') or ''}"
     msg = f"no subject rule for kind {kind!r}"

@@ -23,9 +23,9 @@ import pluggy
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent, Transcoder
 
-from ledger import aggregates
+from ledger import aggregates, authority
 from ledger import events as ev
-from ledger.decisions import DecisionRecord, check_correction, kind_specs, parse_line
+from ledger.decisions import DecisionRecord, check_correction, kind_specs, parse_line, record_from_state
 from ledger.errors import (
     ConfigurationError,
     ConflictingDecision,
@@ -36,6 +36,7 @@ from ledger.errors import (
     StorageError,
     UnknownDecision,
     UnknownReference,
+    UnsignedDecision,
 )
 from ledger.storage import DecisionRow, LedgerRecorder, WriteSession
 from ledger.transcoder import MsgpackTranscoder
@@ -224,22 +225,7 @@ class LedgerApplication(Application[UUID]):
 
     def to_record(self, event: ev.Decision) -> DecisionRecord:
         """The decision an event holds, in DECISIONS.md's terms (the inverse of recording it)."""
-        spec = kind_specs()[event.kind]
-        fields = {}
-        for f in spec.fields:
-            value = getattr(event, f.attr)
-            if value is not None or f.required:
-                fields[f.name] = value
-        return DecisionRecord(
-            id=event.decision_id,
-            kind=event.kind,
-            effective=event.effective,
-            by=event.by,
-            basis=event.basis,
-            note=event.note,
-            fields=fields,
-            extensions=dict(event.extensions),
-        )
+        return record_from_state(event.kind, vars(event))
 
     def event_at(self, row: DecisionRow) -> ev.Decision:
         stored = self.store.select_events(row.originator_id, gt=row.originator_version - 1, lte=row.originator_version)
@@ -333,6 +319,7 @@ class _FileWriter:
     known: dict[tuple[str, str], date] = field(default_factory=dict)
     versions: dict[UUID, int] = field(default_factory=dict)
     jurisdictions: dict[str, str | None] = field(default_factory=dict)
+    authority_keys: dict[str, str | None] = field(default_factory=dict)
 
     def add(self, record: DecisionRecord) -> None:
         self._validate_with_plugins(record)
@@ -347,6 +334,7 @@ class _FileWriter:
                 "different content; decisions are never rewritten: record a decision.corrected instead"
             )
             raise ConflictingDecision(msg, field="id")
+        self._check_signature(record)
         for name, ref_kind, value in record.references():
             self._check_known(record, name, ref_kind, value)
 
@@ -375,6 +363,8 @@ class _FileWriter:
         self.events.append(event)
         self.rows.append(row)
         self.pending[record.id] = row
+        if record.kind == "authority.key_registered":
+            self.authority_keys[record.fields["authority"]] = record.fields["public_key"]
         if record.kind in aggregates.CREATING_KINDS.values():
             key = (subject, record.kind)
             self.known[key] = min(self.known.get(key, record.effective), record.effective)
@@ -405,6 +395,31 @@ class _FileWriter:
         if problems:
             name, message = sorted(problems)[0]
             raise MalformedDecision(message, field=name)
+
+    def _check_signature(self, record: DecisionRecord) -> None:
+        """Once an authority has registered its key, every decision ``by`` it that is recorded
+        after that must carry its valid signature (issue 6, "Authority"): nobody else can write
+        in its name. A key is replaced by a new registration, which itself needs the old key's
+        signature when the authority registers it."""
+        key = self.authority_keys.get(record.by, "")
+        if key == "":
+            self.flush()
+            row = self.session.latest(f"authority:{record.by}", "authority.key_registered")
+            key = None
+            if row is not None:
+                stored = self.session.stored_event(row.originator_id, row.originator_version)
+                registration = self.app._decode(stored)
+                assert isinstance(registration, ev.AuthorityKeyRegistered)
+                key = registration.public_key
+            self.authority_keys[record.by] = key
+        if key is None:
+            return
+        if record.signature is None:
+            msg = f"{record.by!r} has registered a signing key: its decisions must be signed (`ledger sign`)"
+            raise UnsignedDecision(msg, field="signature")
+        if not authority.verify(record, key):
+            msg = f"the signature does not verify with the key {record.by!r} registered"
+            raise UnsignedDecision(msg, field="signature")
 
     def _check_known(self, record: DecisionRecord, name: str, ref_kind: str, value: str) -> None:
         """A decision may only name what the ledger knows as of its effective date (DECISIONS.md)."""
@@ -452,6 +467,8 @@ class _FileWriter:
         if record.kind == "institution.registered":
             self.jurisdictions[subject] = f["province"]
             return str(f["province"])
+        if record.kind == "authority.key_registered":
+            return None
         institution = f.get("institution")
         if institution is None:  # an evaluation panel: the catalogue of its technology
             return str(f["technology"]).partition(":")[0]
@@ -481,5 +498,6 @@ class _FileWriter:
             note=record.note,
             subject=subject,
             extensions=dict(record.extensions),
+            signature=record.signature,
             **kwargs,
         )

@@ -12,6 +12,7 @@ Every refusal is a ``DecisionError`` naming the field; the caller adds file and 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import types
@@ -32,8 +33,10 @@ _ID_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EXTENSION_RE = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_\-\u4e00-\u9fff]+\Z")
 
-ENVELOPE = ("id", "kind", "effective", "by", "basis", "note")
-"""Fields every decision has (DECISIONS.md, "Every decision"), in export order (note goes last)."""
+ENVELOPE = ("id", "kind", "effective", "by", "basis", "note", "signature")
+"""Fields every decision has (DECISIONS.md, "Every decision"), in export order (note, then the
+authority's signature, go last)."""
+_SIGNATURE_RE = re.compile(r"[A-Za-z0-9+/]{86}==\Z")
 
 REFERENCE_FIELDS: dict[str, str] = {
     "institution": "institution",
@@ -46,7 +49,9 @@ REFERENCE_FIELDS: dict[str, str] = {
 CREATES = {"institution.registered": "institution", "physician.registered": "physician"}
 """The field a creating decision introduces rather than refers to."""
 
-SUBJECT_FIELDS = frozenset({"catalog", "code", "institution", "physician", "technology", "panel"})
+SUBJECT_FIELDS = frozenset(
+    {"catalog", "code", "institution", "physician", "technology", "panel", "authority", "public_key"}
+)
 """Fields a correction may not change: they decide which subject a decision is about. A decision
 about the wrong subject is retracted and recorded anew, so each subject's history stays true."""
 
@@ -126,6 +131,8 @@ class DecisionRecord:
     note: str | None
     fields: Mapping[str, Any]
     extensions: Mapping[str, Any]
+    signature: str | None = None
+    """base64 Ed25519 signature of ``signing_bytes()`` by the ``by`` authority (ledger.authority)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         """The decision in DECISIONS.md's form, keys in a stable, readable order."""
@@ -138,14 +145,23 @@ class DecisionRecord:
         out.update(sorted(self.extensions.items()))
         if self.note is not None:
             out["note"] = self.note
+        if self.signature is not None:
+            out["signature"] = self.signature
         return out
 
     def to_json(self) -> str:
         return canonical.dumps(self.to_json_dict())
 
+    def signing_bytes(self) -> bytes:
+        """What an authority signs: the key-sorted canonical form, without the signature."""
+        unsigned = self.to_json_dict()
+        unsigned.pop("signature", None)
+        return canonical.dumps(unsigned, sort_keys=True).encode("utf-8")
+
     def digest(self) -> bytes:
-        """What "the same content" means for idempotent import: the canonical form's SHA-256."""
-        return canonical.digest(self.to_json_dict())
+        """What "the same content" means for idempotent import: the SHA-256 of the canonical form
+        without the signature (a decision re-imported unsigned is the same decision)."""
+        return hashlib.sha256(self.signing_bytes()).digest()
 
     def references(self) -> Iterator[tuple[str, str, str]]:
         """``(field, reference kind, value)`` for each field naming a subject that must exist."""
@@ -156,6 +172,27 @@ class DecisionRecord:
                 yield name, ref_kind, value
         if self.kind in ("technology.reclassified", "technology.delisted"):
             yield "code", "technology", f"{self.fields['catalog']}:{self.fields['code']}"
+
+
+def record_from_state(kind: str, state: Mapping[str, Any]) -> DecisionRecord:
+    """The decision a stored event's state holds, in DECISIONS.md's terms (the inverse of
+    recording it). Takes the state mapping, so the offline proof verifier needs no database."""
+    fields = {}
+    for f in kind_specs()[kind].fields:
+        value = state.get(f.attr)
+        if value is not None or f.required:
+            fields[f.name] = value
+    return DecisionRecord(
+        id=state["decision_id"],
+        kind=kind,
+        effective=state["effective"],
+        by=state["by"],
+        basis=state["basis"],
+        note=state["note"],
+        fields=fields,
+        extensions=dict(state["extensions"]),
+        signature=state.get("signature"),
+    )
 
 
 def parse_line(text: str | bytes) -> DecisionRecord:
@@ -200,6 +237,9 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
     by = _string(_require(obj, "by"), "by")
     basis = _optional_string(obj.get("basis"), "basis")
     note = _optional_string(obj.get("note"), "note", allow_empty=True)
+    signature = obj.get("signature")
+    if signature is not None and (not isinstance(signature, str) or not _SIGNATURE_RE.match(signature)):
+        raise MalformedDecision("a signature is the base64 of a 64-byte Ed25519 signature", field="signature")
 
     fields: dict[str, Any] = {}
     extensions: dict[str, Any] = {}
@@ -226,7 +266,7 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
         if field_spec.required and field_spec.name not in fields:
             raise MalformedDecision("required field is missing", field=field_spec.name)
 
-    record = DecisionRecord(decision_id, kind, effective, by, basis, note, fields, extensions)
+    record = DecisionRecord(decision_id, kind, effective, by, basis, note, fields, extensions, signature)
     _check_kind_rules(record)
     return record
 
@@ -296,6 +336,15 @@ def _check_kind_rules(record: DecisionRecord) -> None:
             parse_technology_ref(f[name], name)
     if record.kind == "panel.concluded":
         _check_panel(record)
+    if record.kind == "authority.key_registered":
+        from ledger.checkpoints import VerifierKey
+        from ledger.errors import SignatureError
+
+        try:
+            VerifierKey.parse(f["public_key"])
+        except SignatureError as e:
+            raise MalformedDecision(f"not a verifier key (name+keyid+base64, `ledger keygen`): {e}",
+                                    field="public_key") from None
     if record.kind == "decision.corrected" and not f["fields"]:
         raise MalformedDecision("a correction corrects at least one field", field="fields")
 

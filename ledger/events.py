@@ -59,6 +59,8 @@ class Decision(DomainEvent):
     note: str | None
     subject: str
     extensions: dict[str, Any]
+    signature: str | None
+    """base64 Ed25519 signature by the ``by`` authority's registered key (see ``ledger.authority``)."""
 
 
 # --- Catalogues -----------------------------------------------------------------------------
@@ -299,6 +301,18 @@ class DecisionRetracted(Decision):
     reason: str
 
 
+# --- Authorities ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorityKeyRegistered(Decision):
+    """From this record on, decisions ``by`` ``authority`` must carry its signature (issue 6)."""
+
+    kind: ClassVar[str] = "authority.key_registered"
+    authority: str
+    public_key: str
+
+
 EVENT_CLASSES: dict[str, type[Decision]] = {
     cls.kind: cls
     for cls in (
@@ -328,6 +342,7 @@ EVENT_CLASSES: dict[str, type[Decision]] = {
         PenaltyImposed,
         DecisionCorrected,
         DecisionRetracted,
+        AuthorityKeyRegistered,
     )
 }
 """Every kind of DECISIONS.md, by its name. The one registry the parser and the exporter use."""

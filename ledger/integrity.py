@@ -73,7 +73,7 @@ from ledger.checkpoints import (
     parse_checkpoint,
     sign,
 )
-from ledger.decisions import DecisionRecord, kind_specs
+from ledger.decisions import kind_specs, record_from_state
 from ledger.errors import ConfigurationError, IntegrityError, LedgerError, NotFound, SignatureError
 from ledger.sql import Cursor, Database
 from ledger.transcoder import MsgpackTranscoder
@@ -992,26 +992,6 @@ def tlog_proof_text(index: int, proof: Sequence[bytes], note: str, extra: bytes 
     return "\n".join(lines) + "\n\n" + note
 
 
-def _record_from_state(kind: str, state: Mapping[str, Any]) -> DecisionRecord:
-    """The decision a stored state holds (mirrors ``LedgerApplication.to_record``, without a DB)."""
-    spec = kind_specs()[kind]
-    fields = {}
-    for f in spec.fields:
-        value = state.get(f.attr)
-        if value is not None or f.required:
-            fields[f.name] = value
-    return DecisionRecord(
-        id=state["decision_id"],
-        kind=kind,
-        effective=state["effective"],
-        by=state["by"],
-        basis=state["basis"],
-        note=state["note"],
-        fields=fields,
-        extensions=dict(state["extensions"]),
-    )
-
-
 def _kinds_by_topic() -> dict[str, str]:
     """Topic → kind, from the vocabulary: a bundle's topic is looked up, never imported."""
     return {get_topic(spec.event_class): kind for kind, spec in kind_specs().items()}
@@ -1215,7 +1195,7 @@ def _check_bundle(bundle: Mapping[str, Any], cp: Checkpoint, report: ProofReport
     state = MsgpackTranscoder().decode(leaf.state)
     if not isinstance(state, dict):
         raise ValueError("the leaf's state is not a record")
-    recorded = _record_from_state(kind, state)
+    recorded = record_from_state(kind, state)
     report.decision_id = recorded.id
     shown = bundle["decision"]
     if not isinstance(shown, dict):

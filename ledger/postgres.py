@@ -120,6 +120,9 @@ class _PostgresWriteSession(WriteSession):
         self.q_known = SQL("SELECT MIN(effective) AS m FROM {s}.{i} WHERE subject = %s AND kind = %s").format(
             s=schema, i=recorder._index
         )
+        self.q_latest = SQL(
+            "SELECT {cols} FROM {s}.{i} WHERE subject = %s AND kind = %s ORDER BY position DESC LIMIT 1"
+        ).format(cols=SQL(INDEX_COLUMNS), s=schema, i=recorder._index)
         self.q_juris = SQL("SELECT jurisdiction FROM {s}.{i} WHERE subject = %s ORDER BY position LIMIT 1").format(
             s=schema, i=recorder._index
         )
@@ -142,6 +145,11 @@ class _PostgresWriteSession(WriteSession):
         self.c.execute(self.q_known, (subject, creating_kind))
         value: date | None = self.c.fetchone()["m"]
         return value
+
+    def latest(self, subject: str, kind: str) -> DecisionRow | None:
+        self.c.execute(self.q_latest, (subject, kind))
+        r = self.c.fetchone()
+        return _row(tuple(r.values())) if r else None
 
     def jurisdiction_of(self, subject: str) -> str | None:
         self.c.execute(self.q_juris, (subject,))

@@ -70,6 +70,10 @@ class WriteSession(ABC):
         """Earliest ``effective`` of a decision of ``creating_kind`` about ``subject``, or None."""
 
     @abstractmethod
+    def latest(self, subject: str, kind: str) -> DecisionRow | None:
+        """The last recorded decision of ``kind`` about ``subject``, or None."""
+
+    @abstractmethod
     def last_version(self, originator_id: UUID) -> int:
         """The subject's current version (0 for a subject with no events yet)."""
 
@@ -261,6 +265,15 @@ class _SQLiteWriteSession(WriteSession):
         )
         value = self.c.fetchone()[0]
         return date.fromisoformat(value) if value else None
+
+    def latest(self, subject: str, kind: str) -> DecisionRow | None:
+        self.c.execute(
+            f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE subject = ? AND kind = ? "
+            "ORDER BY position DESC LIMIT 1",
+            (subject, kind),
+        )
+        r = self.c.fetchone()
+        return _row(tuple(r)) if r else None
 
     def jurisdiction_of(self, subject: str) -> str | None:
         self.c.execute(

@@ -35,6 +35,8 @@ ALL_KINDS: tuple[str, ...] = tuple(EVENT_CLASSES)
 
 CATALOGS = ("national", "hunan", "chongqing")
 PROVINCES = ("湖南省", "湖南", "重庆市", "北京市")
+PUBLIC_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+"""A verifier key (the golang.org/x/mod/sumdb/note documentation's example)."""
 AUTHORITIES = ("国家卫生健康委", "湖南省卫生健康委员会", "长沙市卫生健康委员会", "重庆市卫生健康委员会", "卫生部")
 CITIES = ("长沙市", "湘潭市", "株洲市", "渝中区", "岳阳市")
 CATEGORIES = ("医院", "妇幼保健院", "专科医院", "中医医院")
@@ -406,6 +408,12 @@ class FileBuilder:
             d = self._envelope(kind, self._day_after(target))
             d |= {"retracts": target["id"], "reason": self.draw(chinese_text)}
             self._finish(d)
+        elif kind == "authority.key_registered":
+            # An authority no other generated decision is `by`: its later decisions would need
+            # signatures, which tests/ledger/test_authority.py covers on its own.
+            d = self._envelope(kind, self._after())
+            d |= {"authority": f"KEYHOLDER-{self.prefix}-{len(self.lines)}", "public_key": PUBLIC_KEY}
+            self._finish(d)
         else:  # pragma: no cover - a kind added to ledger.events must be added here too
             msg = f"tests/strategies.py cannot draw a {kind!r} decision yet"
             raise NotImplementedError(msg)
@@ -691,6 +699,8 @@ EXAMPLE_FILE: list[dict[str, Any]] = [
      "corrects": "EX-26", "fields": {"amount_yuan": 20000, "reason": "MTM-2018#46（复核后）"}},
     {"id": "EX-33", "kind": "decision.retracted", "effective": "2024-04-02", "by": HOSPITAL,
      "retracts": "EX-10", "reason": "重复报送"},
+    {"id": "EX-KEY", "kind": "authority.key_registered", "effective": "2024-05-01", "by": "国家卫生健康委",
+     "authority": "KEYHOLDER-EX", "public_key": PUBLIC_KEY},
 ]  # fmt: skip
 """One decision of every kind (two of some), valid for an empty ledger, in this order."""
 

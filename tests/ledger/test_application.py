@@ -501,14 +501,15 @@ def test_records_by_jurisdiction(loaded: LedgerApplication) -> None:
     assert both == [i for i in IDS if i in set(hunan_province) | {"EX-01", "EX-29"}]
     # Corrections and retractions belong where their target does.
     assert {"EX-32", "EX-33"} <= set(hunan_province)
-    assert len(hunan_province) + 2 + 3 + 2 == len(IDS)
+    # The key registration (EX-KEY) belongs to no jurisdiction: it is about an authority.
+    assert len(hunan_province) + 2 + 3 + 2 + 1 == len(IDS)
 
 
 def test_records_by_effective_range(loaded: LedgerApplication) -> None:
     got = list(loaded.records(effective_from=date(2020, 1, 1), effective_to=date(2020, 12, 31)))
     assert ids(iter(got)) == ["EX-14", "EX-15", "EX-16", "EX-17", "EX-18"]
     assert all(date(2020, 1, 1) <= d.record.effective <= date(2020, 12, 31) for d in got)
-    assert ids(loaded.records(effective_from=date(2024, 4, 1))) == ["EX-32", "EX-33"]
+    assert ids(loaded.records(effective_from=date(2024, 4, 1))) == ["EX-32", "EX-33", "EX-KEY"]
     assert ids(loaded.records(effective_to=date(2005, 11, 21))) == ["EX-03", "EX-04"]
 
 

@@ -381,7 +381,7 @@ def test_the_same_year_in_two_files(tmp_path: Path) -> None:
 
 # -- properties, against chinese_calendar's own day-by-day answer -----------------------------
 
-KNOWN_DAYS = st.dates(min_value=date(CC_FIRST, 1, 1), max_value=date(CC_LAST, 9, 30))
+KNOWN_DAYS = st.dates(min_value=date(CC_FIRST, 1, 1), max_value=date(CC_LAST, 6, 30))  # + 80 working days stays in CC_LAST
 TERMS = st.integers(min_value=1, max_value=40)
 
 
