@@ -274,7 +274,7 @@ def test_malformed_schedules_are_refused_naming_the_entry(
 def test_missing_key_and_wrong_shape_are_refused() -> None:
     data = fake_2027()
     del data["workdays"]
-    with pytest.raises(CalendarError, match="x.json: missing key.*'workdays'"):
+    with pytest.raises(CalendarError, match=r"x\.json: missing key.*'workdays'"):
         YearSchedule.from_dict(data, origin="x.json")
     with pytest.raises(CalendarError, match="must be a JSON object"):
         YearSchedule.from_dict(["2027-01-01"], origin="x.json")
@@ -381,7 +381,8 @@ def test_the_same_year_in_two_files(tmp_path: Path) -> None:
 
 # -- properties, against chinese_calendar's own day-by-day answer -----------------------------
 
-KNOWN_DAYS = st.dates(min_value=date(CC_FIRST, 1, 1), max_value=date(CC_LAST, 6, 30))  # + 80 working days stays in CC_LAST
+KNOWN_DAYS = st.dates(min_value=date(CC_FIRST, 1, 1), max_value=date(CC_LAST, 6, 30))
+# (+ 80 working days from the last start stays inside CC_LAST)
 TERMS = st.integers(min_value=1, max_value=40)
 
 
