@@ -867,6 +867,218 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
 # ------------------------------------------------------------------------------------------
 
 
+# --- publishing (issue 7): the public site, and reports as spreadsheets and plots -----------
+# BEGIN publish commands: everything from here to the END line is projections.publish's CLI.
+
+import io as _io  # noqa: E402
+
+from ledger.errors import PluginError as _PluginError  # noqa: E402
+from projections import plots as _plots  # noqa: E402
+from projections import publish as _publish  # noqa: E402
+from projections.reports import Report as _Report  # noqa: E402
+from projections.reports import Table as _Table  # noqa: E402
+
+REPORT_FORMATS = ("csv", "xlsx", *_plots.PLOT_FORMATS)
+_OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
+
+
+@cli.command("publish")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="folder to write the site into (created if missing; files it does not write are left alone)",
+)
+@click.option("--province", help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
+@click.pass_context
+def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_of: str | None) -> None:
+    """Write the public disclosure lists as a static web site (MTM-2018#24, #30, #40; CQ-2017 公示).
+
+    Per province: the catalogue in force, the institutions filed per restricted technology,
+    suspended and stopped uses, training bases and certified trainees; per institution its
+    院务公开 page. Pages name physicians, never their licence numbers, and publish no case
+    reference. Each page is stamped with the ledger position, the as-of date and the latest
+    signed checkpoint; the same ledger and --as-of give the same bytes.
+    """
+    views = open_views(ctx)
+    day = _date_option(as_of, "--as-of") or date.today()
+    written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
+    stamp = _publish.read_stamp(views.app, day)
+    click.echo(
+        f"{len(written)} files written to {out_dir} (ledger position {stamp.position}, as of {day}); "
+        f"open {Path(out_dir) / 'index.html'}",
+        err=True,
+    )
+    if stamp.checkpoint is None:
+        click.echo("no signed checkpoint yet: run `ledger checkpoint`, then publish again to stamp it", err=True)
+    elif not stamp.covers:
+        click.echo(
+            f"checkpoint #{stamp.checkpoint.seq} covers {stamp.checkpoint.size} records, not all that were "
+            "published: run `ledger checkpoint`, then publish again",
+            err=True,
+        )
+
+
+def _reports() -> dict[str, _Report]:
+    """The built-in reports and every enabled plugin's, by name; a name claimed twice is refused."""
+    found = [_plots.FILINGS_OVER_TIME, *(r for c in plugin_manager().hook.ledger_reports() for r in c or ())]
+    out: dict[str, _Report] = {}
+    for report in sorted(found, key=lambda r: r.name):
+        if report.name in out:
+            raise _PluginError(f"two reports are named {report.name!r}")
+        out[report.name] = report
+    return out
+
+
+def _write_report_csv(table: _Table, out: IO[str]) -> None:
+    """The main table as CSV: the form's column headings, then the rows, formulas neutralised."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([_safe_csv(c.name) for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_safe_csv(_cell(row.get(c.key))) for c in table.columns])
+
+
+def _write_bytes(target: str, data: bytes) -> None:
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        return
+    try:
+        Path(target).write_bytes(data)
+    except OSError as e:
+        msg = f"cannot write {target}: {e.strerror}"
+        raise ConfigurationError(msg) from e
+
+
+def _run_report(
+    ctx: click.Context, report: _Report, options: dict[str, str | None], fmt: str | None, output: str | None
+) -> None:
+    suffix = Path(output).suffix.lower().lstrip(".") if output and output != "-" else ""
+    fmt = fmt or (suffix if suffix in REPORT_FORMATS else "csv")
+    if fmt in _plots.PLOT_FORMATS and report.name not in _plots.PLOTTABLE:
+        raise click.UsageError(
+            f"{report.name} is a table: --format csv or xlsx (plots: {', '.join(sorted(_plots.PLOTTABLE))})", ctx
+        )
+    table = report.build(open_views(ctx), options)
+    if fmt == "csv":
+        if output in (None, "-"):
+            _write_report_csv(table, sys.stdout)
+            return
+        assert output is not None
+        try:
+            # A BOM, so that a spreadsheet opening the file reads the Chinese as UTF-8.
+            with open(output, "w", encoding="utf-8-sig", newline="") as handle:
+                _write_report_csv(table, handle)
+        except OSError as e:
+            msg = f"cannot write {output}: {e.strerror}"
+            raise ConfigurationError(msg) from e
+    else:
+        target = output or f"{report.name}.{fmt}"
+        if fmt == "xlsx":
+            buffer = _io.BytesIO()
+            _publish.write_xlsx(table, buffer)
+            _write_bytes(target, buffer.getvalue())
+        else:
+            _write_bytes(target, _plots.render(table, fmt, fallback_title=report.name))
+        if target == "-":
+            return
+        output = target
+    click.echo(f"{report.name}: {len(table.rows)} rows written to {output} ({fmt})", err=True)
+
+
+def _report_command(report: _Report) -> click.Command:
+    """A command for one report: its ``Option``s become ``--name VALUE`` options."""
+    params: list[click.Parameter] = []
+    dests: dict[str, str] = {}
+    for i, option in enumerate(report.options):
+        if option.name in _OWN_REPORT_OPTIONS:
+            raise _PluginError(f"report {report.name!r}: its option --{option.name} clashes with `ledger report`'s own")
+        dest = f"report_option_{i}"
+        dests[dest] = option.name
+        extra: dict[str, Any] = {} if option.default is None else {"default": option.default, "show_default": True}
+        params.append(
+            click.Option(
+                [f"--{option.name}", dest], required=option.required, help=option.help, metavar="VALUE", **extra
+            )
+        )
+    formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")
+    params.append(
+        click.Option(
+            ["--format", "fmt"],
+            type=click.Choice(formats),
+            help="csv (programs; the main table), xlsx (the official form's layout, one sheet per part)"
+            + (", png or svg (a plot)" if report.name in _plots.PLOTTABLE else "")
+            + "; default: from -o's suffix, else csv",
+        )
+    )
+    params.append(
+        click.Option(
+            ["-o", "--output"],
+            type=click.Path(dir_okay=False, allow_dash=True),
+            help="file to write (- for stdout); default: stdout for csv, NAME.FORMAT otherwise",
+        )
+    )
+
+    def run(fmt: str | None, output: str | None, **values: str | None) -> None:
+        options = {dests[key]: value for key, value in values.items()}
+        _run_report(click.get_current_context(), report, options, fmt, output)
+
+    text = report.title + (f" ({report.article})" if report.article else "")
+    return click.Command(report.name, callback=run, params=params, help=text, short_help=report.title)
+
+
+class ReportGroup(click.Group):
+    """``ledger report NAME``: one command per report, built from its ``Report`` when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_reports())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        report = _reports().get(cmd_name)
+        return _report_command(report) if report else None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        command = self.get_command(ctx, name)
+        if command is None:
+            known = ", ".join(self.list_commands(ctx)) or "none"
+            raise click.UsageError(f"no report {name!r}; known reports: {known} (ledger report --list)", ctx)
+        return name, command, args[1:]
+
+
+@cli.group("report", cls=ReportGroup, invoke_without_command=True)
+@click.option("--list", "list_reports", is_flag=True, help="list the reports with their options")
+@click.pass_context
+def report_group(ctx: click.Context, list_reports: bool) -> None:
+    """Write a report as CSV or XLSX (the official form's layout), or plot it (png|svg).
+
+    `ledger report --list` shows every report (built-in and plugins'); each report's own
+    options follow its name, e.g. `ledger report hunan-filing-summary --half 2019H1 --format xlsx
+    -o summary.xlsx` or `ledger report filings-over-time --province hunan --format png`.
+    """
+    if ctx.invoked_subcommand is not None and not list_reports:
+        return
+    rows = [
+        {
+            "name": r.name,
+            "options": ", ".join(f"--{o.name}" + (" (required)" if o.required else "") for o in r.options),
+            "formats": "|".join(REPORT_FORMATS if r.name in _plots.PLOTTABLE else ("csv", "xlsx")),
+            "article": r.article,
+            "title": r.title,
+        }
+        for r in _reports().values()
+    ]
+    emit(rows, ("name", "options", "formats", "article", "title"), "table")
+    ctx.exit(0)
+
+
+# END publish commands
+# ------------------------------------------------------------------------------------------
+
+
 def main() -> None:
     """Entry point of the ``ledger`` console script; plugins add their commands first."""
     try:
