@@ -412,17 +412,25 @@ class Views:
     def privileges(
         self, institution: str, *, as_of: date | None = None, known_at: int | str | datetime | None = None
     ) -> list[PrivilegeRow]:
-        """The surgical grades an institution has granted (MTM-2018#20, #24)."""
+        """The surgical grades an institution has granted (MTM-2018#20, #24), to physicians
+        registered there on the day: a grade ends with the registration it was granted under."""
         day, n = self._when(as_of, known_at)
         people = self._physician_names(day, n)
-        rows = self._rows(
-            "view_privileges",
-            ("physician", "institution", "level", "procedures", "status"),
-            "institution = ?",
-            (institution,),
-            day,
-            n,
-        )
+        registered = {
+            r[0] for r in self._rows("view_physicians", ("physician",), "institution = ?", (institution,), day, n)
+        }
+        rows = [
+            r
+            for r in self._rows(
+                "view_privileges",
+                ("physician", "institution", "level", "procedures", "status"),
+                "institution = ?",
+                (institution,),
+                day,
+                n,
+            )
+            if r[0] in registered
+        ]
         return sorted(
             (
                 PrivilegeRow(

@@ -152,3 +152,12 @@ def test_known_at_takes_a_timestamp(views: Views) -> None:
     last = views.app.decision("HN-2019-0044")
     assert views.position_at(last.recorded_at.isoformat()) == views.app.position()
     assert views.position_at("2000-01-01T00:00:00+00:00") == 0
+
+
+def test_a_grade_ends_with_the_registration(views: Views) -> None:
+    """谭建华 left 湘江 on 2021-06-30 (HN-2021-0002): his grade is no longer shown there."""
+    def names(day: date) -> set[str]:
+        return {p.physician_name for p in views.privileges(XIANGJIANG, as_of=day)}
+
+    assert "谭建华" in names(date(2021, 6, 29))
+    assert "谭建华" not in names(date(2021, 6, 30))
