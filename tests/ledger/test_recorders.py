@@ -40,7 +40,9 @@ class TestSQLiteLedgerRecorder(ApplicationRecorderTestCase[SQLiteLedgerRecorder]
         self._dir.cleanup()
 
     def create_recorder(self) -> SQLiteLedgerRecorder:
-        recorder = SQLiteLedgerRecorder(SQLiteDatastore(db_name=self.db_path))
+        # As the ledger opens it (LEDGER_LOCK_TIMEOUT, 30 s): the suite's threads contend for the
+        # write lock, and on a loaded machine eventsourcing's 5 s default is not always enough.
+        recorder = SQLiteLedgerRecorder(SQLiteDatastore(db_name=self.db_path, lock_timeout=30))
         recorder.create_table()
         self.recorders.append(recorder)
         return recorder
