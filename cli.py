@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
+import sqlite3
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
@@ -20,11 +22,27 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
+from eventsourcing.persistence import PersistenceError
 
 from ledger import canonical
-from ledger.application import DB_ENV, ImportResult, LedgerApplication, RecordedDecision, database_env, redact
+from ledger.application import (
+    DB_ENV,
+    MAX_LINE_BYTES,
+    ImportResult,
+    LedgerApplication,
+    RecordedDecision,
+    database_env,
+    redact,
+)
 from ledger.decisions import from_json_dict, kind_specs, parse_date, parse_line
-from ledger.errors import ConfigurationError, DecisionError, LedgerError, MalformedDecision, UnknownReference
+from ledger.errors import (
+    ConfigurationError,
+    DecisionError,
+    LedgerError,
+    MalformedDecision,
+    StorageError,
+    UnknownReference,
+)
 from ledger.plugins import describe, jurisdictions, plugin_manager
 from projections.views import Views, catch_up
 
@@ -99,15 +117,36 @@ def format_option(f: F) -> F:
 # --- the app --------------------------------------------------------------------------------
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text safe to show on a terminal: control characters (an ESC would drive the terminal) and
+    lone surrogates (not text) written as escapes (issue 6: an error echoes what it refuses)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+
+
 class LedgerGroup(click.Group):
     """Turns every LedgerError into a message and its exit code; lists commands in a fixed order."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 reach Python as lone surrogates (PEP 383), and a NUL can only
+        # come from a caller in Python: refuse them here, once, not deep inside a command.
+        for arg in args:
+            if _NOT_TEXT.search(arg):
+                raise click.UsageError(f"an argument is not valid UTF-8 text: '{printable(arg)}'", ctx)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as e:
-            click.echo(f"Error: {e}", err=True)
+            click.echo(f"Error: {printable(str(e))}", err=True)
             ctx.exit(e.exit_code)
+        except (PersistenceError, sqlite3.Error) as e:  # the database failed under a command
+            click.echo(f"Error: the database refused the operation: {printable(str(e))}", err=True)
+            ctx.exit(StorageError.exit_code)
         except BrokenPipeError:  # `ledger log | head`
             sys.stderr.close()
             ctx.exit(0)
@@ -146,29 +185,50 @@ def open_app(ctx: click.Context) -> LedgerApplication:
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
     """The lines of a decision file (``-`` for stdin), and a progress callback on a terminal."""
     if path == "-":
-        return sys.stdin.buffer, None
+        return _bounded_lines(sys.stdin.buffer), None
     try:
         handle = stack.enter_context(open(path, "rb"))  # noqa: SIM115
     except OSError as e:
         msg = f"cannot read {path}: {e.strerror}"
         raise ConfigurationError(msg) from e
+    except ValueError as e:  # a NUL in the name
+        msg = f"cannot read {path!r}: {e}"
+        raise ConfigurationError(msg) from None
     if not sys.stderr.isatty():
-        return handle, None
+        return _bounded_lines(handle), None
     size = Path(path).stat().st_size
     bar = stack.enter_context(click.progressbar(length=size, label=f"importing {path}", file=sys.stderr))
-    return handle, bar.update
+    return _bounded_lines(handle), bar.update
+
+
+def _bounded_lines(handle: IO[bytes]) -> Iterable[bytes]:
+    """The lines of a file, none read further than the longest a decision may be: a file with no
+    newline (or ``/dev/zero``) is refused at its first line, never read whole into memory."""
+    while line := handle.readline(MAX_LINE_BYTES + 2):
+        yield line
 
 
 def import_files(app: LedgerApplication, paths: Sequence[str | Path], *, quiet: bool = False) -> list[ImportResult]:
     """Import decision files one transaction each, stopping at the first refused file; the views
     then catch up with whatever was recorded."""
     results = []
-    try:
+    with then_catch_up(app):
         for path in paths:
             results.append(_import_one(app, path, quiet=quiet))
-    finally:
-        catch_up(app)
     return results
+
+
+@contextlib.contextmanager
+def then_catch_up(app: LedgerApplication) -> Iterator[None]:
+    """Catch the views up after a write, whether or not it succeeded. If it failed, its error is
+    the one the user sees: a catch-up that fails too (the ledger busy) must not hide the cause."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(LedgerError):
+            catch_up(app)
+        raise
+    catch_up(app)
 
 
 def _import_one(app: LedgerApplication, path: str | Path, *, quiet: bool) -> ImportResult:
@@ -187,7 +247,7 @@ def import_reference(app: LedgerApplication, paths: Sequence[Path]) -> None:
     """Import plugins' files whatever order the plugins loaded in: a file that names what another
     file introduces (a province's demo naming national technologies) is retried after the others."""
     pending = list(paths)
-    try:
+    with then_catch_up(app):
         while pending:
             deferred: list[tuple[Path, UnknownReference]] = []
             for path in pending:
@@ -198,8 +258,6 @@ def import_reference(app: LedgerApplication, paths: Sequence[Path]) -> None:
             if len(deferred) == len(pending):
                 raise deferred[0][1]
             pending = [p for p, _ in deferred]
-    finally:
-        catch_up(app)
 
 
 @cli.command("import")
@@ -225,6 +283,8 @@ def _field_value(kind: str, name: str, raw: str) -> Any:
             return json.loads(raw, parse_float=Decimal)
         except ValueError:
             return raw
+        except RecursionError:
+            raise MalformedDecision("malformed JSON: nested too deeply", file="<record>", field=name) from None
     return raw
 
 
@@ -311,10 +371,8 @@ def record_command(
 
         record = authority.sign(record, load_signer_key(key_file))
     app = open_app(ctx)
-    try:
+    with then_catch_up(app):
         result = app.record(record)
-    finally:
-        catch_up(app)
     if result.recorded:
         click.echo(f"recorded {decision_id} at position {result.last_position}")
     else:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from ledger import canonical
@@ -29,8 +29,12 @@ from ledger import events as ev
 from ledger.errors import InvalidPanel, MalformedDecision, UnknownKind
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
-_ID_RE = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ID_RE = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,200}\Z")
+# Control characters, and lone surrogates (a JSON escape like "\ud800" that pairs with nothing:
+# not a character, and not writable as UTF-8).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+MAX_DEPTH = 32
+"""How deeply a value may nest lists and objects (a plugin's form nests two or three levels)."""
 _EXTENSION_RE = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_\-\u4e00-\u9fff]+\Z")
 
 ENVELOPE = ("id", "kind", "effective", "by", "basis", "note", "signature")
@@ -72,7 +76,7 @@ class KindSpec:
     event_class: type[ev.Decision]
     fields: tuple[FieldSpec, ...]
 
-    @property
+    @cached_property
     def by_name(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in self.fields}
 
@@ -205,7 +209,9 @@ def parse_line(text: str | bytes) -> DecisionRecord:
             raise MalformedDecision(msg) from None
     text = text.removeprefix("\ufeff")
     try:
-        obj = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        if text.startswith("\ufeff"):  # as json.loads says it (its decoder is made once, below)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _decoder().decode(text)
     except RecursionError:
         msg = "malformed JSON: nested too deeply"
         raise MalformedDecision(msg) from None
@@ -218,6 +224,13 @@ def parse_line(text: str | bytes) -> DecisionRecord:
         msg = f"a decision is a JSON object, not {_json_type(obj)}"
         raise MalformedDecision(msg)
     return from_json_dict(obj)
+
+
+@cache
+def _decoder() -> json.JSONDecoder:
+    """What ``json.loads(text, parse_float=…, parse_constant=…, object_pairs_hook=…)`` makes anew
+    on every call (≈2 µs a line), made once."""
+    return json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
@@ -271,9 +284,80 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
     return record
 
 
+def from_trusted_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
+    """``from_json_dict`` of a decision the ledger wrote out itself (``DecisionRecord.to_json``,
+    e.g. a view's stored record): the same record, without checking every value again (views
+    read thousands per query). Only for such text: anything else goes through ``from_json_dict``."""
+    converters = _trusted_fields(obj["kind"])
+    fields: dict[str, Any] = {}
+    extensions: dict[str, Any] = {}
+    for name, value in obj.items():
+        if name in _ENVELOPE:
+            continue
+        found = converters.get(name)
+        if found is None:
+            extensions[name] = value
+        elif value is not None or found[0]:
+            fields[name] = found[1](value)
+    basis = obj.get("basis")
+    note = obj.get("note")
+    return DecisionRecord(
+        obj["id"],
+        obj["kind"],
+        date.fromisoformat(obj["effective"]),
+        obj["by"],
+        basis,
+        note,
+        fields,
+        extensions,
+        obj.get("signature"),
+    )
+
+
+_ENVELOPE = frozenset(ENVELOPE)
+
+
+@cache
+def _trusted_fields(kind: str) -> dict[str, tuple[bool, Any]]:
+    """A kind's fields by JSON name: (required, what ``coerce`` does to a valid value)."""
+    return {f.name: (f.required, _trusted(f.type)) for f in kind_specs()[kind].fields}
+
+
+_TRUSTED: dict[int, tuple[Any, Any]] = {}
+
+
+def _trusted(annotation: Any) -> Any:
+    """What ``coerce`` does to a valid value of ``annotation``, as one function (kept by identity)."""
+    cached = _TRUSTED.get(id(annotation))
+    if cached is not None and cached[0] is annotation:
+        return cached[1]
+    convert: Any
+    if annotation is date:
+        convert = date.fromisoformat
+    elif annotation is Decimal:
+        convert = Decimal
+    elif annotation in (str, int) or _literal(annotation) is not None:
+        convert = _same
+    elif get_origin(annotation) is list:
+        item = _trusted(get_args(annotation)[0])
+        convert = list if item is _same else (lambda v: [item(x) for x in v])
+    elif get_origin(annotation) is dict:
+        value_type = get_args(annotation)[1]
+        inner = _same if value_type is Any else _trusted(value_type)
+        convert = dict if inner is _same else (lambda v: {k: inner(x) for k, x in v.items()})
+    else:
+        msg = f"no coercion for {annotation!r}"
+        raise TypeError(msg)
+    _TRUSTED[id(annotation)] = (annotation, convert)
+    return convert
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def coerce(value: Any, annotation: Any, name: str) -> Any:
     """Check ``value`` against a field's type and return its normalised Python value."""
-    origin = get_origin(annotation)
     if annotation is str:
         return _string(value, name)
     if annotation is date:
@@ -288,12 +372,14 @@ def coerce(value: Any, annotation: Any, name: str) -> Any:
         if value < 0:
             raise MalformedDecision("must not be negative", field=name)
         return Decimal(value)
-    if origin is Literal:
-        choices = get_args(annotation)
-        if isinstance(value, bool) or value not in choices or type(value) not in {type(c) for c in choices}:
+    literal = _literal(annotation)
+    if literal is not None:
+        choices, choice_types = literal
+        if isinstance(value, bool) or value not in choices or type(value) not in choice_types:
             shown = ", ".join(json.dumps(c, ensure_ascii=False) for c in choices)
             raise MalformedDecision(f"must be one of {shown}, got {_show(value)}", field=name)
         return value
+    origin = get_origin(annotation)
     if origin is list:
         if not isinstance(value, list):
             raise MalformedDecision(f"expected a list, got {_json_type(value)}", field=name)
@@ -304,10 +390,29 @@ def coerce(value: Any, annotation: Any, name: str) -> Any:
             raise MalformedDecision(f"expected an object, got {_json_type(value)}", field=name)
         _, value_type = get_args(annotation)
         if value_type is Any:
+            _check_strings(value, name)
             return dict(value)
         return {_string(k, name): coerce(v, value_type, f"{name}.{k}") for k, v in value.items()}
     msg = f"no coercion for {annotation!r}"
     raise TypeError(msg)
+
+
+_LITERALS: dict[int, tuple[Any, tuple[tuple[Any, ...], frozenset[type]] | None]] = {}
+
+
+def _literal(annotation: Any) -> tuple[tuple[Any, ...], frozenset[type]] | None:
+    """The choices of a ``Literal[...]`` annotation and their types (None for other annotations);
+    worked out once per annotation object (kept by identity: hashing a ``Literal`` is slow), as
+    parsing asks for every field of every line."""
+    cached = _LITERALS.get(id(annotation))
+    if cached is not None and cached[0] is annotation:
+        return cached[1]
+    found = None
+    if get_origin(annotation) is Literal:
+        choices = get_args(annotation)
+        found = (choices, frozenset(type(c) for c in choices))
+    _LITERALS[id(annotation)] = (annotation, found)  # holds the annotation: its id stays its own
+    return found
 
 
 def parse_date(value: Any, name: str) -> date:
@@ -438,25 +543,31 @@ def _optional_string(value: Any, name: str, *, allow_empty: bool = False) -> str
     return _string(value, name)
 
 
-def _check_strings(value: Any, name: str) -> None:
+def _check_strings(value: Any, name: str, depth: int = 0) -> None:
     """Refuse control characters anywhere in a value: they hide text from readers of a trail.
 
-    Also refuse integers storage cannot hold exactly (msgpack: -2**63 to 2**64 - 1).
+    Also refuse lone surrogates (not text: no UTF-8 encodes them), integers storage cannot hold
+    exactly (msgpack: -2**63 to 2**64 - 1), and lists and objects nested more than ``MAX_DEPTH``
+    levels deep (issue 6: they would exhaust the stack of whatever walks them later).
     """
     if isinstance(value, str):
         match = _CONTROL_RE.search(value)
         if match:
-            msg = f"control character U+{ord(match.group()):04X} at offset {match.start()}"
+            code = ord(match.group())
+            what = "lone surrogate" if 0xD800 <= code <= 0xDFFF else "control character"
+            msg = f"{what} U+{code:04X} at offset {match.start()}"
             raise MalformedDecision(msg, field=name)
     elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
         raise MalformedDecision("integer out of range (-2**63 to 2**64 - 1): write it as a string", field=name)
+    elif isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
+        raise MalformedDecision(f"lists and objects nested more than {MAX_DEPTH} levels deep", field=name)
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_strings(k, name)
-            _check_strings(v, f"{name}.{k}")
+            _check_strings(v, f"{name}.{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_strings(v, f"{name}[{i}]")
+            _check_strings(v, f"{name}[{i}]", depth + 1)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -39,12 +39,38 @@ class Cursor:
         if rows:
             self.raw.executemany(self._sql(sql), rows)
 
+    def insert_many(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """``INSERT INTO table (columns)`` every row: one ``executemany`` on SQLite, one binary
+        ``COPY`` on PostgreSQL.
+
+        ``types`` are the columns' PostgreSQL types (``text``, ``bigint``…). Why ``COPY``:
+        psycopg's ``executemany`` sends a statement per row (≈60 µs each without its C
+        extension), an ``unnest`` of text arrays costs ≈16 µs a row to escape; a binary ``COPY``
+        ≈2 µs. It runs inside the cursor's transaction, like any statement.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect == "postgres":
+            with self.raw.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([_PG_COPY_TYPES.get(t, t) for t in types])
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            self.raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self.raw.fetchone()
         return None if row is None else _tuple(row)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [_tuple(r) for r in self.raw.fetchall()]
+
+
+_PG_COPY_TYPES = {"bigint": "int8", "integer": "int4"}
+"""psycopg's names for the types ``COPY … (FORMAT BINARY)`` writes."""
 
 
 def _tuple(row: Any) -> tuple[Any, ...]:
@@ -73,10 +99,12 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if self.dialect == "postgres":
+            from psycopg.rows import tuple_row
+
             with (
                 self._datastore.get_connection() as conn,
                 conn.transaction(force_rollback=not write),
-                conn.cursor() as curs,
+                conn.cursor(row_factory=tuple_row) as curs,  # tuples, not dicts: ``Cursor`` gives tuples
             ):
                 yield Cursor(curs, "postgres", self.schema)
             return

@@ -20,9 +20,10 @@ and of the index; on PostgreSQL the same triggers, plus the role setup of docs/r
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -91,6 +92,34 @@ class WriteSession(ABC):
 
         ``rows[i].position`` is ignored: the storage assigns positions.
         """
+
+    # Bulk reads: the same answers as the methods above for many keys at once, so that an import
+    # asks the index once per batch of lines, not once per line (ARCHITECTURE.md rule 7). These
+    # defaults call the single-key methods; the SQLite and PostgreSQL sessions answer each with
+    # one query per chunk of keys.
+
+    def find_decisions(self, decision_ids: Collection[str]) -> dict[str, DecisionRow]:
+        """``find_decision`` for each id; ids not recorded are left out."""
+        found = {i: self.find_decision(i) for i in decision_ids}
+        return {i: row for i, row in found.items() if row is not None}
+
+    def known_since_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], date]:
+        """``known_since(subject, creating_kind)`` for each key; keys never created are left out."""
+        found = {key: self.known_since(*key) for key in keys}
+        return {key: day for key, day in found.items() if day is not None}
+
+    def latest_many(self, subjects: Collection[str], kind: str) -> dict[str, DecisionRow]:
+        """``latest(subject, kind)`` for each subject; subjects without one are left out."""
+        found = {s: self.latest(s, kind) for s in subjects}
+        return {s: row for s, row in found.items() if row is not None}
+
+    def last_versions(self, originator_ids: Collection[UUID]) -> dict[UUID, int]:
+        """``last_version`` for each id (0 for a subject with no events yet)."""
+        return {oid: self.last_version(oid) for oid in originator_ids}
+
+    def jurisdictions_of(self, subjects: Collection[str]) -> dict[str, str | None]:
+        """``jurisdiction_of`` for each subject (None where nothing is recorded about it)."""
+        return {s: self.jurisdiction_of(s) for s in subjects}
 
 
 class LedgerRecorder(ApplicationRecorder):
@@ -206,6 +235,46 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             ],
         ]
 
+    def create_table(self) -> None:
+        """eventsourcing's ``create_table``, in a ``BEGIN IMMEDIATE`` transaction, skipped while
+        another process writes if the ledger's tables are already there (issue 6).
+
+        The statements write (``INSERT OR IGNORE`` of the schema version), and eventsourcing's
+        deferred ``BEGIN`` reads first: once another process has written since that read, SQLite
+        refuses the upgrade to a write at once ("database is locked", no waiting), so opening a
+        ledger while others were writing to it failed. Taking the write lock first would instead
+        make every command, a reader's too, wait for a whole import: so the lock is tried briefly,
+        and if a writer holds it and the last object the statements create exists (they run in
+        one transaction: then all of them ran), there is nothing to create.
+        """
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA busy_timeout")
+            patience = cursor.fetchone()[0]
+            cursor.execute("PRAGMA busy_timeout = 100")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                if self._created(cursor):
+                    return
+                cursor.execute(f"PRAGMA busy_timeout = {int(patience)}")
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout = {int(patience)}")
+            try:
+                self._create_table(cursor)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def _created(self, cursor: Any) -> bool:
+        last = re.match(r"CREATE \w+ IF NOT EXISTS (\w+)", self.create_table_statements[-1])
+        if last is None:  # pragma: no cover - the statements end with a trigger
+            return False
+        cursor.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (last.group(1),))
+        return bool(cursor.fetchone()[0])
+
     @contextmanager
     def write(self) -> Iterator[WriteSession]:
         try:
@@ -296,6 +365,65 @@ class _SQLiteWriteSession(WriteSession):
         topic, state = self.c.fetchone()
         return StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state)
 
+    def _chunks(self, sql: str, keys: Sequence[Any], fixed: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows of ``sql`` (whose ``{keys}`` is an ``IN`` list) for every chunk of ``keys``."""
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            self.c.execute(sql.format(keys=", ".join("?" * len(chunk))), [*chunk, *fixed])
+            yield from self.c.fetchall()
+
+    def find_decisions(self, decision_ids: Collection[str]) -> dict[str, DecisionRow]:
+        sql = f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE decision_id IN ({{keys}})"
+        return {r[0]: _row(tuple(r)) for r in self._chunks(sql, list(decision_ids))}
+
+    def known_since_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], date]:
+        kinds = sorted({kind for _, kind in keys})
+        subjects = sorted({subject for subject, _ in keys})
+        if not kinds:
+            return {}
+        sql = (
+            "SELECT subject, kind, MIN(effective) FROM ledger_decisions WHERE subject IN ({keys}) "
+            f"AND kind IN ({', '.join('?' * len(kinds))}) GROUP BY subject, kind"
+        )
+        wanted = set(keys)
+        return {
+            (subject, kind): date.fromisoformat(day)
+            for subject, kind, day in self._chunks(sql, subjects, kinds)
+            if (subject, kind) in wanted and day
+        }
+
+    def latest_many(self, subjects: Collection[str], kind: str) -> dict[str, DecisionRow]:
+        # SQLite takes the bare columns of an aggregate query from the row holding the MAX.
+        sql = (
+            f"SELECT {INDEX_COLUMNS}, MAX(position) FROM ledger_decisions WHERE subject IN ({{keys}}) AND kind = ? "
+            "GROUP BY subject"
+        )
+        return {r[5]: _row(tuple(r)[:10]) for r in self._chunks(sql, list(subjects), (kind,))}
+
+    def last_versions(self, originator_ids: Collection[UUID]) -> dict[UUID, int]:
+        ids = list(originator_ids)
+        found = dict.fromkeys(ids, 0)
+        by_hex = {oid.hex: oid for oid in ids}
+        sql = (
+            f"SELECT originator_id, MAX(originator_version) FROM {self.events_table} "
+            "WHERE originator_id IN ({keys}) GROUP BY originator_id"
+        )
+        for hex_id, version in self._chunks(sql, list(by_hex)):
+            found[by_hex[hex_id]] = version or 0
+        return found
+
+    def jurisdictions_of(self, subjects: Collection[str]) -> dict[str, str | None]:
+        keys = list(subjects)
+        found: dict[str, str | None] = dict.fromkeys(keys)
+        # The bare column comes from the row holding the MIN: the subject's first decision.
+        sql = (
+            "SELECT subject, jurisdiction, MIN(position) FROM ledger_decisions WHERE subject IN ({keys}) "
+            "GROUP BY subject"
+        )
+        for subject, jurisdiction, _ in self._chunks(sql, keys):
+            found[subject] = jurisdiction
+        return found
+
     def append(self, stored: Sequence[StoredEvent], rows: Sequence[DecisionRow]) -> list[int]:
         if not stored:
             return []
@@ -325,6 +453,10 @@ class _SQLiteWriteSession(WriteSession):
             ],
         )
         return positions
+
+
+_IN_CHUNK = 500
+"""Keys per ``IN (…)`` list of a bulk read (SQLite allows 32,766 parameters; 500 keeps plans small)."""
 
 
 def _hex(originator_id: UUID | str) -> str:

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from ledger.decisions import DecisionRecord
+from ledger.events import EVENT_CLASSES
 from ledger.jurisdictions import NATIONAL
 from projections.replay import Resolved, resolve
 from projections.runner import TimelineProjection, TimelineRow, intervals
@@ -78,6 +79,7 @@ class CatalogProjection(TimelineProjection):
     table = "view_catalog"
     columns = ("catalog", "code", "name", "class", "version", "decisions")
     indexes = (("catalog",),)
+    kinds = frozenset(kind for kind in EVENT_CLASSES if kind.startswith("technology."))
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind.startswith("technology."):

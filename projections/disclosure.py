@@ -14,8 +14,14 @@ from datetime import date
 from typing import Any
 
 from ledger.decisions import DecisionRecord
+from ledger.events import EVENT_CLASSES
 from projections.replay import Resolved
 from projections.runner import TimelineProjection, TimelineRow, intervals
+
+
+def _kinds(*prefixes: str) -> frozenset[str]:
+    """Every kind of decision whose name starts with one of ``prefixes`` (what ``keys`` tests)."""
+    return frozenset(kind for kind in EVENT_CLASSES if kind.startswith(prefixes))
 
 
 def _ids(decisions: Iterable[Resolved]) -> str:
@@ -29,6 +35,7 @@ class InstitutionsProjection(TimelineProjection):
     table = "view_institutions"
     columns = ("institution", "name", "province", "city", "category", "level", "licensing_authority", "decision")
     indexes = (("province",),)
+    kinds = frozenset({"institution.registered"})
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind == "institution.registered":
@@ -62,7 +69,8 @@ class PhysiciansProjection(TimelineProjection):
     name = "physicians"
     table = "view_physicians"
     columns = ("physician", "institution", "name", "title")
-    indexes = (("institution",),)
+    indexes = (("institution",), ("physician",))  # physician: the names on a list of trainees or grades
+    kinds = frozenset({"physician.registered", "physician.deregistered"})
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind in ("physician.registered", "physician.deregistered"):
@@ -92,6 +100,7 @@ class FilingsProjection(TimelineProjection):
     table = "view_filings"
     columns = ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions")
     indexes = (("institution",), ("technology",))
+    kinds = _kinds("filing.", "use.")
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         kind = record.kind.split(".")[0]
@@ -141,6 +150,7 @@ class TrainingBasesProjection(TimelineProjection):
     table = "view_training_bases"
     columns = ("institution", "technology", "status", "enrolment_notice", "filed_on", "decisions")
     indexes = (("institution",),)
+    kinds = _kinds("training_base.")
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind.startswith("training_base."):
@@ -167,6 +177,10 @@ class OneDecisionProjection(TimelineProjection):
     date until retracted; a correction replaces the row."""
 
     kind: str
+    keys_are_decision_ids = True
+
+    def __init__(self) -> None:
+        self.kinds = frozenset({self.kind})
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind == self.kind:
@@ -206,6 +220,7 @@ class PrivilegesProjection(TimelineProjection):
     table = "view_privileges"
     columns = ("physician", "institution", "level", "procedures", "status", "decision")
     indexes = (("institution",),)
+    kinds = _kinds("privilege.")
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind.startswith("privilege."):

@@ -36,6 +36,15 @@ def resolve(
     known_at: int | None = None,
 ) -> list[Resolved]:
     """The decisions in force, in valid-time order (effective date, then record position)."""
+    log = list(log)
+    if known_at is None and len({r.id for _, r in log}) == len(log) and not any(r.kind in _CHANGES for _, r in log):
+        # Nothing corrected or retracted, no id twice, no cut by record time (the common case,
+        # and what a view asks thousands of times): each decision as it is.
+        plain = [
+            Resolved(position, record) for position, record in log if as_of is None or record.effective <= as_of
+        ]
+        plain.sort(key=_valid_order)
+        return plain
     originals: dict[str, tuple[int, DecisionRecord]] = {}
     corrections: dict[str, list[DecisionRecord]] = {}
     retracted: set[str] = set()
@@ -61,6 +70,13 @@ def resolve(
         out.append(Resolved(position, record, tuple(f.id for f in fixes)))
     out.sort(key=lambda r: (r.record.effective, r.position))
     return out
+
+
+_CHANGES = frozenset({"decision.corrected", "decision.retracted"})
+
+
+def _valid_order(resolved: Resolved) -> tuple[date, int]:
+    return resolved.record.effective, resolved.position
 
 
 def apply_correction(record: DecisionRecord, correction: DecisionRecord) -> DecisionRecord:

@@ -22,20 +22,27 @@ and ``known_from <= N < known_to``.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+from functools import cache
 from typing import Any
+
+from eventsourcing.utils import resolve_topic
 
 from ledger import canonical
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_json_dict
+from ledger.decisions import DecisionRecord, from_trusted_json_dict, record_from_state
 from ledger.sql import Cursor, Database
 from projections.replay import Resolved, resolve
 
 BATCH = 1000
+BATCH_REBUILD = 10_000
+"""Records per transaction when rebuilding: fewer commits (each one a sync of the WAL)."""
 FOREVER = "9999-12-31"
 """``valid_to`` of a row still in force; a date string so that comparisons stay indexed."""
 NOW = 2**62
@@ -72,6 +79,13 @@ class Projection(ABC):
     def process(self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]) -> None:
         """Apply a batch of decisions, in log order, inside the runner's transaction."""
 
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        """``(name, CREATE INDEX statement)`` of the indexes ``create`` makes that only queries
+        use, not ``process``: a rebuild drops them, loads, then creates them (sorting once is
+        cheaper than maintaining an index row by row)."""
+        del db
+        return []
+
 
 class TimelineProjection(Projection):
     """A bitemporal view whose rows are the timeline of each key (see the module docstring)."""
@@ -103,10 +117,8 @@ class TimelineProjection(Projection):
             f"valid_to TEXT NOT NULL, known_from {db.bigint} NOT NULL, known_to {db.bigint} NOT NULL)"
         )
         c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_key ON {t} (key, known_to)")
-        c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_time ON {t} (valid_from, known_from)")
-        for cols_ in self.indexes:
-            name = f"{self.table}_{'_'.join(cols_)}"
-            c.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {t} ({', '.join(cols_)}, valid_from)")
+        for _, sql in self.deferrable_indexes(db):
+            c.execute(sql)
         i = db.table(self.inputs)
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {i} (key TEXT NOT NULL, decision_id TEXT NOT NULL, "
@@ -114,59 +126,181 @@ class TimelineProjection(Projection):
         )
         c.execute(f"CREATE INDEX IF NOT EXISTS {self.inputs}_decision ON {i} (decision_id)")
 
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        t = db.table(self.table)
+        out = [(f"{self.table}_time", f"CREATE INDEX IF NOT EXISTS {self.table}_time ON {t} (valid_from, known_from)")]
+        for cols_ in self.indexes:
+            name = f"{self.table}_{'_'.join(cols_)}"
+            out.append((name, f"CREATE INDEX IF NOT EXISTS {name} ON {t} ({', '.join(cols_)}, valid_from)"))
+        return out
+
     def drop(self, db: Database, c: Cursor) -> None:
         c.execute(f"DROP TABLE IF EXISTS {db.table(self.table)}")
         c.execute(f"DROP TABLE IF EXISTS {db.table(self.inputs)}")
 
     def process(self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]) -> None:
+        """Apply a batch: what one decision at a time would do, with the database asked once per
+        batch. The keys the batch touches are read once (their inputs and their open rows); each
+        decision is then applied in memory, in log order — its inputs appended, its keys'
+        timelines recomputed, rows that changed closed at its position and new ones opened — and
+        the batch's inputs, closings and new rows are written with one ``executemany`` each. A row
+        opened and closed within the batch is written once, already closed."""
+        plan = self._plan(db, c, batch)
+        if not plan:
+            return
+        state = self._load(db, c, plan)
+        new_inputs: list[tuple[str, str, int, str]] = []
+        closed: list[tuple[Any, ...]] = []  # rows read from the database, closed in this batch
+        opened: list[list[Any]] = []  # rows opened in this batch (their known_to may change)
+        for position, record, keys in plan:
+            text = record_text(record)
+            # What a key's log holds is the record as its stored text reads back; for every kind
+            # but a correction (whose fields were normalised when recorded) that is the record.
+            read = record if record.kind != "decision.corrected" else from_trusted_json_dict(_loads(text))
+            for key in keys:
+                new_inputs.append((key, record.id, position, text))
+                log, open_rows = state[key]
+                if log or read.kind in CORRECTION_KINDS:
+                    log.append((position, read))
+                    resolved = resolve(log)
+                else:  # what ``resolve`` makes of a key's first decision, without its dictionaries
+                    log.append((position, read))
+                    resolved = [Resolved(position, read)]
+                new = {_stored(r) for r in self.timeline(key, resolved)}
+                for row in [r for r in open_rows if r not in new]:
+                    where = open_rows.pop(row)
+                    if where < 0:
+                        closed.append((position, key, NOW, *row))
+                    else:
+                        opened[where][-1] = position
+                for row in sorted(new.difference(open_rows), key=_sort_key):
+                    open_rows[row] = len(opened)
+                    opened.append([key, *row, position, NOW])
+        t = db.table(self.table)
+        c.insert_many(
+            db.table(self.inputs), ("key", "decision_id", "position", "record"), _INPUT_TYPES, new_inputs
+        )
+        c.executemany(
+            f"UPDATE {t} SET known_to = ? WHERE key = ? AND known_to = ? AND valid_from = ? AND valid_to = ? "
+            + "".join(
+                f"AND {col} IS NOT DISTINCT FROM ? " if db.dialect == "postgres" else f"AND {col} IS ? "
+                for col in self.columns
+            ),
+            closed,
+        )
+        c.insert_many(
+            t,
+            ("key", "valid_from", "valid_to", *self.columns, "known_from", "known_to"),
+            ("text", "text", "text", *("text" for _ in self.columns), "bigint", "bigint"),
+            opened,
+        )
+
+    kinds: frozenset[str] | None = None
+    """The kinds of decision ``keys`` can name a key for, when a projection knows them: the runner
+    then skips other decisions (corrections aside) without asking. None: ask ``keys`` every time."""
+
+    keys_are_decision_ids: bool = False
+    """True when a decision (not a correction) feeds only the key named by its own id: such a key
+    is new (ids are unique in a ledger), so the batch need not look for its earlier inputs."""
+
+    def _plan(
+        self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]
+    ) -> list[tuple[int, DecisionRecord, list[str]]]:
+        """The keys each decision of the batch touches (a correction: those of what it corrects)."""
         inputs = db.table(self.inputs)
+        targets = sorted({t for _, r in batch if r.kind in CORRECTION_KINDS and (t := _target(r)) is not None})
+        fed: dict[str, list[str]] = {}  # decision id -> the keys it fed (before or earlier in this batch)
+        for chunk in _chunks(targets):
+            for key, decision_id in c.execute(
+                f"SELECT DISTINCT key, decision_id FROM {inputs} WHERE decision_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall():
+                fed.setdefault(decision_id, []).append(key)
+        plan = []
+        kinds = self.kinds
         for position, record in batch:
             if record.kind in CORRECTION_KINDS:
-                target = record.fields.get("corrects") or record.fields.get("retracts")
-                keys = [
-                    r[0]
-                    for r in c.execute(f"SELECT DISTINCT key FROM {inputs} WHERE decision_id = ?", (target,)).fetchall()
-                ]
+                keys = list(fed.get(_target(record) or "", ()))
+            elif kinds is not None and record.kind not in kinds:
+                continue
             else:
                 keys = sorted(set(self.keys(record)))
             if not keys:
                 continue
-            text = canonical.dumps(record.to_json_dict())
-            c.executemany(
-                f"INSERT INTO {inputs} (key, decision_id, position, record) VALUES (?, ?, ?, ?)",
-                [(key, record.id, position, text) for key in keys],
-            )
-            for key in keys:
-                self._refresh(db, c, key, position)
+            fed.setdefault(record.id, []).extend(keys)  # a later correction in the batch finds them
+            plan.append((position, record, keys))
+        return plan
 
-    def _refresh(self, db: Database, c: Cursor, key: str, position: int) -> None:
+    def _load(
+        self, db: Database, c: Cursor, plan: Sequence[tuple[int, DecisionRecord, list[str]]]
+    ) -> dict[str, tuple[list[tuple[int, DecisionRecord]], dict[tuple[Any, ...], int]]]:
+        """Each touched key's inputs and open rows as recorded before the batch (open rows map to
+        -1: "in the database")."""
+        state: dict[str, tuple[list[tuple[int, DecisionRecord]], dict[tuple[Any, ...], int]]] = {}
+        wanted: list[str] = []
+        for _, record, keys in plan:
+            fresh = self.keys_are_decision_ids and record.kind not in CORRECTION_KINDS
+            for key in keys:
+                if key not in state:
+                    state[key] = ([], {})
+                    if not fresh:
+                        wanted.append(key)
+        if not wanted:
+            return state
         inputs = db.table(self.inputs)
-        rows = c.execute(f"SELECT position, record FROM {inputs} WHERE key = ? ORDER BY position", (key,)).fetchall()
-        log = [(int(p), from_json_dict(_loads(text))) for p, text in rows]
-        new = {_stored(r) for r in self.timeline(key, resolve(log))}
         t = db.table(self.table)
         cols = ", ".join(self.columns)
-        old = {
-            tuple(r)
-            for r in c.execute(
-                f"SELECT valid_from, valid_to, {cols} FROM {t} WHERE key = ? AND known_to = ?", (key, NOW)
-            ).fetchall()
-        }
-        gone = old - new
-        for row in gone:
-            c.execute(
-                f"UPDATE {t} SET known_to = ? WHERE key = ? AND known_to = ? AND valid_from = ? AND valid_to = ? "
-                + "".join(
-                    f"AND {col} IS NOT DISTINCT FROM ? " if db.dialect == "postgres" else f"AND {col} IS ? "
-                    for col in self.columns
-                ),
-                (position, key, NOW, *row),
-            )
-        c.executemany(
-            f"INSERT INTO {t} (key, valid_from, valid_to, {cols}, known_from, known_to) "
-            f"VALUES (?, ?, ?, {', '.join('?' * len(self.columns))}, ?, ?)",
-            [(key, *row, position, NOW) for row in sorted(new - old, key=_sort_key)],
-        )
+        for chunk in _chunks(wanted):
+            marks = ", ".join("?" * len(chunk))
+            for key, position, text in c.execute(
+                f"SELECT key, position, record FROM {inputs} WHERE key IN ({marks}) ORDER BY key, position", chunk
+            ).fetchall():
+                state[key][0].append((int(position), from_trusted_json_dict(_loads(text))))
+            for key, *row in c.execute(
+                f"SELECT key, valid_from, valid_to, {cols} FROM {t} WHERE key IN ({marks}) AND known_to = ?",
+                [*chunk, NOW],
+            ).fetchall():
+                state[key][1][tuple(row)] = -1
+        return state
+
+
+@cache
+def _kind(topic: str) -> str:
+    """The kind of decision a stored topic holds (``ledger.events:CasePerformed`` → ``case.performed``)."""
+    cls = resolve_topic(topic)
+    kind: str = cls.kind
+    if getattr(cls, "class_version", 1) != 1:  # pragma: no cover - no event class is upcast yet
+        msg = f"{topic} events need upcasting: read them through the application's mapper"
+        raise NotImplementedError(msg)
+    return kind
+
+
+_INPUT_TYPES = ("text", "text", "bigint", "text")
+
+
+def _target(record: DecisionRecord) -> str | None:
+    target = record.fields.get("corrects") or record.fields.get("retracts")
+    return str(target) if target is not None else None
+
+
+def _chunks(keys: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(keys), size):
+        yield list(keys[start : start + size])
+
+
+_TEXTS: dict[int, tuple[DecisionRecord, str]] = {}
+
+
+def record_text(record: DecisionRecord) -> str:
+    """The canonical JSON of a record (what views store as a record's text), computed once per
+    record of the runner's current page however many projections ask."""
+    cached = _TEXTS.get(id(record))
+    if cached is not None and cached[0] is record:
+        return cached[1]
+    text = canonical.dumps(record.to_json_dict())
+    if len(_TEXTS) < 4 * BATCH_REBUILD:
+        _TEXTS[id(record)] = (record, text)
+    return text
 
 
 def intervals(states: Sequence[tuple[date, tuple[Any, ...] | None]]) -> list[TimelineRow]:
@@ -205,11 +339,12 @@ def _text(value: Any) -> str:
 
 
 def _loads(text: str) -> dict[str, Any]:
-    import json
-    from decimal import Decimal
-
-    loaded: dict[str, Any] = json.loads(text, parse_float=Decimal)
+    loaded: dict[str, Any] = _DECODER.decode(text)
     return loaded
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+"""``json.loads(text, parse_float=Decimal)``'s decoder, made once rather than per record."""
 
 
 class Runner:
@@ -230,6 +365,7 @@ class Runner:
             return
         tracking = self.db.table("ledger_tracking")
         with self.db.transaction() as c:
+            self._serialise(c)
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {tracking} (projection TEXT PRIMARY KEY, "
                 f"position {self.db.bigint} NOT NULL, version INTEGER NOT NULL)"
@@ -250,6 +386,15 @@ class Runner:
                     )
         self._ready = True
 
+    def _serialise(self, c: Cursor) -> None:
+        """On PostgreSQL, one runner at a time changes the views (issue 6, concurrency). Without
+        it, a runner creating its tables (``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock even
+        when the index exists) deadlocks with one applying a batch (ROW EXCLUSIVE) in another
+        table order, and two runners creating the tables of a new schema collide in the catalog.
+        SQLite's ``BEGIN IMMEDIATE`` already serialises them."""
+        if self.db.dialect == "postgres":
+            c.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.db.schema}.ledger_tracking",))
+
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position (the last record it has applied)."""
         self._setup()
@@ -257,8 +402,11 @@ class Runner:
             rows = c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}").fetchall()
         return {name: int(pos) for name, pos in rows if name in self.projections}
 
-    def catch_up(self, names: Iterable[str] | None = None, *, batch: int = BATCH) -> int:
-        """Apply every record not yet applied; returns how many records were read."""
+    def catch_up(self, names: Iterable[str] | None = None, *, batch: int | None = None) -> int:
+        """Apply every record not yet applied; returns how many records were read.
+
+        ``batch``: records per transaction; by default ``BATCH``, then ``BATCH_REBUILD`` once a
+        page comes back full (after a large import: fewer, larger transactions)."""
         self._setup()
         chosen = [self.projections[n] for n in (names or self.projections)]
         if not chosen:
@@ -268,24 +416,73 @@ class Runner:
         for page in self._pages(start, batch):
             read += len(page)
             last = page[-1][0]
+            _TEXTS.clear()
             with self.db.transaction() as c:
+                self._serialise(c)
                 # Lock the positions (SQLite's BEGIN IMMEDIATE already does): two followers never
                 # apply the same record twice, the second sees what the first committed.
                 lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
                 tracked = dict(
                     c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}{lock}").fetchall()
                 )
+                advanced = []
                 for p in chosen:
-                    todo = [(pos, r) for pos, r in page if pos > int(tracked[p.name])]
+                    done = int(tracked[p.name])
+                    todo = page if page[0][0] > done else [(pos, r) for pos, r in page if pos > done]
                     if todo:
                         p.process(self.db, c, todo)
-                        c.execute(
-                            f"UPDATE {self.db.table('ledger_tracking')} SET position = ? WHERE projection = ?",
-                            (last, p.name),
-                        )
+                        advanced.append(p.name)
+                if advanced:  # one statement for all: a round trip each counts on PostgreSQL
+                    c.execute(
+                        f"UPDATE {self.db.table('ledger_tracking')} SET position = ? "
+                        f"WHERE projection IN ({', '.join('?' * len(advanced))})",
+                        (last, *advanced),
+                    )
         return read
 
-    def _pages(self, after: int, batch: int) -> Iterator[list[tuple[int, DecisionRecord]]]:
+    def _pages(self, after: int, batch: int | None) -> Iterator[list[tuple[int, DecisionRecord]]]:
+        """Pages of ``batch`` records; by default ``BATCH``, then ``BATCH_REBUILD`` once a page
+        came back full (a large backlog: fewer, larger transactions)."""
+        if not self._plain_storage():
+            yield from self._event_pages(after, batch or BATCH)
+            return
+        size = batch or BATCH
+        # The records straight from the stored state (``record_from_state``), as ``to_record``
+        # reads them from an event, without making a Notification and an event per record.
+        decode = self.app.mapper.transcoder.decode
+        events = self.app.store.events_table_name  # type: ignore[attr-defined]
+        if self.db.dialect == "postgres":
+            sql = (
+                f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > %s "
+                "ORDER BY notification_id LIMIT %s"
+            )
+        else:
+            sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        while True:
+            with self.db.transaction(write=False) as c:
+                if self.db.dialect == "postgres":
+                    from psycopg.rows import tuple_row
+
+                    c.raw.row_factory = tuple_row
+                    c.raw.execute(sql, (after, size), binary=True)  # bytea as bytes, not hex text
+                else:
+                    c.raw.execute(sql, (after, size))
+                rows = c.raw.fetchall()
+            page = [(int(position), record_from_state(_kind(topic), decode(state))) for position, topic, state in rows]
+            if page:
+                yield page
+                after = page[-1][0]
+            if len(rows) < size:
+                return
+            if batch is None:
+                size = BATCH_REBUILD
+
+    def _plain_storage(self) -> bool:
+        """Are stored states the transcoder's bytes as they are (no cipher, no compression)?"""
+        mapper = self.app.mapper
+        return mapper.cipher is None and mapper.compressor is None
+
+    def _event_pages(self, after: int, batch: int) -> Iterator[list[tuple[int, DecisionRecord]]]:
         page: list[tuple[int, DecisionRecord]] = []
         for notification, event in self.app.notifications(after=after, batch=batch):
             page.append((notification.id, self.app.to_record(event)))
@@ -296,16 +493,29 @@ class Runner:
             yield page
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
-        """Drop and rebuild projections from the first record."""
+        """Drop and rebuild projections from the first record.
+
+        Loads in transactions of ``BATCH_REBUILD`` records, and creates the indexes that only
+        queries use (``deferrable_indexes``) once the rows are in."""
         self._setup()
         chosen = [self.projections[n] for n in (names or self.projections)]
         tracking = self.db.table("ledger_tracking")
         with self.db.transaction() as c:
+            self._serialise(c)
             for p in chosen:
                 p.drop(self.db, c)
                 p.create(self.db, c)
+                for name, _ in p.deferrable_indexes(self.db):
+                    c.execute(f"DROP INDEX IF EXISTS {self.db.table(name)}")
                 c.execute(f"UPDATE {tracking} SET position = 0 WHERE projection = ?", (p.name,))
-        return self.catch_up([p.name for p in chosen])
+        try:
+            return self.catch_up([p.name for p in chosen], batch=BATCH_REBUILD)
+        finally:
+            with self.db.transaction() as c:
+                self._serialise(c)
+                for p in chosen:
+                    for _, sql in p.deferrable_indexes(self.db):
+                        c.execute(sql)
 
     def follow(self, *, poll: float = 0.5, stop_after: float | None = None) -> None:
         """Catch up, then keep catching up as records arrive (``ledger project --follow``)."""

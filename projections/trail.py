@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ledger import canonical
 from ledger.decisions import DecisionRecord
 from ledger.sql import Cursor, Database
-from projections.runner import CORRECTION_KINDS, Projection
+from projections.runner import CORRECTION_KINDS, Projection, record_text
 
 SUMMARY_FIELDS = (
     "name",
@@ -79,8 +78,17 @@ class TrailProjection(Projection):
             "kind TEXT NOT NULL, effective TEXT NOT NULL, by_ TEXT NOT NULL, basis TEXT, institution TEXT, "
             "physician TEXT, technology TEXT, jurisdiction TEXT, target TEXT, record TEXT NOT NULL)"
         )
-        for col in ("institution", "physician", "technology", "jurisdiction", "decision_id"):
-            c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_{col} ON {t} ({col}, effective)")
+        c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_decision_id ON {t} (decision_id, effective)")
+        for _, sql in self.deferrable_indexes(db):
+            c.execute(sql)
+
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        # ``decision_id``'s index is not among them: ``process`` finds what a correction is about by it.
+        t = db.table(self.table)
+        return [
+            (f"{self.table}_{col}", f"CREATE INDEX IF NOT EXISTS {self.table}_{col} ON {t} ({col}, effective)")
+            for col in ("institution", "physician", "technology", "jurisdiction")
+        ]
 
     def drop(self, db: Database, c: Cursor) -> None:
         c.execute(f"DROP TABLE IF EXISTS {db.table(self.table)}")
@@ -125,12 +133,10 @@ class TrailProjection(Projection):
                     *about,
                     jurisdiction.get(position),
                     target,
-                    canonical.dumps(record.to_json_dict()),
+                    record_text(record),
                 )
             )
-        c.executemany(
-            f"INSERT INTO {t} ({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})", rows
-        )
+        c.insert_many(t, self.columns, ("bigint", *("text" for _ in self.columns[1:])), rows)
 
 
 def trail_projections() -> Iterable[Projection]:

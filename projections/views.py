@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_json_dict
+from ledger.decisions import DecisionRecord, from_trusted_json_dict
 from ledger.errors import CalendarError, ConfigurationError
 from ledger.jurisdictions import NATIONAL, Jurisdiction
 from ledger.plugins import jurisdictions
@@ -156,10 +156,10 @@ class Views:
         if known_at is None:
             return NOW - 1  # everything recorded: rows still held true have known_to == NOW
         if isinstance(known_at, int):
-            return known_at
+            return min(known_at, NOW - 1)
         if isinstance(known_at, str):
-            if known_at.isdigit():
-                return int(known_at)
+            if known_at.isascii() and known_at.isdigit():  # not "²" or "١٢" (issue 6, hostile input)
+                return min(int(known_at), NOW - 1)  # a position past any the log holds: everything
             try:
                 moment = datetime.fromisoformat(known_at)
             except ValueError:
@@ -245,9 +245,20 @@ class Views:
         entries = [CatalogEntry(r[0], r[1], r[2], r[3], r[4], r[5], date.fromisoformat(r[6])) for r in rows]
         return sorted(entries, key=lambda e: (e.catalog != NATIONAL, CLASS_ORDER.get(e.tech_class, 9), e.code))
 
-    def _technology_names(self, day: str, n: int) -> dict[str, str]:
-        rows = self._rows("view_catalog", ("catalog", "code", "name"), "", (), day, n)
-        return {f"{r[0]}:{r[1]}": r[2] for r in rows}
+    def _technology_names(self, day: str, n: int, refs: Iterable[str] | None = None) -> dict[str, str]:
+        """Names by technology reference: the whole catalogue's, or only those of ``refs``."""
+        if refs is None:
+            rows = self._rows("view_catalog", ("catalog", "code", "name"), "", (), day, n)
+            return {f"{r[0]}:{r[1]}": r[2] for r in rows}
+        keys = sorted(set(refs))
+        names: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self._rows(
+                "view_catalog", ("catalog", "code", "name"), f"key IN ({', '.join('?' * len(chunk))})", chunk, day, n
+            )
+            names.update((f"{r[0]}:{r[1]}", r[2]) for r in rows)
+        return names
 
     def _institutions(self, day: str, n: int, province: str | None = None) -> dict[str, InstitutionRow]:
         where, params = "", ()  # type: tuple[str, tuple[str, ...]]
@@ -263,6 +274,41 @@ class Views:
             n,
         )
         return {r[0]: InstitutionRow(*r[:7]) for r in rows}
+
+    def _institution(self, day: str, n: int, institution: str) -> InstitutionRow | None:
+        """One institution as ``_institutions`` has it, by its key (not the whole country's list)."""
+        rows = self._rows(
+            "view_institutions",
+            ("institution", "name", "province", "city", "category", "level", "licensing_authority"),
+            "key = ?",
+            (institution,),
+            day,
+            n,
+        )
+        found = {r[0]: InstitutionRow(*r[:7]) for r in rows}
+        return found.get(institution)
+
+    def _scope(
+        self, day: str, n: int, province: str | None, institution: str | None
+    ) -> tuple[dict[str, InstitutionRow], str, tuple[Any, ...]]:
+        """The institutions a list may show (``_institutions(day, n, province)``, or just
+        ``institution`` if it is one of them), and the WHERE clause that selects only their rows,
+        so that a province's or an institution's list reads its own rows, not the country's."""
+        if institution is not None:
+            found = self._institution(day, n, institution)
+            if found is not None and province and found.province not in self._province_names(province):
+                found = None
+            return ({institution: found} if found else {}), "institution = ?", (institution,)
+        institutions = self._institutions(day, n, province)
+        if not province:
+            return institutions, "", ()
+        names = self._province_names(province)
+        where = (
+            f"institution IN (SELECT key FROM {self.db.table('view_institutions')} WHERE province IN "
+            f"({', '.join('?' * len(names))}) AND valid_from <= ? AND valid_to > ? AND known_from <= ? "
+            "AND known_to > ?)"
+        )
+        return institutions, where, (*names, day, day, n, n)
 
     def institutions(
         self, province: str | None = None, *, as_of: date | None = None, known_at: int | str | datetime | None = None
@@ -282,9 +328,7 @@ class Views:
     ) -> list[FilingRow]:
         """Uses of technologies per institution: filed (date, authority), suspended, stopped (MTM-2018#40)."""
         day, n = self._when(as_of, known_at)
-        institutions = self._institutions(day, n, province)
-        names = self._technology_names(day, n)
-        where, params = ("institution = ?", (institution,)) if institution else ("", ())
+        institutions, where, params = self._scope(day, n, province, institution)
         rows = self._rows(
             "view_filings",
             ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions"),
@@ -293,6 +337,7 @@ class Views:
             day,
             n,
         )
+        names = self._technology_names(day, n, (r[1] for r in rows))
         out = []
         for r in rows:
             inst = institutions.get(r[0])
@@ -344,16 +389,16 @@ class Views:
     ) -> list[TrainingBaseRow]:
         """Training bases filed with the province, and stopped (MTM-2018#29-#30)."""
         day, n = self._when(as_of, known_at)
-        institutions = self._institutions(day, n, province)
-        names = self._technology_names(day, n)
+        institutions, where, params = self._scope(day, n, province, None)
         rows = self._rows(
             "view_training_bases",
             ("institution", "technology", "status", "enrolment_notice", "filed_on", "decisions"),
-            "",
-            (),
+            where,
+            params,
             day,
             n,
         )
+        names = self._technology_names(day, n, (r[1] for r in rows))
         return sorted(
             (
                 TrainingBaseRow(
@@ -377,10 +422,10 @@ class Views:
     ) -> list[TraineeRow]:
         """Physicians certified by training bases (MTM-2018#33)."""
         day, n = self._when(as_of, known_at)
-        institutions = self._institutions(day, n, province)
-        names = self._technology_names(day, n)
-        people = self._physician_names(day, n)
-        rows = self._rows("view_trainees", ("physician", "institution", "technology"), "", (), day, n)
+        institutions, where, params = self._scope(day, n, province, None)
+        rows = self._rows("view_trainees", ("physician", "institution", "technology"), where, params, day, n)
+        names = self._technology_names(day, n, (r[2] for r in rows))
+        people = self._physician_names(day, n, sorted({r[0] for r in rows if r[1] in institutions}))
         return sorted(
             (
                 TraineeRow(
@@ -398,16 +443,25 @@ class Views:
             key=lambda t: (t.technology, t.certified_on, t.physician),
         )
 
-    def _physician_names(self, day: str, n: int) -> dict[str, str]:
+    def _physician_names(self, day: str, n: int, physicians: Sequence[str] | None = None) -> dict[str, str]:
+        """Names by practising licence number: every physician's, or only ``physicians``'."""
         # A physician deregistered since keeps the name they had: the list shows who was certified.
         t = self.db.table("view_physicians")
+        sql = f"SELECT physician, name FROM {t} WHERE valid_from <= ? AND known_from <= ? AND known_to > ?"
+        names: dict[str, str] = {}
         with self.db.transaction(write=False) as c:
-            rows = c.execute(
-                f"SELECT physician, name FROM {t} WHERE valid_from <= ? AND known_from <= ? AND known_to > ? "
-                "ORDER BY valid_from",
-                (day, n, n),
-            ).fetchall()
-        return dict(rows)
+            if physicians is None:
+                names.update(c.execute(sql + " ORDER BY valid_from", (day, n, n)).fetchall())
+                return names
+            for start in range(0, len(physicians), 500):
+                chunk = physicians[start : start + 500]
+                names.update(
+                    c.execute(
+                        sql + f" AND physician IN ({', '.join('?' * len(chunk))}) ORDER BY valid_from",
+                        (day, n, n, *chunk),
+                    ).fetchall()
+                )
+        return names
 
     def privileges(
         self, institution: str, *, as_of: date | None = None, known_at: int | str | datetime | None = None
@@ -415,7 +469,6 @@ class Views:
         """The surgical grades an institution has granted (MTM-2018#20, #24), to physicians
         registered there on the day: a grade ends with the registration it was granted under."""
         day, n = self._when(as_of, known_at)
-        people = self._physician_names(day, n)
         registered = {
             r[0] for r in self._rows("view_physicians", ("physician",), "institution = ?", (institution,), day, n)
         }
@@ -431,6 +484,7 @@ class Views:
             )
             if r[0] in registered
         ]
+        people = self._physician_names(day, n, sorted({r[0] for r in rows}))
         return sorted(
             (
                 PrivilegeRow(
@@ -457,8 +511,7 @@ class Views:
     ) -> list[CaseCount]:
         """Cases of restricted technologies per institution (逐例报送 MTM-2018#37; 院务公开 #24)."""
         day, n = self._when(as_of, known_at)
-        institutions = self._institutions(day, n, province)
-        names = self._technology_names(day, n)
+        institutions, where, params = self._scope(day, n, province, institution)
         restricted = {
             e.ref for e in self.catalog(as_of=date.fromisoformat(day), known_at=n) if e.tech_class == "restricted"
         }
@@ -469,11 +522,17 @@ class Views:
             for e in self._catalog_of(j.code, day, n)
             if e.tech_class == "restricted"
         }
-        where, params = ("institution = ?", (institution,)) if institution else ("", ())
         counts: dict[tuple[str, str], int] = defaultdict(int)
-        for r in self._rows("view_cases", ("institution", "technology"), where, params, day, n):
-            if r[0] in institutions and r[1] in restricted:
-                counts[(r[0], r[1])] += 1
+        sql = (
+            f"SELECT institution, technology, COUNT(*) FROM {self.db.table('view_cases')} WHERE valid_from <= ? "
+            f"AND valid_to > ? AND known_from <= ? AND known_to > ?{(' AND ' + where) if where else ''} "
+            "GROUP BY institution, technology"
+        )
+        with self.db.transaction(write=False) as c:
+            for inst, technology, count in c.execute(sql, (day, day, n, n, *params)).fetchall():
+                if inst in institutions and technology in restricted:
+                    counts[(inst, technology)] += int(count)
+        names = self._technology_names(day, n, (t for _, t in counts))
         return [CaseCount(i, t, names.get(t, ""), c) for (i, t), c in sorted(counts.items())]
 
     def _catalog_of(self, code: str, day: str, n: int) -> list[CatalogEntry]:
@@ -504,17 +563,31 @@ class Views:
             where.append(f"jurisdiction IN ({', '.join('?' * len(names))})")
             params.extend(names)
         rows = self._trail_rows(" AND ".join(where), params, day, n)
-        entries = [
-            TrailEntry(
-                date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8], summarise(_record(r[9]))
+        parsed: dict[int, DecisionRecord] = {}  # by position: each stored record is read once per trail
+        entries = []
+        for r in rows:
+            position = int(r[0])
+            record = parsed[position] = _record(r[9])
+            entries.append(
+                TrailEntry(
+                    date.fromisoformat(r[3]), position, r[1], r[2], r[4], r[5], r[6], r[7], r[8], summarise(record)
+                )
             )
-            for r in rows
-        ]
         judged: list[Finding] = []
         if findings:
             scopes = sorted({e.institution for e in entries if e.institution})
+            # One institution's whole trail is exactly the rows its findings are judged on.
+            whole = institution is not None and physician is None and technology is None and province is None
             for scope in scopes:
-                judged.extend(self.findings_for(scope, as_of=date.fromisoformat(day), known_at=n))
+                judged.extend(
+                    self.findings_for(
+                        scope,
+                        as_of=date.fromisoformat(day),
+                        known_at=n,
+                        _parsed=parsed,
+                        _rows=rows if whole and scope == institution else None,
+                    )
+                )
             judged = [
                 f
                 for f in judged
@@ -541,10 +614,23 @@ class Views:
         with self.db.transaction(write=False) as c:
             return c.execute(sql, (day, n, *params)).fetchall()
 
-    def findings_for(self, institution: str | None, *, as_of: date, known_at: int) -> list[Finding]:
-        """Judge one scope: an institution, or (``None``) the panels that name no institution."""
+    def findings_for(
+        self,
+        institution: str | None,
+        *,
+        as_of: date,
+        known_at: int,
+        _parsed: Mapping[int, DecisionRecord] | None = None,
+        _rows: Sequence[tuple[Any, ...]] | None = None,
+    ) -> list[Finding]:
+        """Judge one scope: an institution, or (``None``) the panels that name no institution.
+
+        ``_parsed``: records already read from the trail by position, and ``_rows``: the scope's
+        trail rows already selected (``trail`` passes its own, so one query reads each once)."""
         day = as_of.isoformat()
-        if institution is None:
+        if _rows is not None:
+            rows = list(_rows)
+        elif institution is None:
             rows = self._trail_rows(
                 "institution IS NULL AND kind IN ('panel.concluded', 'decision.corrected', 'decision.retracted')",
                 (),
@@ -553,10 +639,14 @@ class Views:
             )
         else:
             rows = self._trail_rows("institution = ?", (institution,), day, known_at)
-        decisions = resolve(((int(r[0]), _record(r[9])) for r in sorted(rows, key=lambda r: int(r[0]))), as_of=as_of)
+        parsed = _parsed or {}
+        decisions = resolve(
+            ((int(r[0]), parsed.get(int(r[0])) or _record(r[9])) for r in sorted(rows, key=lambda r: int(r[0]))),
+            as_of=as_of,
+        )
         jurisdiction = NATIONAL
         if institution is not None:
-            inst = self._institutions(day, known_at).get(institution)
+            inst = self._institution(day, known_at, institution)
             jurisdiction = self.code_of_province(inst.province) if inst else None  # type: ignore[assignment]
         facts = Facts(
             scope=f"institution:{institution}" if institution else NATIONAL,
@@ -638,7 +728,12 @@ def _date(value: str | None) -> date | None:
 
 
 def _record(text: str) -> DecisionRecord:
-    return from_json_dict(json.loads(text, parse_float=Decimal))
+    """A record the trail projection stored (its canonical JSON): read as written, not re-checked."""
+    return from_trusted_json_dict(_DECODER.decode(text))
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+"""``json.loads(text, parse_float=Decimal)``'s decoder, made once rather than per record."""
 
 
 def catch_up(app: LedgerApplication) -> int:

@@ -1,0 +1,845 @@
+"""The ledger's benchmark: each figure beside a raw baseline measured in the same run.
+
+    python bench/run.py --decisions 1000000                 # SQLite, in a temporary folder
+    python bench/run.py --decisions 1000000 --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_x'
+    python bench/run.py --decisions 100000 --json           # one JSON object instead of the table
+
+Steps, each in its own subprocess so that its peak resident memory (``ru_maxrss``) is its own:
+
+generate    ``bench/generate.py`` writes N decisions (not a figure: the input)
+import      ``LedgerApplication.import_lines`` of that file into a fresh ledger (the ``ledger import``
+            path, without the projections' catch-up, which ``rebuild`` measures), decisions/s
+raw-insert  the same stored records (originator id, version, topic, state) read back and inserted with
+            ``executemany`` into a bare table of the same schema, in one transaction, records/s
+rebuild     every projection (built-in and plugins') dropped and rebuilt from the first record, events/s
+raw-decode  the same records selected in pages and msgpack-decoded with the ledger's transcoder, records/s
+catch-up    one decision recorded (``app.record``), then the projections' ``Runner.catch_up``, ms
+queries     ``Views``: catalogue, disclosure (filings), trail current / ``as_of`` / ``known_at``; p50/p99 ms
+verify      ``ledger.integrity``: tree sync, one signed checkpoint, then ``verify``, records/s
+raw-sha256  the same records selected and each hashed with SHA-256, records/s
+
+Targets (issue 8): import ≥ 0.5× raw insert, rebuild ≥ 0.3× raw select+decode, verify ≥ 0.5× raw
+SHA-256, query p99 < 50 ms and catch-up < 20 ms at 1M decisions, peak memory < 400 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CHUNK = 100_000
+"""Records held in memory at once by the raw baselines (they time only the database calls)."""
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def _pg(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _schema(url: str) -> str:
+    return parse_qs(urlparse(url).query).get("schema", ["public"])[0]
+
+
+def _pg_connect(url: str) -> Any:
+    import psycopg
+
+    parsed = urlparse(url)
+    return psycopg.connect(
+        dbname=parsed.path.lstrip("/"),
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or "",
+        autocommit=True,
+    )
+
+
+def _open(url: str) -> Any:
+    from ledger.application import LedgerApplication
+
+    return LedgerApplication.open(url)
+
+
+# --- the steps (each runs in a child process: ``run.py --step NAME``) -----------------------
+
+
+def step_import(url: str, file: str) -> dict[str, Any]:
+    app = _open(url)
+    try:
+        with open(file, "rb") as lines:
+            started = time.perf_counter()
+            result = app.import_lines(lines, source=file)
+            seconds = time.perf_counter() - started
+    finally:
+        app.close()
+    return {"decisions": result.lines, "recorded": result.recorded, "seconds": seconds, "rate": result.lines / seconds}
+
+
+def _sqlite_events(url: str) -> str:
+    from ledger.application import database_env
+
+    return database_env(url)["SQLITE_DBNAME"]
+
+
+def _stored_chunks(url: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The stored records (originator id, version, topic, state) in log order, CHUNK at a time."""
+    if _pg(url):
+        conn = _pg_connect(url)
+        schema = _schema(url)
+        after = 0
+        with conn.cursor(binary=True) as c:
+            while True:
+                c.execute(
+                    "SELECT notification_id, originator_id, originator_version, topic, state "
+                    f'FROM "{schema}".ledger_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s',
+                    (after, CHUNK),
+                )
+                rows = c.fetchall()
+                if not rows:
+                    break
+                after = rows[-1][0]
+                yield [tuple(r[1:]) for r in rows]
+        conn.close()
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(_sqlite_events(url))
+    after = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (after, CHUNK),
+        ).fetchall()
+        if not rows:
+            break
+        after = rows[-1][0]
+        yield [tuple(r[1:]) for r in rows]
+    conn.close()
+
+
+def step_raw_insert(url: str, workdir: str) -> dict[str, Any]:
+    seconds = 0.0
+    records = 0
+    if _pg(url):
+        schema = _schema(url)
+        conn = _pg_connect(url)
+        conn.execute(f'DROP TABLE IF EXISTS "{schema}".raw_events')
+        conn.execute(
+            f'CREATE TABLE "{schema}".raw_events (originator_id uuid NOT NULL, originator_version bigint NOT NULL, '
+            "topic text, state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        )
+        conn.execute(f'CREATE UNIQUE INDEX raw_events_nid ON "{schema}".raw_events (notification_id ASC)')
+        conn.autocommit = False
+        columns = "originator_id, originator_version, topic, state"
+        sql = f'INSERT INTO "{schema}".raw_events ({columns}) VALUES (%s, %s, %s, %s)'
+        with conn.cursor() as c:
+            for chunk in _stored_chunks(url):
+                started = time.perf_counter()
+                c.executemany(sql, chunk)
+                seconds += time.perf_counter() - started
+                records += len(chunk)
+        started = time.perf_counter()
+        conn.commit()
+        seconds += time.perf_counter() - started
+        conn.autocommit = True
+        conn.execute(f'DROP TABLE "{schema}".raw_events')
+        conn.close()
+    else:
+        import sqlite3
+
+        path = Path(workdir) / "raw-insert.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")  # as eventsourcing's datastore sets it
+        conn.execute(
+            "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        )
+        conn.execute("BEGIN")
+        for chunk in _stored_chunks(url):
+            started = time.perf_counter()
+            conn.executemany(
+                "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+                chunk,
+            )
+            seconds += time.perf_counter() - started
+            records += len(chunk)
+            del chunk
+        started = time.perf_counter()
+        conn.execute("COMMIT")
+        seconds += time.perf_counter() - started
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return {"records": records, "seconds": seconds, "rate": records / seconds}
+
+
+def step_rebuild(url: str) -> dict[str, Any]:
+    from projections.views import Views
+
+    app = _open(url)
+    try:
+        views = Views(app, catch_up=False)
+        names = sorted(views.runner.projections)
+        started = time.perf_counter()
+        read = views.runner.rebuild()
+        seconds = time.perf_counter() - started
+    finally:
+        app.close()
+    return {"events": read, "seconds": seconds, "rate": read / seconds, "projections": names}
+
+
+def _raw_pages(url: str, columns: str, page: int = 5_000) -> Iterator[Sequence[Sequence[Any]]]:
+    """Pages of raw rows selected by position, as a reader of the log would."""
+    if _pg(url):
+        from psycopg.rows import tuple_row
+
+        schema = _schema(url)
+        conn = _pg_connect(url)
+        with conn.cursor(binary=True, row_factory=tuple_row) as c:
+            after = 0
+            while True:
+                c.execute(
+                    f'SELECT notification_id, {columns} FROM "{schema}".ledger_events WHERE notification_id > %s '
+                    "ORDER BY notification_id LIMIT %s",
+                    (after, page),
+                )
+                rows = c.fetchall()
+                if not rows:
+                    break
+                after = rows[-1][0]
+                yield rows
+        conn.close()
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(_sqlite_events(url))
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT rowid, {columns} FROM stored_events WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, page)
+        ).fetchall()
+        if not rows:
+            break
+        after = rows[-1][0]
+        yield rows
+    conn.close()
+
+
+def step_raw_decode(url: str) -> dict[str, Any]:
+    from ledger.transcoder import MsgpackTranscoder
+
+    decode = MsgpackTranscoder().decode
+    records = 0
+    started = time.perf_counter()
+    for rows in _raw_pages(url, "topic, state"):
+        for row in rows:
+            decode(row[2])
+        records += len(rows)
+    seconds = time.perf_counter() - started
+    return {"records": records, "seconds": seconds, "rate": records / seconds}
+
+
+def step_raw_sha256(url: str) -> dict[str, Any]:
+    import hashlib
+
+    sha = hashlib.sha256
+    records = 0
+    started = time.perf_counter()
+    for rows in _raw_pages(url, "originator_id, originator_version, topic, state"):
+        for row in rows:
+            sha(row[4]).digest()
+        records += len(rows)
+    seconds = time.perf_counter() - started
+    return {"records": records, "seconds": seconds, "rate": records / seconds}
+
+
+def step_verify(url: str, workdir: str) -> dict[str, Any]:
+    from ledger import integrity
+
+    app = _open(url)
+    try:
+        started = time.perf_counter()
+        state = integrity.sync(app)
+        sync_seconds = time.perf_counter() - started
+        key_path = Path(workdir) / "bench-checkpoint.key"
+        if not key_path.exists():
+            integrity.keygen(key_path, "medtech-ledger-bench")
+        vkey = Path(f"{key_path}.pub").read_text(encoding="utf-8").strip()
+        integrity.checkpoint(app, integrity.load_signer_key(key_path))
+        started = time.perf_counter()
+        report = integrity.verify(app, (), [vkey])
+        seconds = time.perf_counter() - started
+        report.check()
+    finally:
+        app.close()
+    return {
+        "records": report.records,
+        "seconds": seconds,
+        "rate": report.records / seconds,
+        "sync_seconds": sync_seconds,
+        "sync_rate": state.size / sync_seconds if sync_seconds else 0.0,
+        "checkpoints": report.checkpoints_verified,
+    }
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def step_catchup(url: str, samples: int) -> dict[str, Any]:
+    from ledger.decisions import from_json_dict
+    from projections.views import Views
+
+    app = _open(url)
+    try:
+        views = Views(app)  # catches up with anything not yet applied, like a follower starting
+        runner = views.runner
+        last = app.position()
+        model = None
+        for d in app.records(kinds=["case.performed"], after=max(0, last - 5_000), limit=1):
+            model = d.record
+        if model is None:
+            msg = "no case.performed in the ledger to model the benchmark's decisions on"
+            raise SystemExit(msg)
+        record_ms: list[float] = []
+        catchup_ms: list[float] = []
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        for k in range(samples):
+            obj = model.to_json_dict()
+            obj["id"] = f"BENCH-{stamp}-{k:04d}"
+            obj["case"] = f"BENCH-{k:04d}"
+            obj["effective"] = max(model.effective, date(2025, 12, 31)).isoformat()
+            obj.pop("note", None)
+            record = from_json_dict(json.loads(json.dumps(obj, default=str)))
+            started = time.perf_counter()
+            app.record(record, source="<bench>")
+            recorded = time.perf_counter()
+            applied = runner.catch_up()
+            done = time.perf_counter()
+            assert applied == 1, applied
+            record_ms.append((recorded - started) * 1000)
+            catchup_ms.append((done - recorded) * 1000)
+    finally:
+        app.close()
+    return {
+        "samples": samples,
+        "catchup_p50_ms": statistics.median(catchup_ms),
+        "catchup_p99_ms": _percentile(catchup_ms, 0.99),
+        "catchup_max_ms": max(catchup_ms),
+        "record_p50_ms": statistics.median(record_ms),
+        "record_p99_ms": _percentile(record_ms, 0.99),
+    }
+
+
+def disclosure(views: Any, province: str | None = None, institution: str | None = None) -> list[Any]:
+    """What ``ledger disclosure`` reads (cli.py): filings, then training bases and trainees for a
+    province or the privileges of an institution, then case counts."""
+    out: list[Any] = list(views.filings(province, institution))
+    if institution is None:
+        out += views.training_bases(province)
+        out += views.trainees(province)
+    else:
+        out += views.privileges(institution)
+    out += views.case_counts(province, institution)
+    return out
+
+
+def step_queries(url: str, samples: int, seed: int) -> dict[str, Any]:
+    from ledger.sql import Database
+    from projections.views import Views
+
+    rng = random.Random(seed)
+    app = _open(url)
+    try:
+        views = Views(app)
+        n = app.position()
+        db = Database(app.store)
+        with db.transaction(write=False) as c:
+            # Subjects, uniformly: an institution drawn from all of them (what a query for "an
+            # institution" costs). And weighted: the institution of a random recorded decision,
+            # so busy institutions come up as often as they fill the log (their trails are the
+            # longest); plus the busiest institution of all.
+            everyone = [r[0] for r in c.execute(f"SELECT DISTINCT key FROM {db.table('view_institutions')}").fetchall()]
+            everyone.sort()
+            uniform = [rng.choice(everyone) for _ in range(samples)]
+            trail = db.table("view_trail")
+            weighted: list[str] = []
+            while len(weighted) < samples:
+                row = c.execute(
+                    f"SELECT institution FROM {trail} WHERE position >= ? AND institution IS NOT NULL "
+                    "ORDER BY position LIMIT 1",
+                    (rng.randrange(1, n + 1),),
+                ).fetchone()
+                if row:
+                    weighted.append(row[0])
+            busiest, busiest_rows = c.execute(
+                f"SELECT institution, COUNT(*) AS k FROM {trail} WHERE institution IS NOT NULL "
+                "GROUP BY institution ORDER BY k DESC, institution LIMIT 1"
+            ).fetchone()
+        provinces = [None, "hunan", "chongqing"]
+        days = [date(2019, 1, 1) + timedelta(days=rng.randrange(7 * 365)) for _ in range(samples)]
+        positions = [rng.randrange(n // 2, n + 1) for _ in range(samples)]
+
+        kinds: dict[str, tuple[Callable[[int], Any], int, bool]] = {
+            # name: (query, samples, counts for the target)
+            "catalog": (lambda k: views.catalog(provinces[k % 3]), samples, True),
+            "catalog --as-of": (lambda k: views.catalog(provinces[k % 3], as_of=days[k]), samples, True),
+            "disclosure (province)": (lambda k: disclosure(views, province=provinces[1 + k % 2]), samples, True),
+            "disclosure (institution)": (lambda k: disclosure(views, institution=uniform[k]), samples, True),
+            "trail": (lambda k: views.trail(institution=uniform[k]), samples, True),
+            "trail --as-of": (lambda k: views.trail(institution=uniform[k], as_of=days[k]), samples, True),
+            "trail --known-at": (lambda k: views.trail(institution=uniform[k], known_at=positions[k]), samples, True),
+            "trail, weighted by activity": (lambda k: views.trail(institution=weighted[k]), samples, False),
+            "trail, busiest institution": (lambda k: views.trail(institution=busiest), max(3, samples // 10), False),
+        }
+        out: dict[str, Any] = {}
+        for name, (query, count, target) in kinds.items():
+            query(0)  # warm: calendars, rules and the catalogue lookups load once per Views
+            times = []
+            for k in range(count):
+                started = time.perf_counter()
+                query(k)
+                times.append((time.perf_counter() - started) * 1000)
+            out[name] = {
+                "p50_ms": statistics.median(times),
+                "p99_ms": _percentile(times, 0.99),
+                "max_ms": max(times),
+                "target": target,
+            }
+        sizes = sorted(len(views.trail(institution=i, findings=False).entries) for i in uniform)
+        weighted_sizes = sorted(len(views.trail(institution=i, findings=False).entries) for i in weighted)
+    finally:
+        app.close()
+    return {
+        "queries": out,
+        "samples": samples,
+        "trail_rows_p50": statistics.median(sizes),
+        "trail_rows_p99": _percentile(sizes, 0.99),
+        "trail_rows_weighted_p50": statistics.median(weighted_sizes),
+        "busiest_rows": busiest_rows,
+    }
+
+
+STEPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "import": step_import,
+    "raw-insert": step_raw_insert,
+    "rebuild": step_rebuild,
+    "raw-decode": step_raw_decode,
+    "catchup": step_catchup,
+    "queries": step_queries,
+    "verify": step_verify,
+    "raw-sha256": step_raw_sha256,
+}
+
+
+def child(argv: Sequence[str]) -> int:
+    """``run.py --step NAME --args JSON``: run one step, print its result (with peak RSS) as JSON."""
+    name = argv[argv.index("--step") + 1]
+    kwargs = json.loads(argv[argv.index("--args") + 1])
+    if "--profile" in argv:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        result = STEPS[name](**kwargs)
+        profiler.stop()
+        out = Path(argv[argv.index("--profile") + 1])
+        out.write_text(profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
+    else:
+        result = STEPS[name](**kwargs)
+    result["peak_rss_mb"] = _rss_mb()
+    print(json.dumps(result))
+    return 0
+
+
+# --- the parent: runs the steps, prints the table ---------------------------------------------
+
+
+def _run_step(name: str, profile_dir: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--args", json.dumps(kwargs)]
+    if profile_dir:
+        cmd += ["--profile", str(Path(profile_dir) / f"{name}.txt")]
+    print(f"… {name}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        msg = f"step {name} failed (exit {proc.returncode})"
+        raise SystemExit(msg)
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="utf-8") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "memory_mb": mem,
+        "python": platform.python_version(),
+        "sqlite": __import__("sqlite3").sqlite_version,
+    }
+
+
+def _prepare_pg(url: str, *, drop_only: bool = False) -> None:
+    schema = _schema(url)
+    if schema == "public":
+        msg = "--db postgresql://… needs ?schema=NAME: the benchmark drops and recreates that schema"
+        raise SystemExit(msg)
+    conn = _pg_connect(url)
+    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    if not drop_only:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    conn.close()
+
+
+def _size_mb(url: str) -> float:
+    if _pg(url):
+        conn = _pg_connect(url)
+        row = conn.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (_schema(url),),
+        ).fetchone()
+        conn.close()
+        return float(row[0]) / 2**20
+    path = _sqlite_events(url)
+    return sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists()) / 2**20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--step" in argv:
+        return child(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--decisions", "-n", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db", help="postgresql://…?schema=NAME (created and dropped); default: SQLite in --workdir")
+    parser.add_argument("--workdir", help="where the decision file and the SQLite ledger go (default: a temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder / PostgreSQL schema")
+    parser.add_argument("--file", help="use this decision file instead of generating one")
+    parser.add_argument("--samples", type=int, default=100, help="samples per query kind (default 100)")
+    parser.add_argument("--catchup-samples", type=int, default=30)
+    parser.add_argument("--profile", metavar="DIR", help="profile each step with pyinstrument into DIR/<step>.txt")
+    parser.add_argument("--skip", action="append", default=[], help="skip a step (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--table-from", metavar="FILE", help="print the table of a run saved with --json, and stop")
+    args = parser.parse_args(argv)
+    if args.table_from:
+        saved = json.loads(Path(args.table_from).read_text(encoding="utf-8"))
+        print_table(saved["details"], summarise(saved["details"]))
+        return 0
+
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = args.db or str(workdir / "ledger.sqlite")
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "decisions": args.decisions,
+        "seed": args.seed,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": "postgresql" if _pg(url) else "sqlite",
+        "machine": _machine(),
+    }
+    try:
+        if args.file:
+            file = Path(args.file)
+        else:
+            file = workdir / f"decisions-{args.decisions}-{args.seed}.jsonl"
+            print("… generate", file=sys.stderr, flush=True)
+            t = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "bench/generate.py"),
+                    "--decisions",
+                    str(args.decisions),
+                    "--seed",
+                    str(args.seed),
+                    "-o",
+                    str(file),
+                ],
+                check=True,
+            )
+            results["generate_seconds"] = time.perf_counter() - t
+        results["file_mb"] = file.stat().st_size / 2**20
+        if _pg(url):
+            _prepare_pg(url)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{url}{suffix}").unlink(missing_ok=True)
+        profile = args.profile
+        steps: dict[str, dict[str, Any]] = {}
+        plan: list[tuple[str, dict[str, Any]]] = [
+            ("import", {"url": url, "file": str(file)}),
+            ("raw-insert", {"url": url, "workdir": str(workdir)}),
+            ("rebuild", {"url": url}),
+            ("raw-decode", {"url": url}),
+            ("catchup", {"url": url, "samples": args.catchup_samples}),
+            ("queries", {"url": url, "samples": args.samples, "seed": args.seed}),
+            ("verify", {"url": url, "workdir": str(workdir)}),
+            ("raw-sha256", {"url": url}),
+        ]
+        for name, kwargs in plan:
+            if name in args.skip:
+                continue
+            steps[name] = _run_step(name, profile, **kwargs)
+            if name == "import":
+                results["ledger_mb_after_import"] = _size_mb(url)
+            if name == "rebuild":
+                results["ledger_mb_after_rebuild"] = _size_mb(url)
+        results["steps"] = steps
+        results["children_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        results["total_seconds"] = time.perf_counter() - started
+    finally:
+        if not args.keep:
+            if _pg(url):
+                with contextlib.suppress(Exception):
+                    _prepare_pg(url, drop_only=True)
+            if not args.workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+    summary = summarise(results)
+    if args.json:
+        print(json.dumps(summary | {"details": results}, ensure_ascii=False, indent=1))
+    else:
+        print_table(results, summary)
+    return 0 if all(t["pass"] for t in summary["targets"].values()) else 1
+
+
+def _ratio(steps: dict[str, Any], mine: str, base: str) -> float | None:
+    if mine in steps and base in steps and steps[base]["rate"]:
+        return float(steps[mine]["rate"] / steps[base]["rate"])
+    return None
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    steps = results.get("steps", {})
+    queries = steps.get("queries", {}).get("queries", {})
+    query_p99 = max((q["p99_ms"] for q in queries.values() if q.get("target", True)), default=None)
+    query_p50 = max((q["p50_ms"] for q in queries.values() if q.get("target", True)), default=None)
+    catchup = steps.get("catchup", {})
+    peak = max((s.get("peak_rss_mb", 0.0) for s in steps.values()), default=0.0)
+    out: dict[str, Any] = {
+        "decisions": results["decisions"],
+        "database": results["database"],
+        "date": results["date"],
+        "import_rate": steps.get("import", {}).get("rate"),
+        "raw_insert_rate": steps.get("raw-insert", {}).get("rate"),
+        "import_ratio": _ratio(steps, "import", "raw-insert"),
+        "rebuild_rate": steps.get("rebuild", {}).get("rate"),
+        "raw_decode_rate": steps.get("raw-decode", {}).get("rate"),
+        "rebuild_ratio": _ratio(steps, "rebuild", "raw-decode"),
+        "verify_rate": steps.get("verify", {}).get("rate"),
+        "raw_sha256_rate": steps.get("raw-sha256", {}).get("rate"),
+        "verify_ratio": _ratio(steps, "verify", "raw-sha256"),
+        "query_p50_ms": query_p50,
+        "query_p99_ms": query_p99,
+        "catchup_ms": catchup.get("catchup_p50_ms"),
+        "catchup_p99_ms": catchup.get("catchup_p99_ms"),
+        "peak_rss_mb": peak,
+    }
+    big = results["decisions"] >= 1_000_000
+
+    def target(
+        value: float | None, ok: Callable[[float], bool], text: str, *, at_scale: bool = False
+    ) -> dict[str, Any]:
+        passed = value is not None and ok(value)
+        return {"value": value, "target": text + (" (at 1M)" if at_scale and not big else ""), "pass": passed}
+
+    out["targets"] = {
+        "import_ratio": target(out["import_ratio"], lambda v: v >= 0.5, "≥ 0.5× raw insert"),
+        "rebuild_ratio": target(out["rebuild_ratio"], lambda v: v >= 0.3, "≥ 0.3× raw select+decode"),
+        "verify_ratio": target(out["verify_ratio"], lambda v: v >= 0.5, "≥ 0.5× raw SHA-256"),
+        "query_p99_ms": target(query_p99, lambda v: v < 50, "< 50 ms", at_scale=True),
+        "catchup_ms": target(out["catchup_p99_ms"], lambda v: v < 20, "p99 < 20 ms", at_scale=True),
+        "peak_rss_mb": target(peak, lambda v: v < 400, "< 400 MB", at_scale=True),
+    }
+    return out
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "ms":
+        return f"{value:,.1f} ms"
+    if unit == "×":
+        return f"{value:.2f}×"
+    if unit == "MB":
+        return f"{value:,.0f} MB"
+    return f"{value:,.2f}"
+
+
+def print_table(results: dict[str, Any], summary: dict[str, Any]) -> None:
+    steps = results.get("steps", {})
+    m = results["machine"]
+    print(
+        f"medtech-ledger benchmark — {results['decisions']:,} decisions, {results['database']}, {results['date']}\n"
+        f"machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_mb']:,} MB, Python {m['python']}, SQLite {m['sqlite']}\n"
+        f"decision file {results.get('file_mb', 0):,.0f} MB; ledger {results.get('ledger_mb_after_import', 0):,.0f} MB "
+        f"after import, {results.get('ledger_mb_after_rebuild', 0):,.0f} MB with the views; "
+        f"{results.get('total_seconds', 0):,.0f} s in all\n"
+    )
+    t = summary["targets"]
+    rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def verdict(key: str) -> str:
+        return "PASS" if t[key]["pass"] else "FAIL"
+
+    def rss(*names: str) -> str:
+        return " / ".join(_fmt(steps[n]["peak_rss_mb"], "MB") for n in names if n in steps)
+
+    rows.append(
+        (
+            "import (decisions/s)",
+            _fmt(summary["import_rate"], "/s"),
+            f"raw insert {_fmt(summary['raw_insert_rate'], '/s')}",
+            _fmt(summary["import_ratio"], "×"),
+            f"{t['import_ratio']['target']}  {verdict('import_ratio')}",
+            rss("import", "raw-insert"),
+        )
+    )
+    rows.append(
+        (
+            "rebuild, every projection (events/s)",
+            _fmt(summary["rebuild_rate"], "/s"),
+            f"select+decode {_fmt(summary['raw_decode_rate'], '/s')}",
+            _fmt(summary["rebuild_ratio"], "×"),
+            f"{t['rebuild_ratio']['target']}  {verdict('rebuild_ratio')}",
+            rss("rebuild", "raw-decode"),
+        )
+    )
+    rows.append(
+        (
+            "verify (records/s)",
+            _fmt(summary["verify_rate"], "/s"),
+            f"select+SHA-256 {_fmt(summary['raw_sha256_rate'], '/s')}",
+            _fmt(summary["verify_ratio"], "×"),
+            f"{t['verify_ratio']['target']}  {verdict('verify_ratio')}",
+            rss("verify", "raw-sha256"),
+        )
+    )
+    if "verify" in steps:
+        v = steps["verify"]
+        rows.append(("  tree sync before verify (records/s)", _fmt(v["sync_rate"], "/s"), "", "", "", ""))
+    if "catchup" in steps:
+        c = steps["catchup"]
+        rows.append(
+            (
+                "catch-up after one decision p50 / p99",
+                f"{_fmt(c['catchup_p50_ms'], 'ms')} / {_fmt(c['catchup_p99_ms'], 'ms')}",
+                "",
+                "",
+                f"{t['catchup_ms']['target']}  {verdict('catchup_ms')}",
+                rss("catchup"),
+            )
+        )
+        rows.append(
+            (
+                "  recording that decision p50 / p99",
+                f"{_fmt(c['record_p50_ms'], 'ms')} / {_fmt(c['record_p99_ms'], 'ms')}",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+    if "queries" in steps:
+        q = steps["queries"]
+        first = True
+        for name, v in q["queries"].items():
+            rows.append(
+                (
+                    f"query {name} p50 / p99",
+                    f"{_fmt(v['p50_ms'], 'ms')} / {_fmt(v['p99_ms'], 'ms')}",
+                    "",
+                    "",
+                    f"{t['query_p99_ms']['target']}  {'PASS' if v['p99_ms'] < 50 else 'FAIL'}"
+                    if v.get("target", True)
+                    else "(not a target: shown for scale)",
+                    rss("queries") if first else "",
+                )
+            )
+            first = False
+    rows.append(
+        (
+            "peak resident memory, worst step",
+            _fmt(summary["peak_rss_mb"], "MB"),
+            "",
+            "",
+            f"{t['peak_rss_mb']['target']}  {verdict('peak_rss_mb')}",
+            "",
+        )
+    )
+    header = ("measure", "ledger", "baseline (same run)", "ratio", "target", "peak RSS")
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: Sequence[str]) -> str:
+        return "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(r, widths, strict=True)).rstrip()
+
+    print(line(header))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    if "queries" in steps:
+        q = steps["queries"]
+        print(
+            f"\n{q['samples']} samples per query; a uniformly drawn institution's trail holds "
+            f"{q['trail_rows_p50']:.0f} decisions (median), {q['trail_rows_p99']:.0f} (p99); weighted by activity "
+            f"{q['trail_rows_weighted_p50']:.0f} (median); the busiest institution's {q['busiest_rows']}"
+        )
+    passed = sum(v["pass"] for v in t.values())
+    print(f"\n{passed} of {len(t)} targets met")
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The import's fast paths (issue 8) change nothing but speed.
+
+* A file checked in batches (one query per kind of lookup per batch) records exactly what checking
+  one line at a time records, and refuses with the same error at the same line: a line's own
+  refusal (bad JSON, a plugin's validator) waits until the earlier lines of its batch are checked.
+* ``canonical.dumps``'s C-encoder path writes the same bytes as the Python writer.
+* ``from_trusted_json_dict`` reads back what ``from_json_dict`` reads, for the ledger's own text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import ALL_KINDS, EXAMPLE_FILE, HOSPITAL, decision_files, to_jsonl
+
+from ledger import application as application_module
+from ledger import canonical
+from ledger.application import LedgerApplication
+from ledger.decisions import from_json_dict, from_trusted_json_dict, parse_line
+from ledger.errors import DecisionError, MalformedDecision, UnknownReference
+
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _import(path: Path, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    app = LedgerApplication.open(path)
+    try:
+        app.import_lines(to_jsonl(lines).splitlines(keepends=True), source="f")
+        return [
+            (n.id, n.originator_id, n.originator_version, n.topic, app._decode(n).__dict__ | {"timestamp": None})
+            for n in app.store.select_notifications(1, 10_000)
+        ]
+    finally:
+        app.close()
+
+
+@SETTINGS
+@given(lines=decision_files(kinds=ALL_KINDS, max_extra=20))
+def test_batches_record_what_one_line_at_a_time_records(
+    lines: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path_factory.mktemp("batching")
+    whole = _import(folder / "whole.sqlite", lines)
+    with monkeypatch.context() as m:
+        m.setattr(application_module, "BATCH", 1)
+        one_by_one = _import(folder / "one.sqlite", lines)
+    with monkeypatch.context() as m:
+        m.setattr(application_module, "BATCH", 3)
+        threes = _import(folder / "three.sqlite", lines)
+    assert whole == one_by_one == threes
+
+
+def _refusal(app: LedgerApplication, text: str) -> DecisionError:
+    with pytest.raises(DecisionError) as caught:
+        app.import_lines(text.splitlines(keepends=True), source="f")
+    return caught.value
+
+
+def _case(decision_id: str, institution: str) -> str:
+    case = next(d for d in EXAMPLE_FILE if d["kind"] == "case.performed")
+    return canonical.dumps({**case, "id": decision_id, "institution": institution, "by": institution}) + "\n"
+
+
+def test_an_earlier_refusal_in_the_same_batch_comes_first(tmp_path: Path) -> None:
+    app = LedgerApplication.open(tmp_path / "l.sqlite")
+    try:
+        good = to_jsonl(EXAMPLE_FILE).decode("utf-8")
+        n = good.count("\n")
+        # line n+1 names an institution nobody registered; line n+2 is not JSON
+        error = _refusal(app, good + _case("X-1", "NOBODY") + "{not json\n")
+        assert isinstance(error, UnknownReference)
+        assert (error.line, error.field) == (n + 1, "institution")
+        # the other way round: the bad JSON is the first refusal
+        error = _refusal(app, good + "{not json\n" + _case("X-1", "NOBODY"))
+        assert isinstance(error, MalformedDecision)
+        assert (error.line, error.field) == (n + 1, None)
+        assert app.position() == 0  # nothing written from either file
+        # and a later line still sees what an earlier line of its batch registered
+        result = app.import_lines((good + _case("X-2", HOSPITAL)).splitlines(keepends=True), source="f")
+        assert result.recorded == n + 1
+    finally:
+        app.close()
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(max_size=8),
+    st.dates(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_values, sort_keys=st.booleans())
+def test_canonical_fast_path_writes_the_same_bytes(value: Any, sort_keys: bool) -> None:
+    parts: list[str] = []
+    canonical._write(value, parts, sort_keys)
+    assert canonical.dumps(value, sort_keys=sort_keys) == "".join(parts)
+
+
+def test_canonical_refuses_what_it_always_refused() -> None:
+    for value in (1.5, {"a": [1.5]}, object()):
+        with pytest.raises(TypeError):
+            canonical.dumps(value)
+    assert canonical.dumps({1: "x", "2": True}) == '{"1":"x","2":true}'  # str() of a key
+    assert canonical.dumps({"d": date(2019, 4, 22), "t": datetime(2019, 4, 22, tzinfo=UTC)}) == (
+        '{"d":"2019-04-22","t":"2019-04-22T00:00:00+00:00"}'
+    )
+    assert canonical.dumps(Decimal("1.50")) == "1.50"
+
+
+@SETTINGS
+@given(lines=decision_files(kinds=ALL_KINDS, max_extra=20))
+def test_trusted_reading_reads_what_checked_reading_reads(lines: list[dict[str, Any]]) -> None:
+    for line in to_jsonl(lines).decode("utf-8").splitlines():
+        record = parse_line(line)
+        text = record.to_json()
+        checked = from_json_dict(json.loads(text, parse_float=Decimal))
+        trusted = from_trusted_json_dict(json.loads(text, parse_float=Decimal))
+        assert trusted == checked
+        assert {k: type(v) for k, v in trusted.fields.items()} == {k: type(v) for k, v in checked.fields.items()}
+        assert type(trusted.effective) is type(checked.effective)
