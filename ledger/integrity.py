@@ -347,6 +347,7 @@ def _create_tables(log: _Log) -> None:
             for op in ("UPDATE", "DELETE")
         ]
     with db.transaction() as c:
+        db.serialise(c, "ledger_merkle")  # concurrent first `ledger verify`s on a new schema
         for sql in statements:
             if sql.startswith("INSERT"):
                 c.execute(sql, (merkle.Frontier().to_bytes(), os.urandom(8).hex()))

@@ -91,6 +91,16 @@ class Database:
         self.blob = "BYTEA" if self.dialect == "postgres" else "BLOB"
         self.bigint = "BIGINT" if self.dialect == "postgres" else "INTEGER"
 
+    def serialise(self, c: Cursor, what: str) -> None:
+        """Hold, until the transaction ends, the lock that serialises writers of ``what``.
+
+        On PostgreSQL a transaction-scoped advisory lock per schema and name: two processes
+        creating the same tables of a new schema would otherwise collide in the catalog, and one
+        creating indexes (SHARE) can deadlock with one writing rows (ROW EXCLUSIVE). SQLite's
+        ``BEGIN IMMEDIATE`` already serialises every writer."""
+        if self.dialect == "postgres":
+            c.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.schema}.{what}",))
+
     def table(self, name: str) -> str:
         """A table's qualified name (PostgreSQL tables live in the ledger's schema)."""
         return f'"{self.schema}".{name}' if self.schema else name

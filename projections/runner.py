@@ -392,8 +392,7 @@ class Runner:
         when the index exists) deadlocks with one applying a batch (ROW EXCLUSIVE) in another
         table order, and two runners creating the tables of a new schema collide in the catalog.
         SQLite's ``BEGIN IMMEDIATE`` already serialises them."""
-        if self.db.dialect == "postgres":
-            c.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{self.db.schema}.ledger_tracking",))
+        self.db.serialise(c, "ledger_tracking")
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position (the last record it has applied)."""
