@@ -342,13 +342,13 @@ class Generator:
         for i, p in enumerate(self.inst_prov):
             self.by_province[p].append(i)
         national = [f"national:{c}" for c in NATIONAL_RESTRICTED]
-        for p in self.provinces:
+        for prov in self.provinces:
             own: list[str] = []
-            if p.catalog == "hunan":
+            if prov.catalog == "hunan":
                 own = [f"hunan:S{k:02d}" for k in range(1, 30)]
-            elif p.catalog is not None:
-                own = [f"{p.catalog}:S{k:02d}" for k in range(1, 8 + rng.randrange(12) + 1)]
-            p.techs = national + own
+            elif prov.catalog is not None:
+                own = [f"{prov.catalog}:S{k:02d}" for k in range(1, 8 + rng.randrange(12) + 1)]
+            prov.techs = national + own
 
     def catalogues(self) -> None:
         rng = self.rng
@@ -768,7 +768,7 @@ class Generator:
             # now and then one above their grade (a finding, MTM-2018#20)
             k = rng.randrange(min(2, doctors)) if rng.random() < 0.8 else rng.randrange(doctors)
             level = (4 if rng.random() < 0.6 else 3) if k < 2 else (4 if rng.random() < 0.03 else 3)
-            decision = {
+            decision: dict[str, Any] = {
                 "id": p.next_id(day),
                 "kind": "case.performed",
                 "effective": day.isoformat(),
@@ -947,7 +947,7 @@ class Generator:
 
     def panel(self, decision_id: str, day: date, by: str, kind: str, tech: str, inst: str | None) -> dict[str, Any]:
         rng = self.rng
-        members = []
+        members: list[str] = []
         while len(members) < 5 + rng.randrange(3):
             person = self.name()
             if person not in members:

@@ -403,10 +403,12 @@ def step_queries(url: str, samples: int, seed: int) -> dict[str, Any]:
                 ).fetchone()
                 if row:
                     weighted.append(row[0])
-            busiest, busiest_rows = c.execute(
+            found = c.execute(
                 f"SELECT institution, COUNT(*) AS k FROM {trail} WHERE institution IS NOT NULL "
                 "GROUP BY institution ORDER BY k DESC, institution LIMIT 1"
             ).fetchone()
+            assert found is not None, "no institution in the trail"
+            busiest, busiest_rows = found
         provinces = [None, "hunan", "chongqing"]
         days = [date(2019, 1, 1) + timedelta(days=rng.randrange(7 * 365)) for _ in range(samples)]
         positions = [rng.randrange(n // 2, n + 1) for _ in range(samples)]

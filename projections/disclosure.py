@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger.decisions import DecisionRecord
 from ledger.events import EVENT_CLASSES
+from ledger.sql import Database
 from projections.replay import Resolved
 from projections.runner import TimelineProjection, TimelineRow, intervals
 
@@ -210,7 +211,17 @@ class CasesProjection(OneDecisionProjection):
     table = "view_cases"
     kind = "case.performed"
     columns = ("institution", "technology", "physician", "level")
-    indexes = (("institution", "technology"),)
+    indexes = ()  # the covering index below serves every lookup by institution and technology
+
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        # Counting a province's cases (``Views.case_counts``) reads this index alone, not the rows:
+        # 4× faster (issue 8: 219 → 55 ms for Hunan's ≈ 250,000 cases in a 5M-decision ledger).
+        name = f"{self.table}_counts"
+        covering = "institution, technology, valid_from, valid_to, known_from, known_to"
+        return [
+            *super().deferrable_indexes(db),
+            (name, f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(self.table)} ({covering})"),
+        ]
 
 
 class PrivilegesProjection(TimelineProjection):
