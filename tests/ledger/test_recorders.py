@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,14 @@ class TestSQLiteLedgerRecorder(ApplicationRecorderTestCase[SQLiteLedgerRecorder]
         self._dir = tempfile.TemporaryDirectory()
         self.db_path = str(Path(self._dir.name) / "recorder.sqlite")
         self.recorders: list[SQLiteLedgerRecorder] = []
+        self._threads_before = set(threading.enumerate())
 
     def tearDown(self) -> None:
+        # eventsourcing's concurrency test signals its reader threads to stop but does not join
+        # them; closing a SQLite connection while one of them is still inside a query crashes the
+        # process (sqlite3 is not safe against that). Let them finish first.
+        for thread in set(threading.enumerate()) - self._threads_before:
+            thread.join(timeout=10)
         for recorder in self.recorders:
             recorder.datastore.close()
         self._dir.cleanup()
