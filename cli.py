@@ -13,7 +13,6 @@ import json
 import re
 import sqlite3
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date
@@ -44,63 +43,18 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
+from projections.output import cell_text, display_width, emit, safe_csv
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "csv")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-# --- output ---------------------------------------------------------------------------------
+# --- output: projections.output, shared with plugins' commands --------------------------------
 
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_cell(v) for v in value)
-    if isinstance(value, dict):
-        return canonical.dumps(value)
-    if isinstance(value, (date, Decimal)):
-        return str(value)
-    return str(value)
-
-
-def _safe_csv(text: str) -> str:
-    """Neutralise cells a spreadsheet would execute as a formula (CSV injection)."""
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: IO[str] | None = None) -> None:
-    """Print ``rows`` as a table (people), JSON Lines-free JSON array, or CSV (programs)."""
-    out = out or sys.stdout
-    if fmt == "json":
-        out.write(canonical.dumps([{c: r.get(c) for c in columns} for r in rows]) + "\n")
-        return
-    if fmt == "csv":
-        # CRLF rows (RFC 4180): a cell holding a bare CR or LF is then quoted, so it cannot end a row
-        # and smuggle an unneutralised formula into a new cell.
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([_safe_csv(_cell(r.get(c))) for c in columns])
-        return
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
-
-    out.write(line(list(columns)) + "\n")
-    out.write(line(["-" * w for w in widths]) + "\n")
-    for row in cells:
-        out.write(line(row) + "\n")
-    if not rows:
-        out.write("(none)\n")
+_width = display_width
+_cell = cell_text
+_safe_csv = safe_csv
 
 
 def format_option(f: F) -> F:
@@ -296,8 +250,13 @@ def _text_choices(annotation: Any) -> bool:
 
 @cli.command("sign")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
-              help="the authority's signer key file (`ledger keygen`)")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the authority's signer key file (`ledger keygen`)",
+)
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="default stdout")
 def sign_command(file: str, key_file: str, output: IO[str]) -> None:
     """Sign every decision of a decision file with an authority's key (issue 6, "Authority").
@@ -710,9 +669,15 @@ def plugins_command(fmt: str) -> None:
     """Every plugin (built-in and installed), its version, the hooks it implements and what it adds."""
     plugins = describe(plugin_manager())
     rows: list[dict[str, Any]] = [
-        {"name": p.name, "version": p.version, "distribution": p.distribution, "hooks": list(p.hooks),
-         "contributes": {k: list(v) for k, v in p.contributes.items()} if fmt != "table"
-         else "; ".join(f"{k}: {', '.join(v)}" for k, v in p.contributes.items() if v)}
+        {
+            "name": p.name,
+            "version": p.version,
+            "distribution": p.distribution,
+            "hooks": list(p.hooks),
+            "contributes": {k: list(v) for k, v in p.contributes.items()}
+            if fmt != "table"
+            else "; ".join(f"{k}: {', '.join(v)}" for k, v in p.contributes.items() if v),
+        }
         for p in plugins
     ]
     emit(rows, ("name", "version", "distribution", "hooks", "contributes"), fmt)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from ledger import integrity
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.jurisdictions import NATIONAL, Jurisdiction
+from projections.output import display_width
 from projections.reports import Column, Table
 
 if TYPE_CHECKING:
@@ -467,10 +467,6 @@ def _sheet_title(text: str, taken: set[str]) -> str:
     return name
 
 
-def _display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _xlsx_value(value: Any) -> Any:
     """A cell value openpyxl stores as data: numbers and dates as such, everything else as text."""
     if value is None or isinstance(value, (bool, int, float, Decimal, datetime, date)):
@@ -522,7 +518,7 @@ def write_xlsx(table: Table, path: Path | str | IO[bytes]) -> None:
             cell.fill = PatternFill("solid", fgColor="E8ECF2")
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
             cell.border = border
-        widths = [_display_width(c.name) for c in columns]
+        widths = [display_width(c.name) for c in columns]
         for values in t.rows:
             row += 1
             for c, column in enumerate(columns, start=1):
@@ -540,7 +536,7 @@ def write_xlsx(table: Table, path: Path | str | IO[bytes]) -> None:
                     cell.number_format = "yyyy-mm-dd"
                 cell.border = border
                 shown = value.isoformat() if isinstance(value, (date, datetime)) else str(value or "")
-                widths[c - 1] = max(widths[c - 1], _display_width(shown))
+                widths[c - 1] = max(widths[c - 1], display_width(shown))
         for c, column in enumerate(columns, start=1):
             ws.column_dimensions[get_column_letter(c)].width = column.width or min(max(widths[c - 1] + 2, 8), 60)
         ws.freeze_panes = ws.cell(row=heading_row + 1, column=1)

@@ -9,11 +9,6 @@ Chongqing's calendar).
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-import unicodedata
-from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +16,12 @@ import click
 
 from ledger.application import LedgerApplication
 from ledger.errors import ConfigurationError
+from projections.output import emit
 
 if TYPE_CHECKING:
     from projections.views import Views
 
-COLUMNS = ("institution", "institution_name", "technology", "technology_name", "filed_on", "notice_until",
-           "authority")
+COLUMNS = ("institution", "institution_name", "technology", "technology_name", "filed_on", "notice_until", "authority")
 
 
 def open_views(ctx: click.Context) -> Views:
@@ -42,35 +37,6 @@ def open_views(ctx: click.Context) -> Views:
         obj["app"] = app
         root.call_on_close(app.close)
     return Views(app)
-
-
-def _safe(text: str) -> str:
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
-    """A plain table for people, or JSON / CSV for programs."""
-    if fmt == "json":
-        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, default=str))
-        return
-    if fmt == "csv":
-        # RFC 4180 line ends, so a cell holding a bare CR is quoted; and a cell a spreadsheet would
-        # run as a formula is neutralised (CSV injection).
-        writer = csv.writer(sys.stdout, lineterminator="\r\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([_safe("" if r.get(c) is None else str(r.get(c))) for c in columns])
-        return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    for row in [list(columns), *cells]:
-        click.echo("  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
-    if not rows:
-        click.echo("(none)")
 
 
 def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None) -> list[dict[str, Any]]:

@@ -10,11 +10,6 @@ counting uses Hunan's calendar as the trail's findings do.
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-import unicodedata
-from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +18,22 @@ import click
 from ledger.application import LedgerApplication
 from ledger.errors import CalendarError, ConfigurationError
 from plugins.hunan.rules import DEADLINES, HN_GRANDFATHER, MTM2018_START
+from projections.output import emit
 
 if TYPE_CHECKING:
     from projections.views import TrailEntry, Views
 
-COLUMNS = ("institution", "institution_name", "technology", "technology_name", "first_case", "due", "filed",
-           "status", "article")
+COLUMNS = (
+    "institution",
+    "institution_name",
+    "technology",
+    "technology_name",
+    "first_case",
+    "due",
+    "filed",
+    "status",
+    "article",
+)
 
 
 def open_views(ctx: click.Context) -> Views:
@@ -49,36 +54,6 @@ def open_views(ctx: click.Context) -> Views:
     return Views(app)
 
 
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
-    """A plain table for people, or JSON / CSV for programs."""
-    if fmt == "json":
-        click.echo(json.dumps([{c: r.get(c) for c in columns} for r in rows], ensure_ascii=False, default=str))
-        return
-    if fmt == "csv":
-        # RFC 4180 line ends, so a cell holding a bare CR is quoted; and a cell a spreadsheet would
-        # run as a formula is neutralised (CSV injection).
-        writer = csv.writer(sys.stdout, lineterminator="\r\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([_safe("" if r.get(c) is None else str(r.get(c))) for c in columns])
-        return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max([_width(c)] + [_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    for row in [list(columns), *cells]:
-        click.echo("  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
-    if not rows:
-        click.echo("(none)")
-
-
-def _safe(text: str) -> str:
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
-def _width(text: str) -> int:
-    """Columns a string takes on a terminal: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def parse_day(value: str | None) -> date:
     if value is None:
         return date.today()
@@ -89,11 +64,13 @@ def parse_day(value: str | None) -> date:
         raise ConfigurationError(msg) from None
 
 
-def deadline_rows(views: Views, *, institution: str | None, as_of: date,
-                  known_at: int | str | None = None) -> list[dict[str, Any]]:
+def deadline_rows(
+    views: Views, *, institution: str | None, as_of: date, known_at: int | str | None = None
+) -> list[dict[str, Any]]:
     """One row per use of a restricted technology by a Hunan institution, as of ``as_of``."""
-    entries = views.trail(province="hunan", institution=institution, as_of=as_of, known_at=known_at,
-                          findings=False).entries
+    entries = views.trail(
+        province="hunan", institution=institution, as_of=as_of, known_at=known_at, findings=False
+    ).entries
     names = {i.institution: i.name for i in views.institutions("hunan", as_of=as_of, known_at=known_at)}
     uses: dict[tuple[str, str], list[TrailEntry]] = {}
     for e in entries:
@@ -104,16 +81,18 @@ def deadline_rows(views: Views, *, institution: str | None, as_of: date,
 
     def catalog_on(day: date) -> dict[str, tuple[str, str]]:
         if day not in classes:
-            classes[day] = {e.ref: (e.tech_class, e.name)
-                            for e in views.catalog("hunan", as_of=day, known_at=known_at)}
+            classes[day] = {e.ref: (e.tech_class, e.name) for e in views.catalog("hunan", as_of=day, known_at=known_at)}
         return classes[day]
 
     filing, grandfather = DEADLINES[0], DEADLINES[2]
     rows = []
     for (inst, technology), use in sorted(uses.items()):
         cases = [e for e in use if e.kind == "case.performed"]
-        restricted_cases = [c for c in cases if c.effective >= MTM2018_START
-                            and catalog_on(c.effective).get(technology, ("", ""))[0] == "restricted"]
+        restricted_cases = [
+            c
+            for c in cases
+            if c.effective >= MTM2018_START and catalog_on(c.effective).get(technology, ("", ""))[0] == "restricted"
+        ]
         gf = catalog_on(HN_GRANDFATHER).get(technology, ("", ""))[0] == "restricted" and any(
             c.effective < MTM2018_START
             or (c.effective <= HN_GRANDFATHER and catalog_on(c.effective).get(technology, ("", ""))[0] != "restricted")
@@ -130,8 +109,11 @@ def deadline_rows(views: Views, *, institution: str | None, as_of: date,
             "institution_name": names.get(inst, ""),
             "technology": technology,
             "technology_name": name[1] if name else "",
-            "first_case": f"{cases[0].effective} (under way before HN-2018)" if gf
-            else first_case.isoformat() if first_case else "",
+            "first_case": f"{cases[0].effective} (under way before HN-2018)"
+            if gf
+            else first_case.isoformat()
+            if first_case
+            else "",
             "filed": first_filing.isoformat() if first_filing else "",
             "article": grandfather.article if gf else filing.article,
         }
@@ -172,8 +154,9 @@ def hunan_group() -> None:
 @click.option("--known-at", "known_at", help="as the ledger knew it at this position or timestamp")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
 @click.pass_context
-def deadlines_command(ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None,
-                      fmt: str) -> None:
+def deadlines_command(
+    ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
+) -> None:
     """Filing deadlines of restricted technologies (HN-2018#二(二), #六(一)) and where each stands."""
     views = open_views(ctx)
     rows = deadline_rows(views, institution=institution, as_of=parse_day(as_of), known_at=known_at)
