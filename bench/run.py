@@ -470,7 +470,11 @@ def child(argv: Sequence[str]) -> int:
     name = argv[argv.index("--step") + 1]
     kwargs = json.loads(argv[argv.index("--args") + 1])
     if "--profile" in argv:
-        from pyinstrument import Profiler
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            sys.stderr.write("--profile needs pyinstrument: pip install -e '.[bench]'\n")
+            return 2
 
         profiler = Profiler(interval=0.002)
         profiler.start()
