@@ -31,8 +31,10 @@ Checkpoints (C2SP tlog-checkpoint + signed-note, ``ledger.checkpoints``)
 Verification (``verify``)
     Recomputes every leaf from the stored records, streaming in batches, and folds them into a
     fresh frontier; the node store is *not* trusted for the roots, which are compared with each
-    signed checkpoint. The level-0 hashes written when the tree was built are compared leaf by
-    leaf only to name the first position where storage and the recorded history disagree.
+    signed checkpoint. The level-0 hashes written when the tree was built are compared a batch at
+    a time, and leaf by leaf only where a batch differs, to name the first position where storage
+    and the recorded history disagree. On a large SQLite log, helper processes read and hash
+    ranges of records ahead (``_Prefetcher``) while this one compares and folds.
 
 Offline proofs (``prove`` / ``verify_proof``)
     A JSON bundle with the decision, its leaf bytes, the inclusion proof and the signed note, plus
@@ -44,11 +46,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import struct
+import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -203,37 +208,81 @@ def _row_leaf(row: Sequence[Any]) -> bytes:
     return _leaf(int(position), _uuid_bytes(oid), int(version), topic_bytes, state)
 
 
-def _leaf_hashes(c: Cursor, log: _Log, after: int, stop: int, batch: int) -> list[tuple[int, bytes | None]]:
-    """``(position, leaf hash)`` of the next ``batch`` records after ``after``; None if malformed.
+def _read_leaves(
+    c: Cursor, log: _Log, after: int, stop: int, batch: int, *, fast: bool
+) -> tuple[Sequence[Sequence[Any]], list[bytes | None], bool]:
+    """The next ``batch`` records after ``after`` (each row's position first), their leaf hashes,
+    and whether every one is well-formed.
 
-    The hot loop of ``verify`` and ``sync``: ``hashlib`` over the packed fields directly, one
-    tuple per record, no other object.
+    A hash is None where the record is malformed (a column of the wrong storage class, an id that
+    is not a UUID): its leaf can match nothing. The hot loop of ``verify`` and ``sync``.
+
+    SQLite, ``fast`` (see ``_fast_reads``): the plain columns (no ``CAST``, no ``typeof``: in a
+    result column they cost as much as reading the row) hashed by one comprehension. The sqlite3
+    module maps each storage class to one Python type, so a well-typed row is exactly one that
+    gives a ``str`` id, an ``int`` version, a ``str`` topic and a ``bytes`` state; anything else
+    fails inside the comprehension (``bytes.fromhex`` takes only ``str``, ``struct`` only ``int``,
+    ``str`` has ``encode`` and ``bytes`` has not, ``bytes + str`` raises) or in the length check
+    of the ids, and so does a TEXT value that is not UTF-8 (the module cannot decode it). Then the
+    batch is read again the careful way (``select_events``: bytes as stored, storage classes
+    checked by SQLite) and hashed row by row, so each malformed record is found at its position.
+    The careful way is the reference; both give the same hashes (``tests/ledger/test_verify_fast.py``).
     """
     if log.select_hashes is not None:
-        return [
-            (int(p), None if h is None else bytes(h))
-            for p, h in _fetch_rows(c, log.select_hashes, (after, stop, batch))
-        ]
+        pg_rows = _fetch_rows(c, log.select_hashes, (after, stop, batch))
+        pg_hashes = [None if h is None else bytes(h) for _, h in pg_rows]
+        return pg_rows, pg_hashes, all(h is not None for _, h in pg_rows)
+    if fast and log.select_plain is not None:
+        try:
+            c.raw.execute(log.select_plain, (after, stop, batch))
+            rows: list[tuple[Any, ...]] = c.raw.fetchall()
+            if {len(row[1]) for row in rows} <= {32}:  # the careful way reads other lengths as UUID text
+                sha, head, length, fromhex, version = _sha256, _HASH_HEAD.pack, _LEN.pack, bytes.fromhex, LEAF_VERSION
+                hashes: list[bytes | None] = [
+                    sha(head(version, p, fromhex(o), v, len(t := tp.encode())) + t + length(len(s)) + s).digest()
+                    for p, o, v, tp, s in rows
+                ]
+                return rows, hashes, True
+        except Exception:  # a malformed record in this batch: read it again, the careful way
+            pass
+    rows_, careful = _read_leaves_carefully(c, log, after, stop, batch)
+    return rows_, careful, None not in careful
+
+
+def _fast_reads(c: Cursor, log: _Log) -> bool:
+    """Whether ``_read_leaves`` may take its fast path in this transaction (SQLite only).
+
+    It re-encodes text as UTF-8 where the careful way reads the stored bytes (``CAST(… AS
+    BLOB)``): the same bytes only in a UTF-8 database, SQLite's default and every ledger's. It
+    also wants plain tuples: a ``sqlite3.Row`` per record costs more than it gives.
+    """
+    if log.select_plain is None:
+        return False
+    # the sqlite3 cursor itself (eventsourcing wraps it): only this transaction's cursor changes
+    getattr(c.raw, "sqlite_cursor", c.raw).row_factory = None
+    row = c.execute("PRAGMA encoding").fetchone()
+    return row is not None and row[0] == "UTF-8"
+
+
+def _read_leaves_carefully(
+    c: Cursor, log: _Log, after: int, stop: int, batch: int
+) -> tuple[Sequence[Sequence[Any]], list[bytes | None]]:
+    """``_read_leaves`` row by row from ``select_events``: the reference, and malformed rows' path."""
     sha, head_pack, len_pack, fromhex, version = _sha256, _HASH_HEAD.pack, _LEN.pack, bytes.fromhex, LEAF_VERSION
-    out: list[tuple[int, bytes | None]] = []
+    rows = _fetch_rows(c, log.select_events, (after, stop, batch))
+    out: list[bytes | None] = []
     append = out.append
-    for row in _fetch_rows(c, log.select_events, (after, stop, batch)):
+    for row in rows:
         position, oid, ov, topic, state, well_typed = row
         try:
             if not well_typed:
                 raise ValueError(position)
             ob = fromhex(oid.decode()) if len(oid) == 32 else _uuid_bytes(oid)
-            append(
-                (
-                    position,
-                    sha(
-                        head_pack(version, position, ob, ov, len(topic)) + topic + len_pack(len(state)) + state
-                    ).digest(),
-                )
-            )
+            leaf = head_pack(version, position, ob, ov, len(topic)) + topic + len_pack(len(state)) + state
+            append(sha(leaf).digest())
         except Exception:  # a malformed row (wrong types, not a UUID): its leaf can match nothing
-            append((position, None))
-    return out
+            append(None)
+    return rows, out
 
 
 def _fold(stack: Sequence[bytes]) -> bytes:
@@ -260,6 +309,7 @@ class _Log:
     select_event_at: str  # (position,) -> the same columns
     max_position: str
     select_hashes: str | None = None  # PostgreSQL: (after, stop, limit) -> (position, leaf hash)
+    select_plain: str | None = None  # SQLite: (after, stop, limit) -> the columns as stored, unchecked
 
     def t(self, name: str) -> str:
         return self.db.table(name)
@@ -301,6 +351,11 @@ def _log(app: LedgerApplication) -> _Log:
         select_event_at=f"SELECT {cols} FROM {events} WHERE {pos} = ?",
         max_position=f"SELECT MAX({pos}) FROM {events}",
         select_hashes=f"SELECT {pos}, {_PG_LEAF_HASH} {where}" if db.dialect == "postgres" else None,
+        select_plain=(
+            None
+            if db.dialect == "postgres"
+            else f"SELECT {pos}, originator_id, originator_version, topic, state {where}"
+        ),
     )
     if app.store not in _prepared:
         _create_tables(log)
@@ -424,22 +479,23 @@ def sync(app: LedgerApplication, *, batch: int = BATCH) -> TreeState:
             if not checked_tail:
                 _check_tail(c, log, state)
                 checked_tail = True
-            hashes = _leaf_hashes(c, log, state.last_position, 2**63 - 1, batch)
-            if not hashes:
+            rows, hashes, complete = _read_leaves(
+                c, log, state.last_position, 2**63 - 1, batch, fast=_fast_reads(c, log)
+            )
+            if not rows:
                 return state
-            nodes: list[tuple[int, int, bytes]] = []
-            leaves: list[tuple[int, int]] = []
-            for position, h in hashes:
-                if h is None:
-                    msg = f"the record at position {position} is malformed: run `ledger verify`"
-                    raise IntegrityError(msg)
-                leaves.append((position, frontier.size))
-                nodes.extend((n.level, n.index, n.hash) for n in frontier.append_with_nodes(h))
+            if not complete:
+                position = next(row[0] for row, h in zip(rows, hashes, strict=True) if h is None)
+                msg = f"the record at position {position} is malformed: run `ledger verify`"
+                raise IntegrityError(msg)
+            positions = [row[0] for row in rows]
+            leaves = list(zip(positions, range(frontier.size, frontier.size + len(rows)), strict=True))
+            nodes = frontier.extend_with_nodes(cast("list[bytes]", hashes))
             _insert_many(c, log, NODES, ("level", "idx", "hash"), ("integer", "bigint", "bytea"), nodes)
             _insert_many(c, log, LEAVES, ("position", "leaf_index"), ("bigint", "bigint"), leaves)
-            c.execute(state_sql, (frontier.size, leaves[-1][0], frontier.to_bytes()))
-            state = TreeState(frontier.size, leaves[-1][0], frontier.root(), state.log_id)
-        if len(hashes) < batch:
+            c.execute(state_sql, (frontier.size, positions[-1], frontier.to_bytes()))
+            state = TreeState(frontier.size, positions[-1], frontier.root(), state.log_id)
+        if len(rows) < batch:
             return state
 
 
@@ -794,75 +850,305 @@ class _Scan:
 
 
 def _scan(c: Cursor, log: _Log, tree_size: int, stop: int, targets: list[_Target], batch: int) -> _Scan:
-    """The hot loop: stream records, hash leaves, fold the frontier, compare as it goes."""
-    out = _Scan()
-    pending = list(targets)  # sorted by size
-    sha, node_prefix = _sha256, _NODE_PREFIX
-    stack: list[bytes] = []
-    size = 0
+    """The hot loop: stream records, hash leaves, fold the frontier, compare as it goes.
+
+    Per batch: the leaf hashes (``_read_leaves``, or ahead of time by ``_Prefetcher``'s helper
+    processes); the level-0 hashes the node store recorded for them compared all at once
+    (``_level0_matches``), and leaf by leaf only when that fails, to name the first leaf that
+    differs; then the batch folded into the frontier (``merkle.extend_stack``) in pieces that end
+    at each checkpoint's size, where the root is compared with the signed one.
+    """
+    fold = _Fold(targets)
+    fast = _fast_reads(c, log)
     after = 0
-    mismatch_at = -1
-    next_check = pending[0].size if pending else -1
-    while next_check == 0:  # an empty-tree checkpoint
-        _settle(out, pending.pop(0), merkle.EMPTY_ROOT, 0)
-        next_check = pending[0].size if pending else -1
-    want_position = out.position_at_last_ok is None
+    helpers = _Prefetcher.start(c, log, fast, stop, batch)
+    try:
+        while helpers is not None:
+            got = helpers.next(after)
+            if got is None:  # done, or a helper met a record it will not judge: go on here
+                break
+            n, high, first_position, packed = got
+            recorded = 32 * max(0, min(n, tree_size - fold.size))
+            if not (fold.size < fold.next_check < fold.size + n) and (
+                fold.out.mismatch is not None or not recorded or _level0_matches(c, log, fold.size, packed[:recorded])
+            ):
+                if n:
+                    fold.add(first_position, [packed[i : i + 32] for i in range(0, 32 * n, 32)])
+                after = high
+                continue
+            # a checkpoint ends inside the range (positions are needed there) or it differs from
+            # the node store: read it here, and go on with the helpers if they read the same
+            rows, found, complete = _read_leaves(c, log, after, high, high - after, fast=fast)
+            if len(rows) != n:
+                break  # not what this transaction sees: read the rest here
+            fold.add_batch(c, log, rows, found, complete, tree_size)
+            after = high
+    finally:
+        if helpers is not None:
+            helpers.close()
     while True:
-        hashes = _leaf_hashes(c, log, after, stop, batch)
-        if not hashes:
+        rows, found, complete = _read_leaves(c, log, after, stop, batch, fast=fast)
+        if not rows:
             break
-        first = size
-        expected_hashes: list[bytes | None] = []
-        if mismatch_at < 0 and first < tree_size:
-            expected_hashes = _expected(c, log, first, min(first + len(hashes), tree_size))
-        n_expected = len(expected_hashes)
-        for k, (position, leaf) in enumerate(hashes):
-            if leaf is None:  # a malformed row: its leaf can match nothing
-                h = sha(b"\x02malformed").digest()
-                if mismatch_at < 0:
-                    mismatch_at = size
-                    out.mismatch = Disagreement(position, size, "the stored record is malformed (not what was written)")
-            else:
-                h = leaf
-                if k < n_expected and mismatch_at < 0 and h != expected_hashes[k]:
-                    mismatch_at = size
-                    out.mismatch = _describe(position, _expected_position(c, log, size), expected_hashes[k], size)
-            # append to the frontier (RFC 9162 §2.1.1; cf. merkle.Frontier.append)
-            n = size
-            while n & 1:
-                h = sha(node_prefix + stack.pop() + h).digest()
-                n >>= 1
-            stack.append(h)
-            size += 1
-            if want_position:
-                out.position_at_last_ok = position
-                want_position = False
-            while size == next_check:
-                target = pending.pop(0)
-                ok = _settle(out, target, _fold(stack), size)
-                if ok and out.failed is None:
-                    want_position = True
-                next_check = pending[0].size if pending else -1
-        after = hashes[-1][0]
-        if len(hashes) < batch:
+        fold.add_batch(c, log, rows, found, complete, tree_size)
+        after = rows[-1][0]
+        if len(rows) < batch:
             break
-    out.records = size
-    if mismatch_at < 0 and size < tree_size:
-        out.missing_from = _expected_position(c, log, size)
-        out.mismatch = Disagreement(
-            out.missing_from,
-            size,
-            f"storage ends after {size} records but {tree_size} were recorded in the tree: "
-            + (
-                f"records from position {out.missing_from} on are missing"
-                if out.missing_from is not None
-                else "records are missing"
-            ),
+    return fold.finish(c, log, tree_size)
+
+
+_MALFORMED = _sha256(b"\x02malformed").digest()
+"""What a malformed record's leaf counts as in the recomputed tree: nothing it could match."""
+
+
+class _Fold:
+    """The recomputed tree of ``verify``: a frontier stack, settled against each checkpoint."""
+
+    def __init__(self, targets: list[_Target]) -> None:
+        self.out = _Scan()
+        self.pending = list(targets)  # sorted by size
+        self.stack: list[bytes] = []
+        self.size = 0
+        self.next_check = -1
+        self._next()
+        while self.next_check == 0:  # an empty-tree checkpoint
+            _settle(self.out, self.pending.pop(0), merkle.EMPTY_ROOT, 0)
+            self._next()
+        self.want_position = self.out.position_at_last_ok is None
+
+    def _next(self) -> None:
+        self.next_check = self.pending[0].size if self.pending else -1
+
+    def add(self, first_position: int, hashes: list[bytes]) -> None:
+        """Leaves that no checkpoint ends inside of (only the first one's position is known)."""
+        if self.want_position:
+            self.out.position_at_last_ok = first_position
+            self.want_position = False
+        self.size = merkle.extend_stack(self.stack, self.size, hashes)
+        self._settle_due()
+
+    def add_batch(
+        self,
+        c: Cursor,
+        log: _Log,
+        rows: Sequence[Sequence[Any]],
+        found: list[bytes | None],
+        complete: bool,
+        tree_size: int,
+    ) -> None:
+        """A batch read here: checked against the node store (until the first disagreement),
+        then cut where checkpoints end, each piece's first position at hand."""
+        if self.out.mismatch is None:
+            self.out.mismatch = _first_mismatch(c, log, rows, found, complete, self.size, tree_size)
+        hashes = cast("list[bytes]", found) if complete else [h or _MALFORMED for h in found]
+        done, first = 0, self.size
+        while done < len(rows):
+            end = min(len(rows), self.next_check - first) if self.next_check > self.size else len(rows)
+            self.add(rows[done][0], hashes[done:end])
+            done = end
+
+    def _settle_due(self) -> None:
+        while self.size == self.next_check:
+            ok = _settle(self.out, self.pending.pop(0), _fold(self.stack), self.size)
+            if ok and self.out.failed is None:
+                self.want_position = True  # the next leaf's position is where trust ends
+            self._next()
+
+    def finish(self, c: Cursor, log: _Log, tree_size: int) -> _Scan:
+        out, size = self.out, self.size
+        out.records = size
+        if out.mismatch is None and size < tree_size:
+            out.missing_from = _expected_position(c, log, size)
+            out.mismatch = Disagreement(
+                out.missing_from,
+                size,
+                f"storage ends after {size} records but {tree_size} were recorded in the tree: "
+                + (
+                    f"records from position {out.missing_from} on are missing"
+                    if out.missing_from is not None
+                    else "records are missing"
+                ),
+            )
+        for target in self.pending:  # checkpoints larger than what storage holds
+            if out.failed is None:
+                out.failed = target
+        return out
+
+
+_WORKER_MIN = 200_000
+"""Records below which ``verify`` reads alone: a helper process costs ≈ 30 ms to start."""
+
+_HELPERS = 2
+"""Helper processes: on two cores two of them and the folding here keep both busy."""
+
+_WORKER = r"""
+import hashlib, sqlite3, struct, sys
+path, sql, stop, span, k, step = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+out = sys.stdout.buffer
+con = sqlite3.connect(path, isolation_level=None)
+con.execute("PRAGMA query_only = 1")
+con.execute("BEGIN")
+sha, head, length, fromhex = hashlib.sha256, struct.Struct(">xBQ16sQI").pack, struct.Struct(">I").pack, bytes.fromhex
+frame = struct.Struct(">QQQQ").pack
+while k * span < stop:
+    low, high = k * span, min(k * span + span, stop)
+    try:
+        rows = con.execute(sql, (low, high, span)).fetchall()
+        if {len(r[1]) for r in rows} - {32}:
+            break
+        packed = b"".join([
+            sha(head(1, p, fromhex(o), v, len(t := tp.encode())) + t + length(len(s)) + s).digest()
+            for p, o, v, tp, s in rows
+        ])
+    except Exception:
+        break
+    out.write(frame(len(rows), low, high, rows[0][0] if rows else 0) + packed)
+    k += step
+out.flush()
+"""
+"""A helper process of ``_Prefetcher``: ``_read_leaves``'s fast path, alone, on its own
+connection, for every ``step``-th range of ``span`` positions from the ``k``-th on. Only the
+standard library, so it starts in ≈ 30 ms; it stops at the first range it cannot hash the fast
+way (``verify`` reads that one, and the rest, itself)."""
+
+
+def _cores() -> int:
+    """Cores this process may run on: helpers only pay where there is a second one."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+class _Prefetcher:
+    """Reads and hashes the log's leaves in helper processes while ``verify`` folds the tree.
+
+    Why: on SQLite, reading a record and hashing its leaf is two thirds of ``verify``'s work and
+    needs nothing from the tree, so other cores can do it ahead (ranges of positions dealt out in
+    turn, each through a pipe that blocks when it is full: memory stays flat) while this process
+    compares the level-0 hashes and folds. The helpers open the same file on their own
+    connections and read positions up to ``stop``, fixed in this transaction: the log is
+    append-only, so they see the records this transaction's snapshot holds. Nothing they send is
+    trusted beyond that: a range whose hashes differ from the node store's is read again here,
+    and any failure (no process, a short read, another count of records) only means the rest is
+    read here.
+    """
+
+    _frame = struct.Struct(">QQQQ")  # records, low and high position (low, high], first position
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        self._procs = procs
+        self._turn = 0
+
+    @classmethod
+    def start(cls, c: Cursor, log: _Log, fast: bool, stop: int, batch: int) -> _Prefetcher | None:
+        """Helpers reading from position 0 to ``stop``; None where there is no file to share (an
+        in-memory database), the log is small, or the fast path is off."""
+        if not fast or log.select_plain is None or stop < _WORKER_MIN or not sys.executable or _cores() < 2:
+            return None
+        found = [row for row in c.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+        path = found[0][2] if found else ""  # "" for an in-memory or temporary database
+        if not isinstance(path, str) or not path or not os.path.isfile(path):
+            return None
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for k in range(_HELPERS):
+                args = [path, log.select_plain, str(stop), str(batch), str(k), str(_HELPERS)]
+                procs.append(
+                    subprocess.Popen(  # our interpreter, our code, no shell
+                        [sys.executable, "-I", "-c", _WORKER, *args],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+        except OSError:
+            cls(procs).close()
+            return None
+        with contextlib.suppress(ImportError, OSError, AttributeError, ValueError):  # Linux only; optional
+            import fcntl
+
+            for proc in procs:  # room for a few batches ahead, so a helper seldom waits on this one
+                fcntl.fcntl(cast("IO[bytes]", proc.stdout).fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        return cls(procs)
+
+    def next(self, low: int) -> tuple[int, int, int, bytes] | None:
+        """The range after position ``low``: (records, high position, first position, their
+        hashes end to end); None at the end, or when a helper stopped or strayed."""
+        stdout = self._procs[self._turn].stdout
+        self._turn = (self._turn + 1) % len(self._procs)
+        if stdout is None:  # pragma: no cover - always piped
+            return None
+        head = stdout.read(self._frame.size)
+        if len(head) < self._frame.size:
+            return None
+        n, got_low, high, first = self._frame.unpack(head)
+        packed = stdout.read(32 * n)
+        if got_low != low or len(packed) < 32 * n:
+            return None
+        return n, high, first, packed
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _first_mismatch(
+    c: Cursor,
+    log: _Log,
+    rows: Sequence[Sequence[Any]],
+    found: list[bytes | None],
+    complete: bool,
+    first: int,
+    tree_size: int,
+) -> Disagreement | None:
+    """The first leaf of a batch (leaf ``first`` on) that is malformed or not what the tree recorded.
+
+    The recorded level-0 hashes are checked all at once; leaf by leaf only when they differ.
+    Leaves beyond ``tree_size`` were never recorded: only a malformed one disagrees there.
+    """
+    recorded = max(0, min(len(found), tree_size - first))
+    if complete and (recorded == 0 or _level0_matches(c, log, first, b"".join(cast("list[bytes]", found[:recorded])))):
+        return None
+    expected = _expected(c, log, first, first + recorded) if recorded else []
+    for k, h in enumerate(found):
+        position = rows[k][0]
+        if h is None:
+            return Disagreement(position, first + k, "the stored record is malformed (not what was written)")
+        if k < recorded and h != expected[k]:
+            return _describe(position, _expected_position(c, log, first + k), expected[k], first + k)
+    return None
+
+
+def _level0_matches(c: Cursor, log: _Log, start: int, packed: bytes) -> bool:
+    """Whether the node store's level-0 hashes from leaf ``start`` on are exactly ``packed``
+    (32-byte hashes end to end).
+
+    One aggregate per batch instead of a row per leaf: the concatenation in ``idx`` order is
+    compared with the concatenation of the recomputed hashes (same count, same bytes, same order).
+    A false answer only sends the batch to ``_expected``, which reads the rows one by one.
+    """
+    count = len(packed) // merkle.HASH_SIZE
+    end = start + count
+    if log.db.dialect == "postgres":
+        sql = (
+            f"SELECT count(*), string_agg(hash, ''::bytea ORDER BY idx) FROM {log.t(NODES)} "
+            "WHERE level = 0 AND idx >= ? AND idx < ?"
         )
-    for target in pending:  # checkpoints larger than what storage holds
-        if out.failed is None:
-            out.failed = target
-    return out
+    else:  # group_concat keeps a BLOB's bytes (as TEXT); the CAST hands them back unchanged
+        sql = (
+            f"SELECT count(*), CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM {log.t(NODES)} "
+            "WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx)"
+        )
+    rows = _fetch_rows(c, sql, (start, end))
+    if not rows:  # pragma: no cover - an aggregate always returns one row
+        return False
+    found, joined = rows[0]
+    return found == count and joined is not None and bytes(joined) == packed
 
 
 def _fetch_rows(c: Cursor, sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:

@@ -318,6 +318,21 @@ class Frontier:
         """Add the next leaf's hash (``leaf_hash(data)``, not the data)."""
         self.append_with_nodes(leaf_hash)
 
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Add many leaves' hashes at once: the same tree as ``append`` of each, in order.
+
+        Why: verifying a log of millions of records folds every leaf into the frontier. Leaf by
+        leaf that is a Python loop with a carry loop inside; here the leaves are cut into the
+        perfect subtrees the tree is made of anyway (aligned blocks of ``2**j`` leaves, see the
+        module doc), each hashed a whole level at a time, then pushed like one ``append`` at level
+        ``j``. Same ``n - 1`` node hashes, a fraction of the interpreter's work.
+        """
+        hashes = list(leaf_hashes)
+        if not (set(map(type, hashes)) <= {bytes} and set(map(len, hashes)) <= {HASH_SIZE}):
+            for h in hashes:
+                _check_hash(h, "leaf hash")
+        self._size = extend_stack(self._nodes, self._size, hashes)
+
     def append_with_nodes(self, leaf_hash: bytes) -> list[Node]:
         """Add the next leaf's hash and return every subtree this append completed.
 
@@ -335,6 +350,40 @@ class Frontier:
             completed.append(Node(level, index, h))
         self._nodes.append(h)
         self._size += 1
+        return completed
+
+    def extend_with_nodes(self, leaf_hashes: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+        """``extend``, returning ``(level, index, hash)`` of every subtree the leaves completed.
+
+        The same nodes as ``append_with_nodes`` of each leaf (level 0 first, then level by level
+        rather than leaf by leaf), computed a level at a time: one list comprehension per level
+        instead of a carry loop and a ``Node`` per node. What a node store writes per batch.
+        """
+        hashes = list(leaf_hashes)
+        if not (set(map(type, hashes)) <= {bytes} and set(map(len, hashes)) <= {HASH_SIZE}):
+            for h in hashes:
+                _check_hash(h, "leaf hash")
+        size = self._size
+        waiting = {  # the frontier's subtrees by level: left siblings waiting for their right one
+            level: self._nodes[k]
+            for k, level in enumerate(lvl for lvl in range(size.bit_length() - 1, -1, -1) if size >> lvl & 1)
+        }
+        completed = list(zip([0] * len(hashes), range(size, size + len(hashes)), hashes, strict=True))
+        sha, prefix = hashlib.sha256, _NODE_PREFIX
+        level, start, row = 0, size, hashes
+        while row:
+            if start & 1:  # the first of the row is a right child: its left sibling is waiting
+                row = [waiting.pop(level), *row]
+                start -= 1
+            if len(row) & 1:  # the last is a left child: it waits (a set bit of the new size)
+                waiting[level] = row[-1]
+            pairs = iter(row[: len(row) & ~1])
+            row = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+            level += 1
+            start >>= 1
+            completed.extend(zip([level] * len(row), range(start, start + len(row)), row, strict=True))
+        self._size = size + len(hashes)
+        self._nodes = [waiting[lvl] for lvl in sorted(waiting, reverse=True)]
         return completed
 
     def root(self) -> bytes:
@@ -392,6 +441,52 @@ class Frontier:
 
     def __repr__(self) -> str:
         return f"Frontier(size={self._size}, root={self.root().hex()})"
+
+
+def perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of a perfect subtree (``2**j`` leaf hashes, j >= 0), one level at a time.
+
+    Each level is one list comprehension over pairs, so the interpreter does per node only what
+    ``node_hash`` must (RFC 9162 §2.1.1: SHA-256(0x01 ‖ left ‖ right)). The caller vouches that
+    the hashes are 32-byte ``bytes``; the length must be a power of two.
+    """
+    n = len(leaf_hashes)
+    if n == 0 or n & (n - 1):
+        raise ValueError(f"a perfect subtree has a power of two of leaves, not {n}")
+    sha, prefix = hashlib.sha256, _NODE_PREFIX
+    level = leaf_hashes
+    while len(level) > 1:
+        pairs = iter(level)
+        level = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+    return level[0]
+
+
+def extend_stack(stack: list[bytes], size: int, leaf_hashes: Sequence[bytes]) -> int:
+    """Append leaf hashes to a frontier ``stack`` of ``size`` leaves in place; the new size.
+
+    ``stack`` is ``Frontier.nodes`` as a list (one perfect subtree per set bit of ``size``, largest
+    first). The leaves go in as the largest aligned perfect blocks that fit: at a size divisible
+    by ``2**j`` a block of ``2**j`` leaves is a node of the final tree, so its root (``perfect_root``)
+    enters the stack exactly as one ``append`` at level ``j`` would, carries included. The caller
+    vouches that the hashes are 32-byte ``bytes`` (``Frontier.extend`` checks them).
+    """
+    sha, prefix = hashlib.sha256, _NODE_PREFIX
+    i, n = 0, len(leaf_hashes)
+    while i < n:
+        # largest j with 2**j dividing size (any j for size 0) and 2**j <= the leaves left
+        j = (n - i).bit_length() - 1
+        if size:
+            j = min(j, (size & -size).bit_length() - 1)
+        width = 1 << j
+        h = leaf_hashes[i] if width == 1 else perfect_root(leaf_hashes[i : i + width])
+        carry = size >> j
+        while carry & 1:  # a left sibling of equal size is waiting on the stack
+            h = sha(prefix + stack.pop() + h).digest()
+            carry >>= 1
+        stack.append(h)
+        size += width
+        i += width
+    return size
 
 
 def _get(get_node: GetNode, level: int, index: int) -> bytes:

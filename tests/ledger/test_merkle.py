@@ -28,6 +28,7 @@ from ledger.merkle import (
     inclusion_proof_from,
     leaf_hash,
     node_hash,
+    perfect_root,
     range_root,
     root_from,
     root_from_hashes,
@@ -393,6 +394,66 @@ def test_frontier_state_round_trips_and_rejects_garbage() -> None:
         frontier.append(b"short")
     with pytest.raises(ValueError):
         Frontier.from_nodes(-1, [])
+
+
+@FAST
+@given(leaf_lists, st.lists(st.integers(1, 40), max_size=8), st.integers(0, 40))
+def test_extend_builds_the_tree_append_builds(leaves: list[bytes], cuts: list[int], head: int) -> None:
+    """``Frontier.extend`` (perfect subtrees a level at a time) = one ``append`` per leaf, however
+    the leaves are cut into calls and whatever size the frontier had before."""
+    hashes = [leaf_hash(d) for d in leaves]
+    prefix = [leaf_hash(i.to_bytes(2, "big")) for i in range(head)]
+    one_by_one, at_once = Frontier(), Frontier()
+    for h in prefix + hashes:
+        one_by_one.append(h)
+    for h in prefix:
+        at_once.append(h)
+    done = 0
+    for cut in [*cuts, len(hashes)]:
+        at_once.extend(hashes[done : done + cut])
+        done = min(len(hashes), done + cut)
+    assert at_once.to_bytes() == one_by_one.to_bytes()
+    assert at_once.root() == ref_mth([i.to_bytes(2, "big") for i in range(head)] + leaves)
+
+
+@FAST
+@given(leaf_lists, st.lists(st.integers(1, 40), max_size=8), st.integers(0, 40))
+def test_extend_with_nodes_completes_what_append_with_nodes_does(
+    leaves: list[bytes], cuts: list[int], head: int
+) -> None:
+    """A node store written batch by batch holds the same rows as one written leaf by leaf."""
+    hashes = [leaf_hash(d) for d in leaves]
+    prefix = [leaf_hash(i.to_bytes(2, "big")) for i in range(head)]
+    one_by_one, batched = Frontier(), Frontier()
+    for h in prefix:
+        one_by_one.append(h)
+        batched.append(h)
+    expected = [(n.level, n.index, n.hash) for h in hashes for n in one_by_one.append_with_nodes(h)]
+    got: list[tuple[int, int, bytes]] = []
+    done = 0
+    for cut in [*cuts, len(hashes)]:
+        got += batched.extend_with_nodes(hashes[done : done + cut])
+        done = min(len(hashes), done + cut)
+        assert batched.to_bytes() == Frontier.from_nodes(batched.size, batched.nodes).to_bytes()
+    assert sorted(got) == sorted(expected)
+    assert len(got) == len(set(got))
+    assert batched.to_bytes() == one_by_one.to_bytes()
+
+
+def test_extend_and_perfect_root_refuse_what_is_not_theirs() -> None:
+    frontier = Frontier()
+    with pytest.raises(ValueError):
+        frontier.extend([leaf_hash(b"a"), b"short"])
+    with pytest.raises(ValueError):
+        frontier.extend(["not bytes"])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        frontier.extend_with_nodes([leaf_hash(b"a"), b"short"])
+    assert frontier.size == 0  # nothing half-appended
+    for n in (0, 3, 6):
+        with pytest.raises(ValueError):
+            perfect_root([leaf_hash(b"x")] * n)
+    leaves = [bytes([i]) for i in range(8)]
+    assert perfect_root([leaf_hash(d) for d in leaves]) == ref_mth(leaves)
 
 
 def _get(store: dict[tuple[int, int], bytes]) -> Callable[[int, int], bytes]:
