@@ -17,7 +17,7 @@ from ledger.decisions import DecisionRecord
 from ledger.events import EVENT_CLASSES
 from ledger.sql import Database
 from projections.replay import Resolved
-from projections.runner import TimelineProjection, TimelineRow, intervals
+from projections.runner import FOREVER, NOW, TimelineProjection, TimelineRow, intervals, stored_text
 
 
 def _kinds(*prefixes: str) -> frozenset[str]:
@@ -192,6 +192,21 @@ class OneDecisionProjection(TimelineProjection):
 
     def values(self, record: DecisionRecord) -> tuple[Any, ...]:
         return tuple(record.fields.get(c) for c in self.columns)
+
+    def first_rows(self, key: str, position: int, record: DecisionRecord) -> list[list[Any]]:
+        # ``timeline``'s one row, stored, built directly: a rebuild makes one per case.
+        fields = record.fields
+        values = [fields.get(c) for c in self.columns]
+        return [
+            [
+                key,
+                record.effective.isoformat(),
+                FOREVER,
+                *(v if v is None or type(v) is str else str(v) if type(v) is int else stored_text(v) for v in values),
+                position,
+                NOW,
+            ]
+        ]
 
 
 class TraineesProjection(OneDecisionProjection):

@@ -25,18 +25,20 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.utils import resolve_topic
 
 from ledger import canonical
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_trusted_json_dict, record_from_state
+from ledger.decisions import DecisionRecord, from_trusted_json_dict, kind_specs
+from ledger.errors import StorageError
 from ledger.sql import Cursor, Database
 from projections.replay import Resolved, resolve
 
@@ -49,6 +51,8 @@ NOW = 2**62
 """``known_to`` of a row the ledger still holds true."""
 
 CORRECTION_KINDS = ("decision.corrected", "decision.retracted")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,36 @@ class Projection(ABC):
 
 
 class TimelineProjection(Projection):
-    """A bitemporal view whose rows are the timeline of each key (see the module docstring)."""
+    """A bitemporal view whose rows are the timeline of each key (see the module docstring).
+
+    A key's inputs (the decisions that fed it) are kept as references into the log — ``(key,
+    decision_id, position)`` in ``<table>_inputs`` — not as copies of the records: the log already
+    holds every record, and a key's decisions are read back from it (``LogReader``) only when a
+    later decision touches the key again. A view whose keys are its decisions' own ids
+    (``keys_are_decision_ids``: cases, trainees) keeps no inputs at all: such a key's decisions are
+    the decision itself and what corrects or retracts it, which the ledger's decision index
+    (``ledger_decisions``: id, position, target) already says.
+    """
+
+    version = 2
+    """2: inputs are references into the log (1 stored each record's canonical text again)."""
 
     table: str
     columns: tuple[str, ...]
     """The value columns of a row (after ``key``)."""
     indexes: tuple[tuple[str, ...], ...] = ()
+
+    kinds: frozenset[str] | None = None
+    """The kinds of decision ``keys`` can name a key for, when a projection knows them: the runner
+    then skips other decisions (corrections aside) without asking. None: ask ``keys`` every time."""
+
+    keys_are_decision_ids: bool = False
+    """True when a decision (not a correction) of one of ``kinds`` feeds exactly the key named by
+    its own id, and no other decision does: such a key is new (ids are unique in a ledger), so the
+    batch need not look for its earlier inputs, and the view keeps none (see above)."""
+
+    log: LogReader | None = None
+    """Where a key's earlier decisions are read back from; the runner sets it."""
 
     @abstractmethod
     def keys(self, record: DecisionRecord) -> Iterable[str]:
@@ -103,6 +131,13 @@ class TimelineProjection(Projection):
     def timeline(self, key: str, decisions: Sequence[Resolved]) -> list[TimelineRow]:
         """The rows of ``key`` from its decisions (corrections applied, in valid-time order)."""
 
+    def first_rows(self, key: str, position: int, record: DecisionRecord) -> list[list[Any]]:
+        """The stored rows (``key``, ``valid_from``, ``valid_to``, values, ``known_from``,
+        ``known_to``) of a key whose only decision is ``record``: what ``process`` opens for it
+        (a subclass may build them more directly, to the same values)."""
+        rows = {_stored(r) for r in self.timeline(key, [Resolved(position, record)])}
+        return [[key, *row, position, NOW] for row in sorted(rows, key=_sort_key)]
+
     # -- machinery --------------------------------------------------------------------------
 
     @property
@@ -110,6 +145,9 @@ class TimelineProjection(Projection):
         return f"{self.table}_inputs"
 
     def create(self, db: Database, c: Cursor) -> None:
+        if self.keys_are_decision_ids and self.kinds is None:
+            msg = f"{self.name}: keys_are_decision_ids needs the kinds that feed the view"
+            raise TypeError(msg)
         cols = ", ".join(f"{col} TEXT" for col in self.columns)
         t = db.table(self.table)
         c.execute(
@@ -119,10 +157,12 @@ class TimelineProjection(Projection):
         c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_key ON {t} (key, known_to)")
         for _, sql in self.deferrable_indexes(db):
             c.execute(sql)
+        if self.keys_are_decision_ids:
+            return
         i = db.table(self.inputs)
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {i} (key TEXT NOT NULL, decision_id TEXT NOT NULL, "
-            f"position {db.bigint} NOT NULL, record TEXT NOT NULL, PRIMARY KEY (key, position))"
+            f"position {db.bigint} NOT NULL, PRIMARY KEY (key, position))"
         )
         c.execute(f"CREATE INDEX IF NOT EXISTS {self.inputs}_decision ON {i} (decision_id)")
 
@@ -136,7 +176,7 @@ class TimelineProjection(Projection):
 
     def drop(self, db: Database, c: Cursor) -> None:
         c.execute(f"DROP TABLE IF EXISTS {db.table(self.table)}")
-        c.execute(f"DROP TABLE IF EXISTS {db.table(self.inputs)}")
+        c.execute(f"DROP TABLE IF EXISTS {db.table(self.inputs)}")  # also a version 1 view's copies
 
     def process(self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]) -> None:
         """Apply a batch: what one decision at a time would do, with the database asked once per
@@ -144,23 +184,33 @@ class TimelineProjection(Projection):
         decision is then applied in memory, in log order — its inputs appended, its keys'
         timelines recomputed, rows that changed closed at its position and new ones opened — and
         the batch's inputs, closings and new rows are written with one ``executemany`` each. A row
-        opened and closed within the batch is written once, already closed."""
+        opened and closed within the batch is written once, already closed. A key with nothing
+        before the batch and one decision in it (most keys of a rebuild: each case) gets its rows
+        from ``first_rows`` without the bookkeeping."""
         plan = self._plan(db, c, batch)
         if not plan:
             return
-        state = self._load(db, c, plan)
-        new_inputs: list[tuple[str, str, int, str]] = []
+        state = self._load(db, c, plan, batch[0][0])
+        new_inputs: list[tuple[str, str, int]] = []
+        keep_inputs = not self.keys_are_decision_ids
         closed: list[tuple[Any, ...]] = []  # rows read from the database, closed in this batch
         opened: list[list[Any]] = []  # rows opened in this batch (their known_to may change)
+        first_rows = self.first_rows
         for position, record, keys in plan:
-            text = record_text(record)
-            # What a key's log holds is the record as its stored text reads back; for every kind
-            # but a correction (whose fields were normalised when recorded) that is the record.
-            read = record if record.kind != "decision.corrected" else from_trusted_json_dict(_loads(text))
+            # What a key's log holds is the record as the log reads back (``LogReader``).
+            read = _as_logged(record)
+            correction = read.kind in CORRECTION_KINDS
             for key in keys:
-                new_inputs.append((key, record.id, position, text))
-                log, open_rows = state[key]
-                if log or read.kind in CORRECTION_KINDS:
+                if keep_inputs:
+                    new_inputs.append((key, record.id, position))
+                entry = state.get(key)
+                if entry is None:
+                    if not correction:
+                        opened.extend(first_rows(key, position, read))
+                        continue
+                    entry = state[key] = ([], {})  # pragma: no cover - a correction's key has a log
+                log, open_rows = entry
+                if log or correction:
                     log.append((position, read))
                     resolved = resolve(log)
                 else:  # what ``resolve`` makes of a key's first decision, without its dictionaries
@@ -177,9 +227,8 @@ class TimelineProjection(Projection):
                     open_rows[row] = len(opened)
                     opened.append([key, *row, position, NOW])
         t = db.table(self.table)
-        c.insert_many(
-            db.table(self.inputs), ("key", "decision_id", "position", "record"), _INPUT_TYPES, new_inputs
-        )
+        if new_inputs:
+            c.insert_many(db.table(self.inputs), ("key", "decision_id", "position"), _INPUT_TYPES, new_inputs)
         c.executemany(
             f"UPDATE {t} SET known_to = ? WHERE key = ? AND known_to = ? AND valid_from = ? AND valid_to = ? "
             + "".join(
@@ -195,29 +244,18 @@ class TimelineProjection(Projection):
             opened,
         )
 
-    kinds: frozenset[str] | None = None
-    """The kinds of decision ``keys`` can name a key for, when a projection knows them: the runner
-    then skips other decisions (corrections aside) without asking. None: ask ``keys`` every time."""
-
-    keys_are_decision_ids: bool = False
-    """True when a decision (not a correction) feeds only the key named by its own id: such a key
-    is new (ids are unique in a ledger), so the batch need not look for its earlier inputs."""
-
     def _plan(
         self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]
     ) -> list[tuple[int, DecisionRecord, list[str]]]:
         """The keys each decision of the batch touches (a correction: those of what it corrects)."""
-        inputs = db.table(self.inputs)
-        targets = sorted({t for _, r in batch if r.kind in CORRECTION_KINDS and (t := _target(r)) is not None})
-        fed: dict[str, list[str]] = {}  # decision id -> the keys it fed (before or earlier in this batch)
-        for chunk in _chunks(targets):
-            for key, decision_id in c.execute(
-                f"SELECT DISTINCT key, decision_id FROM {inputs} WHERE decision_id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall():
-                fed.setdefault(decision_id, []).append(key)
-        plan = []
         kinds = self.kinds
+        first = batch[0][0]
+        if kinds is not None:  # only the decisions that can touch this view, still in log order
+            batch = _of_kinds(batch, kinds)
+        targets = {t for _, r in batch if r.kind in CORRECTION_KINDS and (t := _target(r)) is not None}
+        # decision id -> the keys it fed (before the batch, then earlier in it)
+        fed = self._fed(db, c, sorted(targets), first) if targets else {}
+        plan = []
         for position, record in batch:
             if record.kind in CORRECTION_KINDS:
                 keys = list(fed.get(_target(record) or "", ()))
@@ -227,41 +265,245 @@ class TimelineProjection(Projection):
                 keys = sorted(set(self.keys(record)))
             if not keys:
                 continue
-            fed.setdefault(record.id, []).extend(keys)  # a later correction in the batch finds them
+            if record.id in targets:  # a later correction in the batch finds them
+                fed.setdefault(record.id, []).extend(keys)
             plan.append((position, record, keys))
         return plan
 
+    def _fed(self, db: Database, c: Cursor, targets: Sequence[str], before: int) -> dict[str, list[str]]:
+        """The keys each of ``targets`` fed, for those recorded before position ``before``."""
+        fed: dict[str, list[str]] = {}
+        if self.keys_are_decision_ids:
+            # An original of one of ``kinds`` fed its own id; a correction (which a retraction may
+            # point at), what its own target fed.
+            found = _decisions(db, c, "decision_id", targets, before)
+            chain = sorted({str(t) for _, kind, t, _ in found if kind in CORRECTION_KINDS and t is not None})
+            found += _decisions(db, c, "decision_id", chain, before)
+            about = {d: (kind, t) for d, kind, t, _ in found}
+            kinds = self.kinds or frozenset()
+
+            def keys_of(decision_id: str, depth: int = 0) -> list[str]:
+                kind, target = about.get(decision_id, ("", None))
+                if kind in CORRECTION_KINDS:
+                    return keys_of(str(target), depth + 1) if target is not None and depth < 2 else []
+                return [decision_id] if kind in kinds else []
+
+            for target in targets:
+                if keys := keys_of(target):
+                    fed[target] = keys
+            return fed
+        inputs = db.table(self.inputs)
+        for chunk in _chunks(targets):
+            for key, decision_id in c.execute(
+                f"SELECT DISTINCT key, decision_id FROM {inputs} WHERE decision_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY key",
+                chunk,
+            ).fetchall():
+                fed.setdefault(decision_id, []).append(key)
+        return fed
+
     def _load(
-        self, db: Database, c: Cursor, plan: Sequence[tuple[int, DecisionRecord, list[str]]]
+        self, db: Database, c: Cursor, plan: Sequence[tuple[int, DecisionRecord, list[str]]], before: int
     ) -> dict[str, tuple[list[tuple[int, DecisionRecord]], dict[tuple[Any, ...], int]]]:
         """Each touched key's inputs and open rows as recorded before the batch (open rows map to
-        -1: "in the database")."""
+        -1: "in the database"). Keys absent from the result have nothing before the batch and one
+        decision in it."""
         state: dict[str, tuple[list[tuple[int, DecisionRecord]], dict[tuple[Any, ...], int]]] = {}
+        touches: dict[str, int] = {}
         wanted: list[str] = []
         for _, record, keys in plan:
             fresh = self.keys_are_decision_ids and record.kind not in CORRECTION_KINDS
             for key in keys:
-                if key not in state:
-                    state[key] = ([], {})
-                    if not fresh:
-                        wanted.append(key)
-        if not wanted:
-            return state
-        inputs = db.table(self.inputs)
-        t = db.table(self.table)
-        cols = ", ".join(self.columns)
-        for chunk in _chunks(wanted):
-            marks = ", ".join("?" * len(chunk))
-            for key, position, text in c.execute(
-                f"SELECT key, position, record FROM {inputs} WHERE key IN ({marks}) ORDER BY key, position", chunk
-            ).fetchall():
-                state[key][0].append((int(position), from_trusted_json_dict(_loads(text))))
-            for key, *row in c.execute(
-                f"SELECT key, valid_from, valid_to, {cols} FROM {t} WHERE key IN ({marks}) AND known_to = ?",
-                [*chunk, NOW],
-            ).fetchall():
-                state[key][1][tuple(row)] = -1
+                seen = touches.get(key)
+                touches[key] = 1 if seen is None else seen + 1
+                if seen is None and not fresh:
+                    wanted.append(key)
+        if wanted:
+            positions = self._positions(db, c, wanted, before)
+            assert self.log is not None, "a TimelineProjection runs inside a Runner"
+            records = self.log.records(c, [p for ps in positions.values() for p in ps])
+            for key, ps in positions.items():
+                state[key] = ([(p, records[p]) for p in ps], {})
+            t = db.table(self.table)
+            cols = ", ".join(self.columns)
+            for chunk in _chunks(wanted):
+                marks = ", ".join("?" * len(chunk))
+                for key, *row in c.execute(
+                    f"SELECT key, valid_from, valid_to, {cols} FROM {t} WHERE key IN ({marks}) AND known_to = ?",
+                    [*chunk, NOW],
+                ).fetchall():
+                    state.setdefault(key, ([], {}))[1][tuple(row)] = -1
+        for key, count in touches.items():
+            if count > 1 and key not in state:
+                state[key] = ([], {})
         return state
+
+    def _positions(self, db: Database, c: Cursor, keys: Sequence[str], before: int) -> dict[str, list[int]]:
+        """The positions of the decisions that fed each of ``keys`` before position ``before``, in
+        log order (keys with none are left out)."""
+        out: dict[str, list[int]] = {}
+        if self.keys_are_decision_ids:
+            # The decision itself, what corrects or retracts it, and what retracts a correction.
+            owner = {key: key for key in keys}
+            for decision_id, _, _, position in _decisions(db, c, "decision_id", keys, before):
+                out.setdefault(decision_id, []).append(position)
+            frontier = list(keys)
+            for _ in range(2):
+                found = _decisions(db, c, "target", frontier, before)
+                frontier = []
+                for decision_id, _, target, position in found:
+                    owner[decision_id] = owner[str(target)]
+                    out.setdefault(owner[decision_id], []).append(position)
+                    frontier.append(decision_id)
+                if not frontier:
+                    break
+            for ps in out.values():
+                ps.sort()
+            return out
+        inputs = db.table(self.inputs)
+        for chunk in _chunks(keys):
+            for key, position in c.execute(
+                f"SELECT key, position FROM {inputs} WHERE key IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY key, position",
+                chunk,
+            ).fetchall():
+                out.setdefault(key, []).append(int(position))
+        return out
+
+
+_GROUPED: list[tuple[Sequence[tuple[int, DecisionRecord]], dict[str, list[int]]]] = []
+"""The last batch ``_of_kinds`` grouped, with the indexes of its records by kind: every view with
+``kinds`` is given the same page in turn, so the page is walked once, not once per view."""
+
+
+def _of_kinds(batch: Sequence[tuple[int, DecisionRecord]], kinds: frozenset[str]) -> list[tuple[int, DecisionRecord]]:
+    """The decisions of ``batch`` of one of ``kinds`` or a correction, in log order."""
+    if _GROUPED and _GROUPED[0][0] is batch:
+        groups = _GROUPED[0][1]
+    else:
+        groups = {}
+        for i, (_, record) in enumerate(batch):
+            group = groups.get(record.kind)
+            if group is None:
+                groups[record.kind] = [i]
+            else:
+                group.append(i)
+        _GROUPED[:] = [(batch, groups)]
+    wanted = [groups[k] for k in kinds.union(CORRECTION_KINDS) if k in groups]
+    if len(wanted) == 1:
+        return [batch[i] for i in wanted[0]]
+    return [batch[i] for i in sorted(i for group in wanted for i in group)]
+
+
+def _decisions(
+    db: Database, c: Cursor, column: str, values: Sequence[str], before: int
+) -> list[tuple[str, str, str | None, int]]:
+    """``(decision_id, kind, target, position)`` of the decisions recorded before ``before`` whose
+    ``column`` (``decision_id`` or ``target``) is one of ``values``, from the ledger's index."""
+    out: list[tuple[str, str, str | None, int]] = []
+    table = db.table("ledger_decisions")
+    for chunk in _chunks(values):
+        out.extend(
+            (str(d), str(kind), None if target is None else str(target), int(position))
+            for d, kind, target, position in c.execute(
+                f"SELECT decision_id, kind, target, position FROM {table} "
+                f"WHERE {column} IN ({', '.join('?' * len(chunk))}) AND position < ?",
+                [*chunk, before],
+            ).fetchall()
+        )
+    return out
+
+
+class LogReader:
+    """Reads stored records back by position, inside the runner's transaction: what a view's
+    inputs point at. The same records ``Runner`` pages through (``record_from_state`` of the
+    stored state, after the mapper's cipher and compressor when the ledger has them)."""
+
+    def __init__(self, app: LedgerApplication, db: Database) -> None:
+        mapper = app.mapper
+        decode = mapper.transcoder.decode
+        cipher, compressor = mapper.cipher, mapper.compressor
+
+        def state(data: bytes) -> Any:
+            if cipher is not None:
+                data = cipher.decrypt(data)
+            if compressor is not None:
+                data = compressor.decompress(data)
+            return decode(data)
+
+        self._state = decode if cipher is None and compressor is None else state
+        self._postgres = db.dialect == "postgres"
+        events: str = app.store.events_table_name  # type: ignore[attr-defined]
+        if self._postgres:
+            self._sql = f"SELECT notification_id, topic, state FROM {db.table(events)} WHERE notification_id IN "
+        else:
+            self._sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid IN "
+
+    def records(self, c: Cursor, positions: Iterable[int]) -> dict[int, DecisionRecord]:
+        """The record at each position, as a view's log holds it (``_as_logged``)."""
+        wanted = sorted(set(positions))
+        out: dict[int, DecisionRecord] = {}
+        mark = "%s" if self._postgres else "?"
+        for chunk in _chunks(wanted):
+            sql = f"{self._sql}({', '.join([mark] * len(chunk))})"
+            if self._postgres:
+                c.raw.execute(sql, chunk, binary=True)  # bytea as bytes, not hex text
+            else:
+                c.raw.execute(sql, chunk)
+            for position, topic, state in c.raw.fetchall():
+                out[int(position)] = _as_logged(decision_from_state(topic, self._state(state)))
+        if len(out) != len(wanted):
+            missing = sorted(set(wanted) - set(out))[:5]
+            msg = f"the views refer to records missing from the log (positions {missing}): run `ledger verify`"
+            raise StorageError(msg)
+        return out
+
+
+def _as_logged(record: DecisionRecord) -> DecisionRecord:
+    """A record as a key's log holds it: for every kind but a correction that is the record; a
+    correction's ``fields`` (normalised Python values when recorded) as its canonical text reads
+    back, which is what views have always applied (``apply_correction`` re-checks them)."""
+    if record.kind != "decision.corrected":
+        return record
+    return from_trusted_json_dict(_loads(record_text(record)))
+
+
+@cache
+def _topic_fields(topic: str) -> tuple[str, tuple[tuple[str, str, bool], ...]]:
+    """The kind a stored topic holds and its fields' (JSON name, attribute, required)."""
+    kind = _kind(topic)
+    return kind, tuple((f.name, f.attr, f.required) for f in kind_specs()[kind].fields)
+
+
+def decision_from_state(topic: str, state: Mapping[str, Any]) -> DecisionRecord:
+    """``record_from_state(kind, state)`` of a stored event of ``topic``: the same record, equal
+    and with the same attributes, made with what ``record_from_state`` looks up each time worked
+    out once per topic, and without the frozen dataclass's ``__init__`` (nine
+    ``object.__setattr__``): a rebuild makes one per record of the log
+    (``tests/projections/test_rebuild.py`` compares the two on every kind)."""
+    kind, specs = _topic_fields(topic)
+    get = state.get
+    fields = {}
+    for name, attr, required in specs:
+        value = get(attr)
+        if value is not None or required:
+            fields[name] = value
+    record = _new(DecisionRecord)
+    record.__dict__.update(
+        id=state["decision_id"],
+        kind=kind,
+        effective=state["effective"],
+        by=state["by"],
+        basis=state["basis"],
+        note=state["note"],
+        fields=fields,
+        extensions=dict(state["extensions"]),
+        signature=get("signature"),
+    )
+    return record
+
+
+_new = object.__new__
 
 
 @cache
@@ -275,7 +517,7 @@ def _kind(topic: str) -> str:
     return kind
 
 
-_INPUT_TYPES = ("text", "text", "bigint", "text")
+_INPUT_TYPES = ("text", "text", "bigint")
 
 
 def _target(record: DecisionRecord) -> str | None:
@@ -283,7 +525,7 @@ def _target(record: DecisionRecord) -> str | None:
     return str(target) if target is not None else None
 
 
-def _chunks(keys: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+def _chunks(keys: Sequence[T], size: int = 500) -> Iterator[list[T]]:
     for start in range(0, len(keys), size):
         yield list(keys[start : start + size])
 
@@ -332,10 +574,14 @@ def _stored(row: TimelineRow) -> tuple[Any, ...]:
     )
 
 
-def _text(value: Any) -> str:
+def stored_text(value: Any) -> str:
+    """A value as a view's column stores it: a string as it is, anything else its canonical JSON."""
     if isinstance(value, str):
         return value
     return canonical.dumps(value)
+
+
+_text = stored_text
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -358,6 +604,7 @@ class Runner:
         self.app = app
         self.db = Database(app.store)
         self.projections = {p.name: p for p in projections}
+        self.log = LogReader(app, self.db)
         self._ready = False
 
     def _setup(self) -> None:
@@ -376,7 +623,8 @@ class Runner:
             }
             for p in self.projections.values():
                 if p.name in known and known[p.name][1] != p.version:
-                    p.drop(self.db, c)
+                    with self._dropping(c):
+                        p.drop(self.db, c)
                     c.execute(f"DELETE FROM {tracking} WHERE projection = ?", (p.name,))
                     known.pop(p.name)
                 p.create(self.db, c)
@@ -385,6 +633,25 @@ class Runner:
                         f"INSERT INTO {tracking} (projection, position, version) VALUES (?, 0, ?)", (p.name, p.version)
                     )
         self._ready = True
+
+    @contextmanager
+    def _dropping(self, c: Cursor) -> Iterator[None]:
+        """Drop views without overwriting their pages with zeros.
+
+        This SQLite is built with ``secure_delete`` on, so dropping a view's tables wrote every
+        freed page again (through the WAL, then the checkpoint): the largest share of a rebuild's
+        writes. A view holds nothing the log does not (it is derived from it), so its freed pages
+        need no scrubbing; the setting is per connection, and put back as it was before the
+        transaction ends (the ledger's own tables are append-only: nothing of theirs is freed)."""
+        if self.db.dialect != "sqlite":
+            yield
+            return
+        row = c.execute("PRAGMA secure_delete").fetchone()
+        c.execute("PRAGMA secure_delete = 0")
+        try:
+            yield
+        finally:
+            c.execute(f"PRAGMA secure_delete = {int(row[0]) if row else 0}")
 
     def _serialise(self, c: Cursor) -> None:
         """On PostgreSQL, one runner at a time changes the views (issue 6, concurrency). Without
@@ -416,6 +683,7 @@ class Runner:
             read += len(page)
             last = page[-1][0]
             _TEXTS.clear()
+            _GROUPED.clear()
             with self.db.transaction() as c:
                 self._serialise(c)
                 # Lock the positions (SQLite's BEGIN IMMEDIATE already does): two followers never
@@ -426,6 +694,8 @@ class Runner:
                 )
                 advanced = []
                 for p in chosen:
+                    if isinstance(p, TimelineProjection):
+                        p.log = self.log
                     done = int(tracked[p.name])
                     todo = page if page[0][0] > done else [(pos, r) for pos, r in page if pos > done]
                     if todo:
@@ -467,7 +737,7 @@ class Runner:
                 else:
                     c.raw.execute(sql, (after, size))
                 rows = c.raw.fetchall()
-            page = [(int(position), record_from_state(_kind(topic), decode(state))) for position, topic, state in rows]
+            page = [(int(position), decision_from_state(topic, decode(state))) for position, topic, state in rows]
             if page:
                 yield page
                 after = page[-1][0]
@@ -499,7 +769,7 @@ class Runner:
         self._setup()
         chosen = [self.projections[n] for n in (names or self.projections)]
         tracking = self.db.table("ledger_tracking")
-        with self.db.transaction() as c:
+        with self.db.transaction() as c, self._dropping(c):
             self._serialise(c)
             for p in chosen:
                 p.drop(self.db, c)
