@@ -12,12 +12,14 @@ article rather than re-deriving state.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any
+from heapq import merge
+from typing import Any, TypeVar
 
 from ledger.workdays import WorkdayCalendar
 from projections.findings import Deadline
@@ -25,6 +27,8 @@ from projections.replay import Resolved
 
 TechClassLookup = Callable[[str, date], str | None]
 """``(technology ref, day) -> class`` of the catalogue entry in force that day, or None."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,33 @@ class Facts:
     # --- selection -----------------------------------------------------------------------------
 
     def of_kind(self, *kinds: str) -> list[Resolved]:
-        return [d for d in self.decisions if d.record.kind in kinds]
+        """The decisions of ``kinds``, in valid-time order (a fresh list: callers may keep it)."""
+        index = self._kind_index
+        if len(kinds) == 1:
+            return [self.decisions[i] for i in index.get(kinds[0], ())]
+        found = [index[k] for k in dict.fromkeys(kinds) if k in index]
+        if len(found) == 1:
+            return [self.decisions[i] for i in found[0]]
+        return [self.decisions[i] for i in merge(*found)]
+
+    @cached_property
+    def _kind_index(self) -> dict[str, list[int]]:
+        """Where each kind's decisions sit in ``decisions``: every rule asks ``of_kind`` of the same
+        scope, and a busy institution's scope holds thousands of cases (MTM-2018#37)."""
+        index: dict[str, list[int]] = defaultdict(list)
+        for i, d in enumerate(self.decisions):
+            index[d.record.kind].append(i)
+        return dict(index)
+
+    def shared(self, key: str, compute: Callable[[Facts], T]) -> T:
+        """``compute(self)``, worked out once per scope for every rule that asks under ``key``
+        (e.g. the filing clocks four MTM-2018#11 rules share). ``compute`` must depend on the facts
+        alone, so that sharing it changes no answer; keys are namespaced by plugin (``national.clocks``)."""
+        memo: dict[str, Any] = self.__dict__.setdefault("_shared", {})
+        if key not in memo:
+            memo[key] = compute(self)
+        result: T = memo[key]
+        return result
 
     @cached_property
     def by_use(self) -> dict[tuple[str, str], list[Resolved]]:
@@ -83,34 +113,43 @@ class Facts:
 
     def registered(self, physician: str, institution: str, on: date) -> bool:
         """Was ``physician`` registered at ``institution`` on ``on``? (technical lead, MTM-2018#11)"""
-        state = False
-        for d in self.decisions:
-            if d.record.effective > on:
-                break
-            f = d.record.fields
-            if f.get("physician") != physician or f.get("institution") != institution:
-                continue
-            if d.record.kind == "physician.registered":
-                state = True
-            elif d.record.kind == "physician.deregistered":
-                state = False
-        return state
+        days, states = self._timelines[0].get((physician, institution), _NONE)
+        i = bisect_right(days, on)
+        return bool(states[i - 1]) if i else False
 
     def privilege(self, physician: str, institution: str, on: date) -> Resolved | None:
         """The grant in force for ``physician`` at ``institution`` on ``on`` (None if none, or
         suspended or revoked since the last grant)."""
-        current: Resolved | None = None
+        days, grants = self._timelines[1].get((physician, institution), _NONE)
+        i = bisect_right(days, on)
+        grant: Resolved | None = grants[i - 1] if i else None
+        return grant
+
+    @cached_property
+    def _timelines(self) -> tuple[_Timelines, _Timelines]:
+        """Registrations and grants per (physician, institution) as (days, states), built in one
+        pass so that each question is a bisect rather than a replay of the scope: a rule asks for
+        every case (MTM-2018#20). The last change of a day wins, as in a replay in valid-time order;
+        ``decisions`` is in that order, so the days are sorted."""
+        registered: _Timelines = {}
+        grants: _Timelines = {}
         for d in self.decisions:
-            if d.record.effective > on:
-                break
-            f = d.record.fields
-            if f.get("physician") != physician or f.get("institution") != institution:
+            r = d.record
+            kind = r.kind
+            state: Any
+            if kind in _REGISTRATION:
+                target, state = registered, kind == "physician.registered"
+            elif kind == "privilege.granted":
+                target, state = grants, d
+            elif kind in _GRANT_ENDS:
+                target, state = grants, None
+            else:
                 continue
-            if d.record.kind == "privilege.granted":
-                current = d
-            elif d.record.kind in ("privilege.suspended", "privilege.revoked"):
-                current = None
-        return current
+            f = r.fields
+            days, states = target.setdefault((f.get("physician"), f.get("institution")), ([], []))
+            days.append(r.effective)
+            states.append(state)
+        return registered, grants
 
     def use_status(self, use: Iterable[Resolved], on: date) -> str:
         """``active``, ``suspended`` or ``stopped`` for a use on ``on`` (MTM-2018#25, #41-#44)."""
@@ -133,3 +172,9 @@ class Facts:
             if d.record.kind == kind and all(d.record.fields.get(k) == v for k, v in where.items()):
                 return d
         return None
+
+
+_Timelines = dict[tuple[Any, Any], tuple[list[date], list[Any]]]
+_NONE: tuple[list[date], list[Any]] = ([], [])
+_REGISTRATION = frozenset({"physician.registered", "physician.deregistered"})
+_GRANT_ENDS = frozenset({"privilege.suspended", "privilege.revoked"})

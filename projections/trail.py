@@ -39,11 +39,15 @@ SUMMARY_FIELDS = (
 
 
 def summarise(record: DecisionRecord) -> str:
-    """One line of the fields an inspector looks at first."""
+    """One line of the fields an inspector looks at first.
+
+    Worked out when the trail projection stores the decision (its ``summary`` column), not when a
+    trail is read: a busy institution's trail has thousands of rows."""
+    fields = record.fields
     parts = []
     for name in SUMMARY_FIELDS:
-        if name in record.fields:
-            value = record.fields[name]
+        if name in fields:
+            value = fields[name]
             if isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
             parts.append(f"{name}={value}")
@@ -54,7 +58,8 @@ class TrailProjection(Projection):
     """One row per decision with the subjects it concerns, indexed for every trail filter."""
 
     name = "trail"
-    version = 1
+    version = 2
+    """2: the ``summary`` column (a trail read no longer parses each record to summarise it)."""
     table = "view_trail"
     columns = (
         "position",
@@ -69,6 +74,7 @@ class TrailProjection(Projection):
         "jurisdiction",
         "target",
         "record",
+        "summary",
     )
 
     def create(self, db: Database, c: Cursor) -> None:
@@ -76,7 +82,8 @@ class TrailProjection(Projection):
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {t} (position {db.bigint} PRIMARY KEY, decision_id TEXT NOT NULL, "
             "kind TEXT NOT NULL, effective TEXT NOT NULL, by_ TEXT NOT NULL, basis TEXT, institution TEXT, "
-            "physician TEXT, technology TEXT, jurisdiction TEXT, target TEXT, record TEXT NOT NULL)"
+            "physician TEXT, technology TEXT, jurisdiction TEXT, target TEXT, record TEXT NOT NULL, "
+            "summary TEXT NOT NULL)"
         )
         c.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_decision_id ON {t} (decision_id, effective)")
         for _, sql in self.deferrable_indexes(db):
@@ -134,6 +141,7 @@ class TrailProjection(Projection):
                     jurisdiction.get(position),
                     target,
                     record_text(record),
+                    summarise(record),
                 )
             )
         c.insert_many(t, self.columns, ("bigint", *("text" for _ in self.columns[1:])), rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -30,9 +30,9 @@ from projections.catalog import CatalogEntry, CatalogProjection
 from projections.disclosure import disclosure_projections
 from projections.facts import Facts
 from projections.findings import SEVERITY_ORDER, Deadline, Finding, Rule
-from projections.replay import resolve
-from projections.runner import NOW, Projection, Runner
-from projections.trail import TrailProjection, summarise
+from projections.replay import Resolved, apply_correction, resolve
+from projections.runner import CORRECTION_KINDS, NOW, Projection, Runner
+from projections.trail import TrailProjection
 
 
 def builtin_projections() -> list[Projection]:
@@ -562,17 +562,12 @@ class Views:
             names = self._province_names(province)
             where.append(f"jurisdiction IN ({', '.join('?' * len(names))})")
             params.extend(names)
-        rows = self._trail_rows(" AND ".join(where), params, day, n)
-        parsed: dict[int, DecisionRecord] = {}  # by position: each stored record is read once per trail
-        entries = []
-        for r in rows:
-            position = int(r[0])
-            record = parsed[position] = _record(r[9])
-            entries.append(
-                TrailEntry(
-                    date.fromisoformat(r[3]), position, r[1], r[2], r[4], r[5], r[6], r[7], r[8], summarise(record)
-                )
-            )
+        rows = self._trail_rows(" AND ".join(where), params, day, n, records=findings)
+        entries = [
+            TrailEntry(date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8], r[9])
+            for r in rows
+        ]
+        # The records are parsed only to be judged (``findings_for``): the rows hold the rest.
         judged: list[Finding] = []
         if findings:
             scopes = sorted({e.institution for e in entries if e.institution})
@@ -584,7 +579,6 @@ class Views:
                         scope,
                         as_of=date.fromisoformat(day),
                         known_at=n,
-                        _parsed=parsed,
                         _rows=rows if whole and scope == institution else None,
                     )
                 )
@@ -604,12 +598,16 @@ class Views:
         judged.sort(key=lambda f: (f.effective, SEVERITY_ORDER.get(f.severity, 9), f.rule, f.decisions))
         return Trail(entries, judged)
 
-    def _trail_rows(self, where: str, params: Sequence[Any], day: str, n: int) -> list[tuple[Any, ...]]:
+    def _trail_rows(
+        self, where: str, params: Sequence[Any], day: str, n: int, *, records: bool = True
+    ) -> list[tuple[Any, ...]]:
+        """Trail rows in valid-time order: position, decision_id, kind, effective, by_, basis,
+        institution, physician, technology, summary and (``records``) the record's text."""
         t = self.db.table("view_trail")
         sql = (
-            f"SELECT position, decision_id, kind, effective, by_, basis, institution, physician, technology, record "
-            f"FROM {t} WHERE effective <= ? AND position <= ?{(' AND ' + where) if where else ''} "
-            "ORDER BY effective, position"
+            "SELECT position, decision_id, kind, effective, by_, basis, institution, physician, technology, summary"
+            f"{', record' if records else ''} FROM {t} WHERE effective <= ? AND position <= ?"
+            f"{(' AND ' + where) if where else ''} ORDER BY effective, position"
         )
         with self.db.transaction(write=False) as c:
             return c.execute(sql, (day, n, *params)).fetchall()
@@ -639,11 +637,7 @@ class Views:
             )
         else:
             rows = self._trail_rows("institution = ?", (institution,), day, known_at)
-        parsed = _parsed or {}
-        decisions = resolve(
-            ((int(r[0]), parsed.get(int(r[0])) or _record(r[9])) for r in sorted(rows, key=lambda r: int(r[0]))),
-            as_of=as_of,
-        )
+        decisions = _decisions(rows, _parsed or {}, as_of)
         jurisdiction = NATIONAL
         if institution is not None:
             inst = self._institution(day, known_at, institution)
@@ -713,12 +707,24 @@ class Views:
             cache[known_at] = dict(timeline)
         timelines: dict[str, list[tuple[str, str, str]]] = cache[known_at]
 
+        memo: dict[tuple[str, date], str | None] = {}
+
         def tech_class(ref: str, on: date) -> str | None:
+            # Rules ask for the same (technology, day) over and over (every case of a use): one
+            # lookup per pair and query. The timelines are fixed for ``known_at``, so is the answer.
+            key = (ref, on)
+            try:
+                return memo[key]
+            except KeyError:
+                pass
+            found = None
             day = on.isoformat()
             for vf, vt, cls in timelines.get(ref, ()):
                 if vf <= day < vt:
-                    return cls
-            return None
+                    found = cls
+                    break
+            memo[key] = found
+            return found
 
         return tech_class
 
@@ -727,13 +733,72 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _decisions(rows: Sequence[tuple[Any, ...]], parsed: Mapping[int, DecisionRecord], as_of: date) -> list[Resolved]:
+    """``resolve(log, as_of=as_of)`` of trail rows that are each effective by ``as_of``, in valid-time
+    order (the order ``_trail_rows`` selects): the same list, without re-sorting the rows, and
+    without parsing what ``resolve`` would drop (corrections are applied; they are not decisions in
+    force). A busy institution's scope has thousands of rows and a few corrections."""
+
+    def read(r: tuple[Any, ...]) -> DecisionRecord:
+        return parsed.get(int(r[0])) or _record(r[10])
+
+    changes = [r for r in rows if r[2] in CORRECTION_KINDS]
+    originals = [r[1] for r in rows if r[2] not in CORRECTION_KINDS]
+    if len(set(originals)) != len(originals):  # an id twice: ``resolve`` says which one counts
+        return resolve(((int(r[0]), read(r)) for r in sorted(rows, key=lambda r: int(r[0]))), as_of=as_of)
+    retracted: set[str] = set()
+    fixes: dict[str, list[tuple[int, DecisionRecord]]] = {}
+    for r in changes:
+        change = read(r)
+        if change.kind == "decision.corrected":
+            fixes.setdefault(change.fields["corrects"], []).append((int(r[0]), change))
+        else:
+            retracted.add(change.fields["retracts"])
+    out = []
+    moved = False
+    for r in rows:
+        if r[2] in CORRECTION_KINDS or r[1] in retracted:
+            continue
+        position = int(r[0])
+        record = read(r)
+        fixed = fixes.get(r[1])
+        if fixed:
+            fixed.sort(key=_first)  # applied in log order
+            for _, fix in fixed:
+                record = apply_correction(record, fix)
+            moved = True
+            if record.effective <= as_of:
+                out.append(Resolved(position, record, tuple(fix.id for _, fix in fixed)))
+        elif record.effective <= as_of:
+            out.append(Resolved(position, record))
+    if moved:  # a correction may move a decision's effective date
+        out.sort(key=_valid_order)
+    return out
+
+
+def _first(item: tuple[int, DecisionRecord]) -> int:
+    return item[0]
+
+
+def _valid_order(resolved: Resolved) -> tuple[date, int]:
+    return resolved.record.effective, resolved.position
+
+
 def _record(text: str) -> DecisionRecord:
     """A record the trail projection stored (its canonical JSON): read as written, not re-checked."""
-    return from_trusted_json_dict(_DECODER.decode(text))
+    return from_trusted_json_dict(_decode(text))
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 """``json.loads(text, parse_float=Decimal)``'s decoder, made once rather than per record."""
+
+_decode: Callable[[str], Any] = _DECODER.decode
+try:  # msgspec parses the same JSON to the same values 3x faster; a trail reads thousands of records
+    import msgspec
+
+    _decode = msgspec.json.Decoder(float_hook=Decimal).decode
+except ImportError:  # pragma: no cover - the standard library's decoder gives the same values
+    pass
 
 
 def catch_up(app: LedgerApplication) -> int:

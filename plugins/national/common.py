@@ -17,7 +17,7 @@ e.g. HN-2018#六(一)) gives uses that were under way before the regime a fixed 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -36,6 +36,7 @@ NATIONAL_GRANDFATHER = date(2019, 2, 1)
 """MTM-2018#49: uses under way before the regime file "自2019年2月1日以前" (by 2019-02-01)."""
 
 FILING_KINDS = ("filing.submitted", "filing.completed", "filing.rejected")
+_FILING_STATES = {"filing.submitted": "submitted", "filing.completed": "completed"}
 
 
 def is_mtm2009(day: date) -> bool:
@@ -179,6 +180,29 @@ class Clock:
             last = f
         return state, last
 
+    def filing_states(self) -> Callable[[date], tuple[str, Resolved | None]]:
+        """``filing_state`` for days asked in increasing order (a use's cases), each answer carried
+        on from the last instead of replaying the filings: a busy use has thousands of cases.
+        A day earlier than the last asked is answered by ``filing_state`` itself."""
+        filings = self.filings
+        state, last, i, latest = "none", None, 0, date.min
+
+        def at(on: date) -> tuple[str, Resolved | None]:
+            nonlocal state, last, i, latest
+            if on < latest:
+                return self.filing_state(on)
+            latest = on
+            while i < len(filings) and filings[i].record.effective <= on:
+                f = filings[i]
+                state = _FILING_STATES.get(f.record.kind, "rejected")
+                if state == "submitted" and last is not None and last.record.kind == "filing.completed":
+                    state = "completed"  # as in ``filing_state``
+                last = f
+                i += 1
+            return state, last
+
+        return at
+
     def due(self, facts: Facts) -> date:
         """The last day to file. Raises ``CalendarError`` when counting needs an unknown year."""
         if self.by is not None:
@@ -243,7 +267,12 @@ def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Cloc
 
 
 def clocks(facts: Facts) -> list[Clock]:
-    """Every use's filing clock in this scope, by institution then technology."""
+    """Every use's filing clock in this scope, by institution then technology: worked out once per
+    scope, for the four rules of MTM-2018#11 and #49 that read it."""
+    return list(facts.shared("national.clocks", _clocks))
+
+
+def _clocks(facts: Facts) -> list[Clock]:
     out = []
     for (_, technology), use in sorted(facts.by_use.items()):
         clock = filing_clock(facts, use, technology)

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from ledger.errors import CalendarError
 from plugins.national.common import (
     Clock,
-    People,
     cases_with_state,
     clocks,
     ids,
@@ -92,13 +91,14 @@ def check_unfiled_use(facts: Facts) -> Iterator[Finding]:
     done what #11 asks of it.
     """
     for clock in clocks(facts):
+        filing_state = clock.filing_states()
         for case in facts.by_use[(clock.institution, clock.technology)]:
             r = case.record
             if r.kind != "case.performed" or not is_mtm2018(r.effective):
                 continue
             if facts.tech_class(clock.technology, r.effective) != "restricted":
                 continue
-            state, last = clock.filing_state(r.effective)
+            state, last = filing_state(r.effective)
             if state == "rejected":
                 why = f"its filing was rejected ({last.record.id if last else '?'})"
             elif state == "none":
@@ -335,16 +335,23 @@ def check_privilege(facts: Facts) -> Iterator[Finding]:
     (``<catalog>:<code>``) but not this technology, or lists only named procedures while the
     technology is restricted. An empty procedure list limits by level only.
     """
-    people = People(facts.decisions)
+    registered, privilege, tech_class = facts.registered, facts.privilege, facts.tech_class
     for case in facts.of_kind("case.performed"):
         r = case.record
-        if not is_mtm2018(r.effective):
+        on = r.effective
+        if not is_mtm2018(on):
             continue
         f = r.fields
         physician, institution, technology = f["physician"], f["institution"], f["technology"]
-        grant = people.privilege(physician, institution, r.effective)
+        grant = privilege(physician, institution, on)
+        if grant is not None and registered(physician, institution, on):
+            g = grant.record.fields
+            level = f.get("level")
+            procedures = g.get("procedures")
+            if (level is None or level <= g["level"]) and (not procedures or technology in procedures):
+                continue  # the common case: a registered physician within the grant
         problems = []
-        if not people.registered(physician, institution, r.effective):
+        if not registered(physician, institution, on):
             problems.append("the physician is not registered at the institution")
         if grant is None:
             problems.append("no surgical privilege in force")
@@ -355,7 +362,7 @@ def check_privilege(facts: Facts) -> Iterator[Finding]:
                 problems.append(f"a grade-{level} operation by a physician granted level {g['level']}")
             procedures = list(g.get("procedures") or ())
             refs = [p for p in procedures if ":" in p]
-            restricted = facts.tech_class(technology, r.effective) == "restricted"
+            restricted = tech_class(technology, on) == "restricted"
             if procedures and technology not in procedures and (refs or restricted):
                 problems.append(f"{technology} is not among the granted procedures")
         if not problems:
