@@ -8,6 +8,8 @@ and replay is deterministic: the same file gives the same views on SQLite and Po
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -132,7 +134,7 @@ class Interleavings(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = Path(__import__("tempfile").mkdtemp(prefix="ledger-stateful-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="ledger-stateful-"))
         self.app = LedgerApplication.open(self.tmp / "ledger.sqlite")
         self.views = Views(self.app)
         self.pending: list[dict[str, Any]] = []
@@ -166,6 +168,7 @@ class Interleavings(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.app.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)  # each example's ledger, not left in /tmp
 
 
 Interleavings.TestCase.settings = settings(
