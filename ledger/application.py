@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 import pluggy
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 from ledger import aggregates, authority
 from ledger import events as ev
@@ -41,8 +42,9 @@ from ledger.errors import (
     UnknownReference,
     UnsignedDecision,
 )
+from ledger.frozen import assemble
 from ledger.storage import DecisionRow, LedgerRecorder, WriteSession
-from ledger.transcoder import MsgpackTranscoder
+from ledger.transcoder import MsgpackTranscoder, packer
 
 DB_ENV = "LEDGER_DB"
 BATCH = 1000
@@ -339,6 +341,55 @@ def _plain_event_class(cls: type[ev.Decision]) -> bool:
     )
 
 
+def _plain_validators(pm: pluggy.PluginManager) -> list[Callable[[DecisionRecord], Any]] | Literal[False]:
+    """The functions pluggy calls for ``ledger_validate_decision``, in its order, to be called
+    directly (pluggy's dispatch costs more per line than the validators: issue 8); False when
+    pluggy must call them itself: a wrapper, a traced or monitored manager, a pluggy we do not
+    know. Called directly they get the same argument and give the same results in the same order
+    (pluggy calls the last registered first and keeps the results that are not None)."""
+    hook = pm.hook.ledger_validate_decision
+    inner = getattr(pm, "_inner_hookexec", None)
+    default = getattr(pluggy._manager, "_multicall", None)  # only compared, never called
+    if inner is None or inner is not default or getattr(hook, "_hookexec", None) != pm._hookexec:
+        return False
+    functions = []
+    for impl in reversed(hook.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper or impl.argnames not in (("decision",), ()):
+            return False
+        function = impl.function
+        functions.append(function if impl.argnames else (lambda _record, f=function: f()))
+    return functions
+
+
+_Prepared = tuple[list[tuple[str, str, str, tuple[str, str]]], str | None, UUID | None]
+"""What ``_FileWriter._prefetch`` works out for a line's check (see there)."""
+_Staged = tuple[UUID, int, str, dict[str, Any]]
+"""A checked line's event as the mapper would store it: originator id, version, topic, the state to
+encode (``_FileWriter._event``)."""
+_UNKNOWN: Any = object()
+
+
+@cache
+def _topic(cls: type[ev.Decision]) -> str:
+    return get_topic(cls)
+
+
+def _packer(mapper: Mapper[Any]) -> Callable[[Any], bytes] | None:
+    """What eventsourcing's ``Mapper.to_stored_event`` does to an event's state, without the event,
+    where that is all it does: the mapper is exactly eventsourcing's, without compression or
+    encryption, and its transcoder the ledger's msgpack one (then its packer, made once for the
+    file: the same bytes as ``MsgpackTranscoder.encode``). None otherwise: then the mapper is used."""
+    transcoder = getattr(mapper, "transcoder", None)
+    if (
+        type(mapper) is not Mapper
+        or mapper.compressor is not None
+        or mapper.cipher is not None
+        or type(transcoder) is not MsgpackTranscoder
+    ):
+        return None
+    return packer()
+
+
 CACHE = 100_000
 """Entries each of the import's caches (versions, references, aggregate ids) holds before it is
 emptied: bounded memory, whatever the size of the file or of the ledger."""
@@ -364,9 +415,10 @@ class _FileWriter:
     source: str | None = None
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     waiting: list[tuple[DecisionRecord, bytes, int | None]] = field(default_factory=list)
-    events: list[ev.Decision] = field(default_factory=list)
+    events: list[ev.Decision | _Staged] = field(default_factory=list)
     rows: list[DecisionRow] = field(default_factory=list)
-    pending: dict[str, tuple[DecisionRow, ev.Decision]] = field(default_factory=dict)
+    pending: dict[str, tuple[DecisionRow, Mapping[str, Any]]] = field(default_factory=dict)
+    """This batch's decisions by id: their index rows and their events' states."""
     known: dict[tuple[str, str], date] = field(default_factory=dict)
     versions: dict[UUID, int] = field(default_factory=dict)
     jurisdictions: dict[str, str | None] = field(default_factory=dict)
@@ -379,6 +431,13 @@ class _FileWriter:
     stored_versions: dict[UUID, int] = field(default_factory=dict)
     stored_jurisdictions: dict[str, str | None] = field(default_factory=dict)
     stored_keys: dict[str, DecisionRow] = field(default_factory=dict)
+    validators: list[Callable[[DecisionRecord], Any]] | Literal[False] | None = None
+    """The plugins' ``ledger_validate_decision`` functions (``_plain_validators``), once known."""
+    pack: Callable[[Any], bytes] | None = None
+    """The transcoder's encoding, where the mapper is eventsourcing's own (``_packer``)."""
+
+    def __post_init__(self) -> None:
+        self.pack = _packer(self.app.mapper)
 
     def line(self, text: bytes | str, lineno: int) -> None:
         """Read one line of a decision file."""
@@ -406,19 +465,20 @@ class _FileWriter:
         """Check the waiting lines against the ledger, in order, then write them."""
         if self.waiting:
             batch, self.waiting = self.waiting, []
-            references = self._prefetch(batch)
-            for (record, digest, lineno), refs in zip(batch, references, strict=True):
+            prepared = self._prefetch(batch)
+            check = self._check
+            for (record, digest, lineno), line in zip(batch, prepared, strict=True):
                 try:
-                    self._check(record, digest, refs)
+                    check(record, digest, line)
                 except DecisionError as e:
                     raise e.located(file=self.source, line=lineno) from None
         self._write()
 
-    def _prefetch(
-        self, batch: Sequence[tuple[DecisionRecord, bytes, int | None]]
-    ) -> list[list[tuple[str, str, str]]]:
+    def _prefetch(self, batch: Sequence[tuple[DecisionRecord, bytes, int | None]]) -> list[_Prepared]:
         """Ask storage, once per kind of question, what the checks of ``batch`` will need; returns
-        each line's references (``DecisionRecord.references``), worked out once."""
+        what each line's check needs that does not change while the batch is checked, worked out
+        once: its references with their keys (``DecisionRecord.references``), its subject and
+        aggregate id (None for corrections, and where ``subject_of`` fails: the check fails then)."""
         ids: set[str] = set()
         refs: set[tuple[str, str]] = set()
         subjects: set[UUID] = set()
@@ -428,28 +488,34 @@ class _FileWriter:
             self.stored_known.clear()
         if len(self.aggregate_ids) > CACHE:
             self.aggregate_ids.clear()
-        references: list[list[tuple[str, str, str]]] = []
+        prepared: list[_Prepared] = []
+        creating = aggregates.CREATING_KINDS
+        stored_known = self.stored_known
         for record, _, _ in batch:
             f = record.fields
             ids.add(record.id)
-            named = list(record.references())
-            references.append(named)
+            named = [
+                (name, ref_kind, value, (aggregates.reference_subject(ref_kind, value), creating[ref_kind]))
+                for name, ref_kind, value in record.references()
+            ]
             if record.by not in self.authority_keys:
                 authorities.add(f"authority:{record.by}")
             if record.kind in CORRECTION_KINDS:
+                prepared.append((named, None, None))
                 target = f.get("corrects") if record.kind == "decision.corrected" else f.get("retracts")
                 if isinstance(target, str):
                     ids.add(target)
                 continue
-            for _, ref_kind, value in named:
-                key = (aggregates.reference_subject(ref_kind, value), aggregates.CREATING_KINDS[ref_kind])
-                if key not in self.stored_known:
+            for *_, key in named:
+                if key not in stored_known:
                     refs.add(key)
             try:
                 subject = aggregates.subject_of(record.kind, f)
             except (KeyError, TypeError):  # refused in order when the line is checked
+                prepared.append((named, None, None))
                 continue
             oid = self._aggregate_id(subject)
+            prepared.append((named, subject, oid))
             if oid not in self.versions:
                 subjects.add(oid)
             institution = f.get("institution")
@@ -464,7 +530,7 @@ class _FileWriter:
         self.stored_versions = s.last_versions(subjects) if subjects else {}
         self.stored_jurisdictions = s.jurisdictions_of(institutions) if institutions else {}
         self.stored_keys = s.latest_many(authorities, "authority.key_registered") if authorities else {}
-        return references
+        return prepared
 
     def _aggregate_id(self, subject: str) -> UUID:
         oid = self.aggregate_ids.get(subject)
@@ -472,7 +538,7 @@ class _FileWriter:
             oid = self.aggregate_ids[subject] = aggregates.aggregate_id(subject)
         return oid
 
-    def _check(self, record: DecisionRecord, digest: bytes, references: list[tuple[str, str, str]]) -> None:
+    def _check(self, record: DecisionRecord, digest: bytes, prepared: _Prepared) -> None:
         """Check one line against the ledger and this file's earlier lines, and stage its event."""
         waiting = self.pending.get(record.id)
         existing = waiting[0] if waiting is not None else self.stored_rows.get(record.id)
@@ -485,20 +551,24 @@ class _FileWriter:
                 "different content; decisions are never rewritten: record a decision.corrected instead"
             )
             raise ConflictingDecision(msg, field="id")
-        self._check_signature(record)
-        for name, ref_kind, value in references:
-            self._check_known(record, name, ref_kind, value)
+        if self.authority_keys.get(record.by, "") is not None:  # else no key: nothing to check
+            self._check_signature(record)
+        references, subject, originator_id = prepared
+        for name, ref_kind, value, key in references:
+            self._check_known(record, name, ref_kind, value, key)
 
         target: str | None = None
         if record.kind in CORRECTION_KINDS:
             record, target, subject, jurisdiction = self._target(record)
+            originator_id = self._aggregate_id(subject)
         else:
-            subject = aggregates.subject_of(record.kind, record.fields)
+            if subject is None or originator_id is None:  # what ``_prefetch`` could not work out
+                subject = aggregates.subject_of(record.kind, record.fields)
+                originator_id = self._aggregate_id(subject)
             jurisdiction = self._jurisdiction(record, subject)
 
-        originator_id = self._aggregate_id(subject)
         version = self._next_version(originator_id)
-        event = self._event(record, subject, originator_id, version)
+        event, state = self._event(record, subject, originator_id, version)
         row = DecisionRow(
             decision_id=record.id,
             position=0,
@@ -513,7 +583,7 @@ class _FileWriter:
         )
         self.events.append(event)
         self.rows.append(row)
-        self.pending[record.id] = (row, event)
+        self.pending[record.id] = (row, state)
         if record.kind == "authority.key_registered":
             self.authority_keys[record.fields["authority"]] = record.fields["public_key"]
         if record.kind in aggregates.CREATING_KINDS.values():
@@ -524,7 +594,12 @@ class _FileWriter:
         if not self.events:
             return
         mapper = self.app.mapper
-        stored = [mapper.to_stored_event(e) for e in self.events]
+        pack = self.pack
+        stored = [
+            StoredEvent(e[0], e[1], e[2], pack(e[3])) if pack is not None and type(e) is tuple else
+            mapper.to_stored_event(e)  # type: ignore[arg-type]
+            for e in self.events
+        ]
         positions = self.session.append(stored, self.rows)
         self.result.recorded += len(positions)
         if self.result.first_position is None:
@@ -543,7 +618,15 @@ class _FileWriter:
 
     def _validate_with_plugins(self, record: DecisionRecord) -> None:
         problems: list[tuple[str, str]] = []
-        for contributed in self.app.plugins.hook.ledger_validate_decision(decision=record):
+        validators = self.validators
+        if validators is None:
+            validators = self.validators = _plain_validators(self.app.plugins)
+        results = (
+            self.app.plugins.hook.ledger_validate_decision(decision=record)
+            if validators is False
+            else [r for r in (v(record) for v in validators) if r is not None]
+        )
+        for contributed in results:
             problems.extend(contributed or ())
         if problems:
             name, message = sorted(problems)[0]
@@ -574,15 +657,15 @@ class _FileWriter:
             msg = f"the signature does not verify with the key {record.by!r} registered"
             raise UnsignedDecision(msg, field="signature")
 
-    def _check_known(self, record: DecisionRecord, name: str, ref_kind: str, value: str) -> None:
-        """A decision may only name what the ledger knows as of its effective date (DECISIONS.md)."""
-        subject = aggregates.reference_subject(ref_kind, value)
-        creating = aggregates.CREATING_KINDS[ref_kind]
-        key = (subject, creating)
+    def _check_known(
+        self, record: DecisionRecord, name: str, ref_kind: str, value: str, key: tuple[str, str]
+    ) -> None:
+        """A decision may only name what the ledger knows as of its effective date (DECISIONS.md).
+        ``key`` is the subject ``value`` names and the kind of decision that creates it."""
+        subject, creating = key
         since = self.known.get(key)
-        if key in self.stored_known:
-            stored = self.stored_known[key]
-        else:  # a reference the batch's look-up did not see coming (a corrected record's)
+        stored = self.stored_known.get(key, _UNKNOWN)
+        if stored is _UNKNOWN:  # a reference the batch's look-up did not see coming (a corrected record's)
             stored = self.stored_known[key] = self.session.known_since(subject, creating)
         if stored is not None and (since is None or stored < since):
             since = stored
@@ -613,10 +696,10 @@ class _FileWriter:
             raise MalformedDecision(msg, field=name)
         if record.kind == "decision.corrected":
             if waiting is not None:
-                original = waiting[1]
+                target = record_from_state(row.kind, waiting[1])
             else:
                 original = self.app._decode(self.session.stored_event(row.originator_id, row.originator_version))
-            target = self.app.to_record(original)
+                target = self.app.to_record(original)
             normalised = check_correction(target, record.fields["fields"])
             record = dataclasses.replace(record, fields={**record.fields, "fields": normalised})
         return record, target_id, row.subject, row.jurisdiction
@@ -651,15 +734,19 @@ class _FileWriter:
         self.versions[originator_id] = current + 1
         return current + 1
 
-    def _event(self, record: DecisionRecord, subject: str, originator_id: UUID, version: int) -> ev.Decision:
+    def _event(
+        self, record: DecisionRecord, subject: str, originator_id: UUID, version: int
+    ) -> tuple[ev.Decision | _Staged, Mapping[str, Any]]:
+        """The event of a checked line (or, where the mapper is eventsourcing's own, what it would
+        store of it: ``_Staged``), and its state (which ``record_from_state`` reads back)."""
         spec = kind_specs()[record.kind]
         if _plain_event_class(spec.event_class):
             # What the dataclass's ``__init__`` builds — the same ``__dict__``, in field order, so
             # the same stored bytes — without its per-field ``object.__setattr__`` (≈5 µs a line);
-            # eventsourcing's mapper builds the events it reads back the same way.
+            # eventsourcing's mapper builds the events it reads back the same way. Where the mapper
+            # is eventsourcing's own, no event at all: its state, less the two fields the mapper
+            # takes out of it, is what the mapper would encode.
             state = {
-                "originator_id": originator_id,
-                "originator_version": version,
                 "timestamp": self.recorded_at,
                 "decision_id": record.id,
                 "effective": record.effective,
@@ -673,11 +760,12 @@ class _FileWriter:
             fields = record.fields
             for f in spec.fields:
                 state[f.attr] = fields.get(f.name)
-            event = object.__new__(spec.event_class)
-            object.__setattr__(event, "__dict__", state)
-            return event
+            if self.pack is not None:
+                return (originator_id, version, _topic(spec.event_class), state), state
+            state = {"originator_id": originator_id, "originator_version": version, **state}
+            return assemble(spec.event_class, state), state
         kwargs = {f.attr: record.fields.get(f.name) for f in spec.fields}
-        return spec.event_class(
+        event = spec.event_class(
             originator_id=originator_id,
             originator_version=version,
             timestamp=self.recorded_at,
@@ -691,3 +779,4 @@ class _FileWriter:
             signature=record.signature,
             **kwargs,
         )
+        return event, vars(event)

@@ -24,7 +24,7 @@ import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -36,6 +36,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from ledger.errors import ConcurrencyError, StorageError
 
 SCHEMA_VERSION = 1
+WRITE_CACHE_KIB = -65536
+"""SQLite's page cache while a write transaction is open: 64 MiB (``PRAGMA cache_size``; negative
+is KiB) instead of its 2 MiB. A large import inserts into the middle of several indexes (ids,
+subjects, kinds); with 2 MiB most of those pages have left the cache by the next batch and are
+read back, and dirty ones spill into the WAL mid-transaction (issue 8). Set back after."""
 
 
 @dataclass(frozen=True)
@@ -217,11 +222,16 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         t = self.events_table_name
         return [
             *super().construct_create_table_statements(),
+            # Keyed by position (the rowid): rows go in at the end of the table, in log order, and
+            # ``decision_id``'s index holds the id alone. Ledgers made before (issue 8) have a table
+            # keyed by ``decision_id`` (WITHOUT ROWID, with a UNIQUE index on ``position``) instead:
+            # the same columns, the same queries, the same answers; only inserting into a large
+            # one costs more (each row goes into the middle of a B-tree the size of the index).
             "CREATE TABLE IF NOT EXISTS ledger_decisions ("
-            "decision_id TEXT PRIMARY KEY, position INTEGER NOT NULL UNIQUE, "
+            "decision_id TEXT NOT NULL UNIQUE, position INTEGER PRIMARY KEY, "
             "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
             "kind TEXT NOT NULL, subject TEXT NOT NULL, effective TEXT NOT NULL, "
-            "digest BLOB NOT NULL, target TEXT, jurisdiction TEXT) WITHOUT ROWID",
+            "digest BLOB NOT NULL, target TEXT, jurisdiction TEXT)",
             "CREATE INDEX IF NOT EXISTS ledger_decisions_subject ON ledger_decisions (subject, kind, effective)",
             "CREATE INDEX IF NOT EXISTS ledger_decisions_target ON ledger_decisions (target) WHERE target IS NOT NULL",
             "CREATE INDEX IF NOT EXISTS ledger_decisions_kind ON ledger_decisions (kind, position)",
@@ -285,12 +295,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 except sqlite3.OperationalError as e:
                     msg = f"the ledger is busy (another writer holds it): {e}"
                     raise ConcurrencyError(msg) from e
+                cursor.execute("PRAGMA cache_size")
+                cache_size = int(cursor.fetchone()[0])
+                cursor.execute(f"PRAGMA cache_size = {WRITE_CACHE_KIB}")
                 try:
-                    yield _SQLiteWriteSession(cursor, self.events_table_name)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
+                    try:
+                        yield _SQLiteWriteSession(cursor, self.events_table_name)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    conn.commit()
+                finally:
+                    with suppress(sqlite3.Error):  # a broken connection: its own error is the one to see
+                        cursor.execute(f"PRAGMA cache_size = {cache_size}")
         except sqlite3.IntegrityError as e:
             msg = f"another writer recorded a decision about the same subject first: {e}"
             raise ConcurrencyError(msg) from e

@@ -22,14 +22,12 @@ and ``known_from <= N < known_to``.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
@@ -37,7 +35,7 @@ from eventsourcing.utils import resolve_topic
 
 from ledger import canonical
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_trusted_json_dict, kind_specs
+from ledger.decisions import DecisionRecord, record_from_state, record_from_text
 from ledger.errors import StorageError
 from ledger.sql import Cursor, Database
 from projections.replay import Resolved, resolve
@@ -465,45 +463,12 @@ def _as_logged(record: DecisionRecord) -> DecisionRecord:
     back, which is what views have always applied (``apply_correction`` re-checks them)."""
     if record.kind != "decision.corrected":
         return record
-    return from_trusted_json_dict(_loads(record_text(record)))
-
-
-@cache
-def _topic_fields(topic: str) -> tuple[str, tuple[tuple[str, str, bool], ...]]:
-    """The kind a stored topic holds and its fields' (JSON name, attribute, required)."""
-    kind = _kind(topic)
-    return kind, tuple((f.name, f.attr, f.required) for f in kind_specs()[kind].fields)
+    return record_from_text(record_text(record))
 
 
 def decision_from_state(topic: str, state: Mapping[str, Any]) -> DecisionRecord:
-    """``record_from_state(kind, state)`` of a stored event of ``topic``: the same record, equal
-    and with the same attributes, made with what ``record_from_state`` looks up each time worked
-    out once per topic, and without the frozen dataclass's ``__init__`` (nine
-    ``object.__setattr__``): a rebuild makes one per record of the log
-    (``tests/projections/test_rebuild.py`` compares the two on every kind)."""
-    kind, specs = _topic_fields(topic)
-    get = state.get
-    fields = {}
-    for name, attr, required in specs:
-        value = get(attr)
-        if value is not None or required:
-            fields[name] = value
-    record = _new(DecisionRecord)
-    record.__dict__.update(
-        id=state["decision_id"],
-        kind=kind,
-        effective=state["effective"],
-        by=state["by"],
-        basis=state["basis"],
-        note=state["note"],
-        fields=fields,
-        extensions=dict(state["extensions"]),
-        signature=get("signature"),
-    )
-    return record
-
-
-_new = object.__new__
+    """``record_from_state`` of a stored event of ``topic`` (what the runner pages through)."""
+    return record_from_state(_kind(topic), state)
 
 
 @cache
@@ -582,15 +547,6 @@ def stored_text(value: Any) -> str:
 
 
 _text = stored_text
-
-
-def _loads(text: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = _DECODER.decode(text)
-    return loaded
-
-
-_DECODER = json.JSONDecoder(parse_float=Decimal)
-"""``json.loads(text, parse_float=Decimal)``'s decoder, made once rather than per record."""
 
 
 class Runner:

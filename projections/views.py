@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 import pluggy
 
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_trusted_json_dict
+from ledger.decisions import DecisionRecord, record_from_text
 from ledger.errors import CalendarError, ConfigurationError
+from ledger.frozen import assemble
 from ledger.jurisdictions import NATIONAL, Jurisdiction
 from ledger.plugins import jurisdictions
 from ledger.workdays import WorkdayCalendar
@@ -564,7 +564,21 @@ class Views:
             params.extend(names)
         rows = self._trail_rows(" AND ".join(where), params, day, n, records=findings)
         entries = [
-            TrailEntry(date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8], r[9])
+            assemble(
+                TrailEntry,
+                {
+                    "effective": date.fromisoformat(r[3]),
+                    "position": int(r[0]),
+                    "decision_id": r[1],
+                    "kind": r[2],
+                    "by": r[4],
+                    "basis": r[5],
+                    "institution": r[6],
+                    "physician": r[7],
+                    "technology": r[8],
+                    "summary": r[9],
+                },
+            )
             for r in rows
         ]
         # The records are parsed only to be judged (``findings_for``): the rows hold the rest.
@@ -740,7 +754,7 @@ def _decisions(rows: Sequence[tuple[Any, ...]], parsed: Mapping[int, DecisionRec
     force). A busy institution's scope has thousands of rows and a few corrections."""
 
     def read(r: tuple[Any, ...]) -> DecisionRecord:
-        return parsed.get(int(r[0])) or _record(r[10])
+        return parsed.get(int(r[0])) or record_from_text(r[10])
 
     changes = [r for r in rows if r[2] in CORRECTION_KINDS]
     originals = [r[1] for r in rows if r[2] not in CORRECTION_KINDS]
@@ -770,7 +784,7 @@ def _decisions(rows: Sequence[tuple[Any, ...]], parsed: Mapping[int, DecisionRec
             if record.effective <= as_of:
                 out.append(Resolved(position, record, tuple(fix.id for _, fix in fixed)))
         elif record.effective <= as_of:
-            out.append(Resolved(position, record))
+            out.append(assemble(Resolved, {"position": position, "record": record, "corrected_by": ()}))
     if moved:  # a correction may move a decision's effective date
         out.sort(key=_valid_order)
     return out
@@ -782,23 +796,6 @@ def _first(item: tuple[int, DecisionRecord]) -> int:
 
 def _valid_order(resolved: Resolved) -> tuple[date, int]:
     return resolved.record.effective, resolved.position
-
-
-def _record(text: str) -> DecisionRecord:
-    """A record the trail projection stored (its canonical JSON): read as written, not re-checked."""
-    return from_trusted_json_dict(_decode(text))
-
-
-_DECODER = json.JSONDecoder(parse_float=Decimal)
-"""``json.loads(text, parse_float=Decimal)``'s decoder, made once rather than per record."""
-
-_decode: Callable[[str], Any] = _DECODER.decode
-try:  # msgspec parses the same JSON to the same values 3x faster; a trail reads thousands of records
-    import msgspec
-
-    _decode = msgspec.json.Decoder(float_hook=Decimal).decode
-except ImportError:  # pragma: no cover - the standard library's decoder gives the same values
-    pass
 
 
 def catch_up(app: LedgerApplication) -> int:

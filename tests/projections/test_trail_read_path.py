@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, from_trusted_json_dict
+from ledger.decisions import _TRUSTED_DECODE, DecisionRecord, from_trusted_json_dict
 from plugins.national.common import FILING_KINDS, Clock
 from projections.facts import Facts
 from projections.findings import SEVERITY_ORDER, Finding
 from projections.replay import Resolved, resolve
 from projections.trail import summarise
-from projections.views import Trail, TrailEntry, Views, _decisions, _decode
+from projections.views import Trail, TrailEntry, Views, _decisions
 from tests.strategies import decision_files, to_jsonl
 
 T = TypeVar("T")
@@ -189,7 +189,7 @@ def test_record_decoder_reads_canonical_json_as_the_standard_library(value: Any)
     from ledger import canonical
 
     text = canonical.dumps({"v": value})
-    assert _decode(text) == json.loads(text, parse_float=Decimal)
+    assert _TRUSTED_DECODE(text) == json.loads(text, parse_float=Decimal)
 
 
 def _generated(n: int, seed: int) -> list[str]:
