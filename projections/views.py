@@ -9,9 +9,11 @@ catch up with the log before answering, so they never lag a write.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -552,6 +554,28 @@ class Views:
         findings: bool = True,
     ) -> Trail:
         """Every decision about the subject in effective-date order, with the findings (issue 3)."""
+        with _no_cycle_collection():
+            return self._trail(
+                province=province,
+                institution=institution,
+                physician=physician,
+                technology=technology,
+                as_of=as_of,
+                known_at=known_at,
+                findings=findings,
+            )
+
+    def _trail(
+        self,
+        *,
+        province: str | None,
+        institution: str | None,
+        physician: str | None,
+        technology: str | None,
+        as_of: date | None,
+        known_at: int | str | datetime | None,
+        findings: bool,
+    ) -> Trail:
         day, n = self._when(as_of, known_at)
         where, params = [], []
         for column, value in (("institution", institution), ("physician", physician), ("technology", technology)):
@@ -562,26 +586,48 @@ class Views:
             names = self._province_names(province)
             where.append(f"jurisdiction IN ({', '.join('?' * len(names))})")
             params.extend(names)
-        rows = self._trail_rows(" AND ".join(where), params, day, n, records=findings)
-        entries = [
-            assemble(
-                TrailEntry,
-                {
-                    "effective": date.fromisoformat(r[3]),
-                    "position": int(r[0]),
-                    "decision_id": r[1],
-                    "kind": r[2],
-                    "by": r[4],
-                    "basis": r[5],
-                    "institution": r[6],
-                    "physician": r[7],
-                    "technology": r[8],
-                    "summary": r[9],
-                },
-            )
-            for r in rows
-        ]
-        # The records are parsed only to be judged (``findings_for``): the rows hold the rest.
+        logged: list[tuple[int, DecisionRecord]] = []
+        if findings:
+            # Judged: each record is parsed anyway, so the entry takes its envelope from it.
+            rows = self._trail_rows(" AND ".join(where), params, day, n, records=True)
+            logged = [(int(r[0]), record_from_text(r[5])) for r in rows]
+            entries = [
+                assemble(
+                    TrailEntry,
+                    {
+                        "effective": record.effective,
+                        "position": position,
+                        "decision_id": record.id,
+                        "kind": record.kind,
+                        "by": record.by,
+                        "basis": record.basis,
+                        "institution": r[1],
+                        "physician": r[2],
+                        "technology": r[3],
+                        "summary": r[4],
+                    },
+                )
+                for r, (position, record) in zip(rows, logged, strict=True)
+            ]
+        else:
+            entries = [
+                assemble(
+                    TrailEntry,
+                    {
+                        "effective": date.fromisoformat(r[3]),
+                        "position": int(r[0]),
+                        "decision_id": r[1],
+                        "kind": r[2],
+                        "by": r[4],
+                        "basis": r[5],
+                        "institution": r[6],
+                        "physician": r[7],
+                        "technology": r[8],
+                        "summary": r[9],
+                    },
+                )
+                for r in self._trail_rows(" AND ".join(where), params, day, n, records=False)
+            ]
         judged: list[Finding] = []
         if findings:
             scopes = sorted({e.institution for e in entries if e.institution})
@@ -593,7 +639,7 @@ class Views:
                         scope,
                         as_of=date.fromisoformat(day),
                         known_at=n,
-                        _rows=rows if whole and scope == institution else None,
+                        _logged=logged if whole and scope == institution else None,
                     )
                 )
             judged = [
@@ -615,16 +661,26 @@ class Views:
     def _trail_rows(
         self, where: str, params: Sequence[Any], day: str, n: int, *, records: bool = True
     ) -> list[tuple[Any, ...]]:
-        """Trail rows in valid-time order: position, decision_id, kind, effective, by_, basis,
-        institution, physician, technology, summary and (``records``) the record's text."""
+        """Trail rows in valid-time order. With ``records``: position, institution, physician,
+        technology, summary and the record's text (what a judged trail reads: the record holds the
+        rest); without: position, decision_id, kind, effective, by_, basis, institution,
+        physician, technology, summary (a trail shown without findings parses nothing)."""
         t = self.db.table("view_trail")
+        columns = (
+            "position, institution, physician, technology, summary, record"
+            if records
+            else "position, decision_id, kind, effective, by_, basis, institution, physician, technology, summary"
+        )
         sql = (
-            "SELECT position, decision_id, kind, effective, by_, basis, institution, physician, technology, summary"
-            f"{', record' if records else ''} FROM {t} WHERE effective <= ? AND position <= ?"
+            f"SELECT {columns} FROM {t} WHERE effective <= ? AND position <= ?"
             f"{(' AND ' + where) if where else ''} ORDER BY effective, position"
         )
         with self.db.transaction(write=False) as c:
             return c.execute(sql, (day, n, *params)).fetchall()
+
+    def _logged(self, where: str, params: Sequence[Any], day: str, n: int) -> list[tuple[int, DecisionRecord]]:
+        """(position, record) of the trail rows ``where`` selects, in valid-time order."""
+        return [(int(r[0]), record_from_text(r[5])) for r in self._trail_rows(where, params, day, n)]
 
     def findings_for(
         self,
@@ -632,26 +688,25 @@ class Views:
         *,
         as_of: date,
         known_at: int,
-        _parsed: Mapping[int, DecisionRecord] | None = None,
-        _rows: Sequence[tuple[Any, ...]] | None = None,
+        _logged: Sequence[tuple[int, DecisionRecord]] | None = None,
     ) -> list[Finding]:
         """Judge one scope: an institution, or (``None``) the panels that name no institution.
 
-        ``_parsed``: records already read from the trail by position, and ``_rows``: the scope's
-        trail rows already selected (``trail`` passes its own, so one query reads each once)."""
+        ``_logged``: the scope's trail, (position, record) in valid-time order, already read
+        (``trail`` passes its own, so one query reads and parses each record once)."""
         day = as_of.isoformat()
-        if _rows is not None:
-            rows = list(_rows)
+        if _logged is not None:
+            logged = _logged
         elif institution is None:
-            rows = self._trail_rows(
+            logged = self._logged(
                 "institution IS NULL AND kind IN ('panel.concluded', 'decision.corrected', 'decision.retracted')",
                 (),
                 day,
                 known_at,
             )
         else:
-            rows = self._trail_rows("institution = ?", (institution,), day, known_at)
-        decisions = _decisions(rows, _parsed or {}, as_of)
+            logged = self._logged("institution = ?", (institution,), day, known_at)
+        decisions = _decisions(logged, as_of)
         jurisdiction = NATIONAL
         if institution is not None:
             inst = self._institution(day, known_at, institution)
@@ -747,35 +802,27 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _decisions(rows: Sequence[tuple[Any, ...]], parsed: Mapping[int, DecisionRecord], as_of: date) -> list[Resolved]:
-    """``resolve(log, as_of=as_of)`` of trail rows that are each effective by ``as_of``, in valid-time
-    order (the order ``_trail_rows`` selects): the same list, without re-sorting the rows, and
-    without parsing what ``resolve`` would drop (corrections are applied; they are not decisions in
-    force). A busy institution's scope has thousands of rows and a few corrections."""
-
-    def read(r: tuple[Any, ...]) -> DecisionRecord:
-        return parsed.get(int(r[0])) or record_from_text(r[10])
-
-    changes = [r for r in rows if r[2] in CORRECTION_KINDS]
-    originals = [r[1] for r in rows if r[2] not in CORRECTION_KINDS]
+def _decisions(logged: Sequence[tuple[int, DecisionRecord]], as_of: date) -> list[Resolved]:
+    """``resolve(log, as_of=as_of)`` of trail records that are each effective by ``as_of``, in
+    valid-time order (the order ``_trail_rows`` selects): the same list, without re-sorting them.
+    A busy institution's scope has thousands of records and a few corrections."""
+    originals = [r.id for _, r in logged if r.kind not in CORRECTION_KINDS]
     if len(set(originals)) != len(originals):  # an id twice: ``resolve`` says which one counts
-        return resolve(((int(r[0]), read(r)) for r in sorted(rows, key=lambda r: int(r[0]))), as_of=as_of)
+        return resolve(sorted(logged, key=_first), as_of=as_of)
     retracted: set[str] = set()
     fixes: dict[str, list[tuple[int, DecisionRecord]]] = {}
-    for r in changes:
-        change = read(r)
+    for position, change in logged:
         if change.kind == "decision.corrected":
-            fixes.setdefault(change.fields["corrects"], []).append((int(r[0]), change))
-        else:
+            fixes.setdefault(change.fields["corrects"], []).append((position, change))
+        elif change.kind == "decision.retracted":
             retracted.add(change.fields["retracts"])
     out = []
     moved = False
-    for r in rows:
-        if r[2] in CORRECTION_KINDS or r[1] in retracted:
+    for position, as_logged in logged:
+        if as_logged.kind in CORRECTION_KINDS or as_logged.id in retracted:
             continue
-        position = int(r[0])
-        record = read(r)
-        fixed = fixes.get(r[1])
+        record = as_logged
+        fixed = fixes.get(record.id)
         if fixed:
             fixed.sort(key=_first)  # applied in log order
             for _, fix in fixed:
@@ -788,6 +835,24 @@ def _decisions(rows: Sequence[tuple[Any, ...]], parsed: Mapping[int, DecisionRec
     if moved:  # a correction may move a decision's effective date
         out.sort(key=_valid_order)
     return out
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a trail is judged.
+
+    A busy institution's trail makes tens of thousands of small objects that hold no reference
+    cycles (records, entries, findings); reference counting frees them all. The collector runs on
+    allocation counts alone, so it would scan the heap again and again for nothing: ≈ 15% of a
+    3,000-decision trail, and its slowest samples (measured, docs/performance.md). It runs again
+    afterwards — if it was running before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _first(item: tuple[int, DecisionRecord]) -> int:

@@ -151,8 +151,8 @@ def test_trail_equals_the_plain_read(tmp_path_factory: Any, lines: list[dict[str
                 assert views.trail(institution=institution, as_of=day, known_at=position, findings=False).entries == (
                     expected.entries
                 )
-                rows = views._trail_rows("institution = ?", (institution,), day.isoformat(), position)
-                assert _decisions(rows, {}, day) == decisions
+                logged = views._logged("institution = ?", (institution,), day.isoformat(), position)
+                assert _decisions(logged, day) == decisions
     finally:
         app.close()
 
