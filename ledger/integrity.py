@@ -67,7 +67,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from ledger import aggregates, canonical, merkle
+from ledger import aggregates, canonical, leafhash, merkle
 from ledger.checkpoints import (
     Checkpoint,
     SignerKey,
@@ -80,6 +80,7 @@ from ledger.checkpoints import (
 )
 from ledger.decisions import kind_specs, record_from_state
 from ledger.errors import ConfigurationError, IntegrityError, LedgerError, NotFound, SignatureError
+from ledger.leafhash import LEAF_VERSION
 from ledger.sql import Cursor, Database
 from ledger.transcoder import MsgpackTranscoder
 
@@ -121,9 +122,6 @@ __all__ = [
 BATCH = 10_000
 """Records per read (and per write transaction in ``sync``): memory stays constant."""
 
-LEAF_VERSION = 1
-"""First byte of every leaf (cf. RFC 6962 §3.4 ``MerkleTreeLeaf.version``): lets a future layout
-be told apart from this one. Part of the stored format: never change what version 1 means."""
 
 BUNDLE_FORMAT = "medtech-ledger/proof@v1"
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
@@ -136,8 +134,8 @@ CHECKPOINTS = "ledger_checkpoints"
 # version, position, subject UUID, subject version, topic length; the hashing variant starts with
 # the RFC 9162 leaf prefix 0x00 (the ``x`` pad byte) so a leaf hash needs no extra concatenation.
 _HEAD = struct.Struct(">BQ16sQI")
-_HASH_HEAD = struct.Struct(">xBQ16sQI")
-_LEN = struct.Struct(">I")
+_HASH_HEAD = leafhash.HASH_HEAD
+_LEN = leafhash.LENGTH
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 
@@ -237,11 +235,7 @@ def _read_leaves(
             c.raw.execute(log.select_plain, (after, stop, batch))
             rows: list[tuple[Any, ...]] = c.raw.fetchall()
             if {len(row[1]) for row in rows} <= {32}:  # the careful way reads other lengths as UUID text
-                sha, head, length, fromhex, version = _sha256, _HASH_HEAD.pack, _LEN.pack, bytes.fromhex, LEAF_VERSION
-                hashes: list[bytes | None] = [
-                    sha(head(version, p, fromhex(o), v, len(t := tp.encode())) + t + length(len(s)) + s).digest()
-                    for p, o, v, tp, s in rows
-                ]
+                hashes: list[bytes | None] = list(leafhash.hash_rows(rows))
                 return rows, hashes, True
         except Exception:  # a malformed record in this batch: read it again, the careful way
             pass
@@ -981,37 +975,6 @@ _WORKER_MIN = 200_000
 _HELPERS = 2
 """Helper processes: on two cores two of them and the folding here keep both busy."""
 
-_WORKER = r"""
-import hashlib, sqlite3, struct, sys
-path, sql, stop, span, k, step = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
-out = sys.stdout.buffer
-con = sqlite3.connect(path, isolation_level=None)
-con.execute("PRAGMA query_only = 1")
-con.execute("BEGIN")
-sha, head, length, fromhex = hashlib.sha256, struct.Struct(">xBQ16sQI").pack, struct.Struct(">I").pack, bytes.fromhex
-frame = struct.Struct(">QQQQ").pack
-while k * span < stop:
-    low, high = k * span, min(k * span + span, stop)
-    try:
-        rows = con.execute(sql, (low, high, span)).fetchall()
-        if {len(r[1]) for r in rows} - {32}:
-            break
-        packed = b"".join([
-            sha(head(1, p, fromhex(o), v, len(t := tp.encode())) + t + length(len(s)) + s).digest()
-            for p, o, v, tp, s in rows
-        ])
-    except Exception:
-        break
-    out.write(frame(len(rows), low, high, rows[0][0] if rows else 0) + packed)
-    k += step
-out.flush()
-"""
-"""A helper process of ``_Prefetcher``: ``_read_leaves``'s fast path, alone, on its own
-connection, for every ``step``-th range of ``span`` positions from the ``k``-th on. Only the
-standard library, so it starts in ≈ 30 ms; it stops at the first range it cannot hash the fast
-way (``verify`` reads that one, and the rest, itself)."""
-
-
 def _cores() -> int:
     """Cores this process may run on: helpers only pay where there is a second one."""
     try:
@@ -1034,7 +997,7 @@ class _Prefetcher:
     read here.
     """
 
-    _frame = struct.Struct(">QQQQ")  # records, low and high position (low, high], first position
+    _frame = leafhash.FRAME
 
     def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
         self._procs = procs
@@ -1056,7 +1019,7 @@ class _Prefetcher:
                 args = [path, log.select_plain, str(stop), str(batch), str(k), str(_HELPERS)]
                 procs.append(
                     subprocess.Popen(  # our interpreter, our code, no shell
-                        [sys.executable, "-I", "-c", _WORKER, *args],
+                        [sys.executable, "-I", leafhash.__file__, *args],
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL,
