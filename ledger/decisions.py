@@ -602,15 +602,37 @@ def _from_trusted_text_dict(obj: dict[str, Any]) -> DecisionRecord:
     envelope taken out, what is left is the fields, in the text's order, when every key is one of
     the kind's fields and none is null; only values that are not JSON's own are converted (a
     trail reads thousands of records, most of them cases with nothing to convert)."""
-    kind = obj["kind"]
+    take = obj.pop
+    envelope = {
+        "id": take("id"),
+        "kind": take("kind"),
+        "effective": take("effective"),
+        "by": take("by"),
+        "basis": take("basis", None),
+        "note": take("note", None),
+        "signature": take("signature", None),
+    }
+    kind = envelope["kind"]
     names, converting = _trusted_plan(kind)
-    envelope = {k: obj.pop(k) for k in _ENVELOPE_ORDER if k in obj}
     if not names.issuperset(obj) or None in obj.values():
         return from_trusted_json_dict({**envelope, **obj})
     for name, convert in converting:
         if name in obj:
             obj[name] = convert(obj[name])
-    return _trusted_record(envelope, kind, obj, {})
+    return assemble(
+        DecisionRecord,
+        {
+            "id": envelope["id"],
+            "kind": kind,
+            "effective": date.fromisoformat(envelope["effective"]),
+            "by": envelope["by"],
+            "basis": envelope["basis"],
+            "note": envelope["note"],
+            "fields": obj,
+            "extensions": {},
+            "signature": envelope["signature"],
+        },
+    )
 
 
 @cache
@@ -631,7 +653,6 @@ _TRUSTED_DECODE: Callable[[str | bytes], Any] = msgspec.json.Decoder(float_hook=
 
 
 _ENVELOPE = frozenset(ENVELOPE)
-_ENVELOPE_ORDER = tuple(ENVELOPE)
 
 
 @cache
