@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +54,46 @@ CHUNK = 100_000
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+class _TreePeak:
+    """The largest resident memory of this process and its child processes together, sampled
+    every 50 ms while a step runs (``ru_maxrss`` knows each process alone; verify's helpers run
+    beside it). Linux only; elsewhere it stays 0 and the step's own peak is reported."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                pids = [os.getpid()]
+                for task in Path("/proc/self/task").iterdir():
+                    pids += [int(p) for p in (task / "children").read_text().split()]
+                kb = sum(_vm_rss_kb(pid) for pid in pids)
+            except OSError:
+                return
+            self.peak_mb = max(self.peak_mb, kb / 1024)
+
+
+def _vm_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:  # it has just exited
+        pass
+    return 0
 
 
 def _pg(url: str) -> bool:
@@ -465,6 +506,11 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
+SPAWNING = frozenset({"verify"})
+"""Steps that start processes of their own (verify's read-ahead helpers, on SQLite): only these
+are sampled (``_TreePeak``), so that no sampling thread runs beside a timed query."""
+
+
 def child(argv: Sequence[str]) -> int:
     """``run.py --step NAME --args JSON``: run one step, print its result (with peak RSS) as JSON."""
     name = argv[argv.index("--step") + 1]
@@ -482,11 +528,15 @@ def child(argv: Sequence[str]) -> int:
         profiler.stop()
         out = Path(argv[argv.index("--profile") + 1])
         out.write_text(profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
+    elif name in SPAWNING:
+        with _TreePeak() as tree:
+            result = STEPS[name](**kwargs)
+        result["tree_peak_rss_mb"] = tree.peak_mb
     else:
         result = STEPS[name](**kwargs)
-    # A step's own peak, plus what the processes it started may hold at the same time: verify's
-    # helpers (two, reading ahead on a second core) are counted as two of the largest of them.
-    result["peak_rss_mb"] = _rss_mb() + 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The step's own peak, or more where the processes it starts run beside it (verify's helpers
+    # read ahead on a second core): what the machine had to hold at once.
+    result["peak_rss_mb"] = max(_rss_mb(), result.get("tree_peak_rss_mb", 0.0))
     print(json.dumps(result))
     return 0
 
