@@ -66,7 +66,10 @@ class Cursor:
         return None if row is None else _tuple(row)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [_tuple(r) for r in self.raw.fetchall()]
+        rows: list[Any] = self.raw.fetchall()
+        if not rows or type(rows[0]) is tuple:  # what ``Database.transaction``'s cursors give
+            return rows
+        return [_tuple(r) for r in rows]
 
 
 _PG_COPY_TYPES = {"bigint": "int8", "integer": "int4"}
@@ -121,6 +124,9 @@ class Database:
         try:
             with self._datastore.get_connection(commit=write) as conn:
                 raw = conn.cursor()
+                # Plain tuples, not eventsourcing's ``sqlite3.Row``: ``Cursor`` gives tuples, and a
+                # Row made and copied per row costs more than the row (a trail reads thousands).
+                getattr(raw, "sqlite_cursor", raw).row_factory = None
                 raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield Cursor(raw, "sqlite", None)
