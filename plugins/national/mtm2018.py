@@ -96,9 +96,10 @@ def check_unfiled_use(facts: Facts) -> Iterator[Finding]:
             r = case.record
             if r.kind != "case.performed" or not is_mtm2018(r.effective):
                 continue
-            if facts.tech_class(clock.technology, r.effective) != "restricted":
-                continue
             state, last = filing_state(r.effective)
+            # Most cases are of a filed use: the class is looked up only for the others.
+            if state not in ("rejected", "none") or facts.tech_class(clock.technology, r.effective) != "restricted":
+                continue
             if state == "rejected":
                 why = f"its filing was rejected ({last.record.id if last else '?'})"
             elif state == "none":
@@ -271,11 +272,11 @@ def check_ethics(facts: Facts) -> Iterator[Finding]:
             r = case.record
             if r.kind != "case.performed" or not is_mtm2018(r.effective):
                 continue
-            if facts.tech_class(technology, r.effective) != "restricted":
-                continue
             i = bisect_right(days, r.effective)  # reviews concluded by the end of the case's day
             latest = reviews[i - 1] if i else None
             if latest is not None and latest.record.fields["outcome"] == "approved":
+                continue  # most cases: approved (the class is looked up only for the others)
+            if facts.tech_class(technology, r.effective) != "restricted":
                 continue
             later = next((d for d in reviews[i:] if d.record.fields["outcome"] == "approved"), None)
             state = "rejected it" if latest is not None else "not approved it"
