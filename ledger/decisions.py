@@ -619,20 +619,7 @@ def _from_trusted_text_dict(obj: dict[str, Any]) -> DecisionRecord:
     for name, convert in converting:
         if name in obj:
             obj[name] = convert(obj[name])
-    return assemble(
-        DecisionRecord,
-        {
-            "id": envelope["id"],
-            "kind": kind,
-            "effective": date.fromisoformat(envelope["effective"]),
-            "by": envelope["by"],
-            "basis": envelope["basis"],
-            "note": envelope["note"],
-            "fields": obj,
-            "extensions": {},
-            "signature": envelope["signature"],
-        },
-    )
+    return _trusted_record(envelope, kind, obj, {})
 
 
 @cache

@@ -119,6 +119,24 @@ class CaseCount:
     cases: int
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a trail is judged (``Views.trail``'s decorator).
+
+    A busy institution's trail makes tens of thousands of small objects that hold no reference
+    cycles (records, entries, findings); reference counting frees them all. The collector runs on
+    allocation counts alone, so it would scan the heap again and again for nothing: ≈ 15% of a
+    3,000-decision trail, and its slowest samples (measured, docs/performance.md). It runs again
+    afterwards — if it was running before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class TrailEntry:
     effective: date
@@ -542,6 +560,7 @@ class Views:
 
     # --- trails and findings ----------------------------------------------------------------
 
+    @_no_cycle_collection()
     def trail(
         self,
         *,
@@ -554,28 +573,6 @@ class Views:
         findings: bool = True,
     ) -> Trail:
         """Every decision about the subject in effective-date order, with the findings (issue 3)."""
-        with _no_cycle_collection():
-            return self._trail(
-                province=province,
-                institution=institution,
-                physician=physician,
-                technology=technology,
-                as_of=as_of,
-                known_at=known_at,
-                findings=findings,
-            )
-
-    def _trail(
-        self,
-        *,
-        province: str | None,
-        institution: str | None,
-        physician: str | None,
-        technology: str | None,
-        as_of: date | None,
-        known_at: int | str | datetime | None,
-        findings: bool,
-    ) -> Trail:
         day, n = self._when(as_of, known_at)
         where, params = [], []
         for column, value in (("institution", institution), ("physician", physician), ("technology", technology)):
@@ -835,24 +832,6 @@ def _decisions(logged: Sequence[tuple[int, DecisionRecord]], as_of: date) -> lis
     if moved:  # a correction may move a decision's effective date
         out.sort(key=_valid_order)
     return out
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a trail is judged.
-
-    A busy institution's trail makes tens of thousands of small objects that hold no reference
-    cycles (records, entries, findings); reference counting frees them all. The collector runs on
-    allocation counts alone, so it would scan the heap again and again for nothing: ≈ 15% of a
-    3,000-decision trail, and its slowest samples (measured, docs/performance.md). It runs again
-    afterwards — if it was running before."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _first(item: tuple[int, DecisionRecord]) -> int:
