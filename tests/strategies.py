@@ -18,12 +18,17 @@ None (as export does), for comparing what went in with what comes out.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from hypothesis import strategies as st
@@ -705,3 +710,16 @@ EXAMPLE_FILE: list[dict[str, Any]] = [
 """One decision of every kind (two of some), valid for an empty ledger, in this order."""
 
 assert {d["kind"] for d in EXAMPLE_FILE} == set(ALL_KINDS), "EXAMPLE_FILE must cover every kind"
+
+
+@cache
+def bench_generator() -> ModuleType:
+    """``bench/generate.py`` as a module (it is a script, not a package): the national-scale
+    generator whose files the benchmark, verify's fast path and the trail's read path are tested on."""
+    path = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
+    spec = importlib.util.spec_from_file_location("bench_generate", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

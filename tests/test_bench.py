@@ -5,10 +5,8 @@ Only correctness: the benchmark's speed is measured by ``bench/run.py``, never a
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -16,18 +14,12 @@ from types import ModuleType
 import pytest
 
 from ledger.application import LedgerApplication
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.strategies import bench_generator
 
 
 @pytest.fixture(scope="module")
 def generate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_generator()
 
 
 def _file(generate: ModuleType, n: int, seed: int) -> str:

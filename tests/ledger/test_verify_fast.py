@@ -10,15 +10,12 @@ same checkpoints verified, same first disagreement (position, leaf, reason), sam
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
 import sqlite3
-import sys
 from collections.abc import Iterator
 from dataclasses import astuple
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,19 +25,10 @@ from hypothesis import strategies as st
 from ledger import integrity
 from ledger.application import LedgerApplication
 from ledger.checkpoints import generate_key
+from tests.strategies import bench_generator
 
-ROOT = Path(__file__).resolve().parents[2]
 SIGNED = (37, 64, 150, 300)
 """Checkpoint sizes of the base ledger; 20 more records are in the tree, 10 more not yet."""
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +40,7 @@ def keys() -> tuple[str, str]:
 def base(tmp_path_factory: pytest.TempPathFactory, keys: tuple[str, str]) -> Path:
     """A SQLite ledger of 330 decisions: checkpoints at ``SIGNED``, synced to 320."""
     out = io.StringIO()
-    assert _generator().Generator(330, 3, out).run() == 330
+    assert bench_generator().Generator(330, 3, out).run() == 330
     lines = out.getvalue().splitlines(keepends=True)
     path = tmp_path_factory.mktemp("fast") / "ledger.sqlite"
     app = LedgerApplication.open(path)

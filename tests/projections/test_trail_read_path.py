@@ -28,7 +28,7 @@ from projections.findings import SEVERITY_ORDER, Finding
 from projections.replay import Resolved, resolve
 from projections.trail import summarise
 from projections.views import Trail, TrailEntry, Views, _decisions
-from tests.strategies import decision_files, to_jsonl
+from tests.strategies import bench_generator, decision_files, to_jsonl
 
 T = TypeVar("T")
 RICH = ("filing.completed", "use.suspended", "privilege.granted", "case.performed", "decision.corrected",
@@ -195,16 +195,7 @@ def test_record_decoder_reads_canonical_json_as_the_standard_library(value: Any)
 def _generated(n: int, seed: int) -> list[str]:
     """A national-scale file in small (``bench/generate.py``): busy institutions, corrections, and
     findings of every national and provincial rule."""
-    import importlib.util
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("bench_generate", root / "bench" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_generate", module)
-    spec.loader.exec_module(module)
-    return [line + "\n" for line in module.lines(n, seed)]
+    return [line + "\n" for line in bench_generator().lines(n, seed)]
 
 
 def test_trail_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) -> None:
