@@ -201,16 +201,18 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
     """CQ-2017#二(二) (with #二(一)): between 2017-05-22 and 2018-10-31, an institution that starts a restricted or
     第二类 technology files first; the filing counts once its 5-working-day notice has run. A case before
     that — in a use begun under CQ-2017 — is use without a filing."""
-    for (institution, technology), use in sorted(facts.by_use.items()):
-        cases = [d for d in use if d.record.kind == "case.performed"]
-        if not cases or cases[0].record.effective < CQ2017:
+    for (institution, technology), use in sorted(facts.uses.items()):
+        if not use.cases or use.case_days[0] < CQ2017:
             continue  # begun before CQ-2017: the earlier regime's approval or filing governs it
-        ends = [notice_end(facts, f.record) for f in use if f.record.kind == "filing.completed"]
+        cases = use.cases_on(CQ2017, MTM2018_START)
+        if not cases or not facts.may_be(technology, "restricted", "class2"):
+            continue
+        ends = [notice_end(facts, f.record) for f in use.others if f.record.kind == "filing.completed"]
         done_from = min((end + timedelta(days=1) for end in ends if end is not None), default=date.max)
         for case in cases:
             r = case.record
-            if not CQ2017 <= r.effective < MTM2018_START or r.effective >= done_from:
-                continue
+            if r.effective >= done_from:
+                break
             if facts.tech_class(technology, r.effective) not in ("restricted", "class2"):
                 continue
             yield Finding(

@@ -23,13 +23,13 @@ effect (2018-11-01) — HN-2018 implements it, and its grandfather rule reaches 
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 from ledger.errors import CalendarError
 from plugins.hunan import form as annex2
-from projections.facts import Facts
+from projections.facts import Facts, Use
 from projections.findings import Deadline, Finding, Rule
 from projections.replay import Resolved
 
@@ -66,22 +66,21 @@ def _physician_name(facts: Facts, physician: str, institution: str, day: date) -
 
 
 class _Registrations:
-    """Registration timelines per (physician, institution), built once: a question is a bisect."""
+    """Registration decisions per (physician, institution), built once: which one was the last
+    change by a day is a bisect (``Facts.registered`` answers whether it left the physician registered)."""
 
     def __init__(self, facts: Facts) -> None:
         self._timelines: dict[tuple[str, str], list[Resolved]] = {}
+        self._days: dict[tuple[str, str], list[date]] = {}
         for d in facts.of_kind("physician.registered", "physician.deregistered"):
             key = (d.record.fields["physician"], d.record.fields["institution"])
             self._timelines.setdefault(key, []).append(d)
+            self._days.setdefault(key, []).append(d.record.effective)
 
     def last_change(self, physician: str, institution: str, day: date) -> Resolved | None:
         timeline = self._timelines.get((physician, institution), [])
-        i = bisect_right([d.record.effective for d in timeline], day)
+        i = bisect_right(self._days.get((physician, institution), []), day)
         return timeline[i - 1] if i else None
-
-    def on(self, physician: str, institution: str, day: date) -> bool:
-        last = self.last_change(physician, institution, day)
-        return last is not None and last.record.kind == "physician.registered"
 
 
 def _code(technology: str) -> str:
@@ -181,37 +180,49 @@ def check_lead_left(facts: Facts) -> Iterator[Finding]:
     ``national.technical-lead``'s finding, on the filing's day.)
     """
     registrations = _Registrations(facts)
-    for (institution, technology), use in sorted(facts.by_use.items()):
-        latest: Resolved | None = None
-        reported: set[str] = set()
-        for d in use:
-            r = d.record
-            if r.kind == "filing.submitted":
-                latest = d
-                continue
-            if r.kind != "case.performed" or r.effective < MTM2018_START or latest is None:
-                continue
-            if latest.record.id in reported:
-                continue
+    for (institution, technology), use in sorted(facts.uses.items()):
+        filings = [d for d in use.others if d.record.kind == "filing.submitted"]
+        for k, latest in enumerate(filings):
             lead = latest.record.fields["technical_lead"]
-            if not registrations.on(lead, institution, latest.record.effective):
+            if not facts.registered(lead, institution, latest.record.effective):
                 continue
-            if registrations.on(lead, institution, r.effective):
-                continue
-            reported.add(latest.record.id)
-            left = registrations.last_change(lead, institution, r.effective)
-            yield Finding(
-                effective=r.effective,
-                rule="hunan.lead-left",
-                article="HN-2018 附件2 注2",
-                severity="irregular",
-                message=f"case of {technology} on {r.effective}: technical lead {lead} of filing "
-                f"{latest.record.id} has left the institution and no new filing form was submitted",
-                decisions=tuple(x.record.id for x in (d, latest, left) if x is not None),
-                institution=institution,
-                technology=technology,
-                physician=lead,
-            )
+            # The first case under this filing (before the next form) on a day the lead had left.
+            # The lead's registration changes on a few days: the cases up to the next are skipped.
+            cases = latest_cases(use, latest, filings[k + 1] if k + 1 < len(filings) else None)
+            i = 0
+            while i < len(cases):
+                now = facts.standing(lead, institution, cases[i].record.effective)
+                if now.registered:
+                    i = bisect_left(cases, now.until, i + 1, key=_day)
+                    continue
+                d = cases[i]
+                r = d.record
+                left = registrations.last_change(lead, institution, r.effective)
+                yield Finding(
+                    effective=r.effective,
+                    rule="hunan.lead-left",
+                    article="HN-2018 附件2 注2",
+                    severity="irregular",
+                    message=f"case of {technology} on {r.effective}: technical lead {lead} of filing "
+                    f"{latest.record.id} has left the institution and no new filing form was submitted",
+                    decisions=tuple(x.record.id for x in (d, latest, left) if x is not None),
+                    institution=institution,
+                    technology=technology,
+                    physician=lead,
+                )
+                break
+
+
+def latest_cases(use: Use, filing: Resolved, following: Resolved | None) -> list[Resolved]:
+    """The cases of ``use`` from 2018-11-01 after ``filing`` and before the ``following`` filing."""
+    cases = use.cases_after(filing, following)
+    if cases and cases[0].record.effective < MTM2018_START:
+        cases = cases[bisect_left(cases, MTM2018_START, key=_day) :]
+    return cases
+
+
+def _day(d: Resolved) -> date:
+    return d.record.effective
 
 
 def check_trainee_list(facts: Facts) -> Iterator[Finding]:

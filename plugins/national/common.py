@@ -17,12 +17,13 @@ e.g. HN-2018#六(一)) gives uses that were under way before the regime a fixed 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 
 from ledger.errors import CalendarError
-from projections.facts import Facts
+from projections.facts import Facts, Use
 from projections.findings import Deadline
 from projections.replay import Resolved
 
@@ -98,6 +99,15 @@ def cases_with_state(use: Iterable[Resolved]) -> Iterator[tuple[Resolved, str, R
             state, why = "active", None
 
 
+def interrupted(use: Use) -> bool:
+    """Was the use ever suspended or stopped? If not, ``cases_with_state`` finds every case of it
+    ``active``, and the rules of MTM-2018#25 and MTM-2009#41 need not walk its cases."""
+    return any(d.record.kind in _INTERRUPTIONS for d in use.others)
+
+
+_INTERRUPTIONS = frozenset({"use.suspended", "use.stopped"})
+
+
 class People:
     """Who was registered where, and with which grant, on any day: built once per scope.
 
@@ -168,40 +178,38 @@ class Clock:
     def article(self) -> str:
         return self.deadline.article if self.deadline else "MTM-2018#11"
 
+    @cached_property
+    def filing_spans(self) -> tuple[tuple[date, str, Resolved | None], ...]:
+        """``(since, state, last)``: from ``since`` on (up to the next span's day) the filing state is
+        ``state`` — ``none``, ``submitted``, ``completed`` or ``rejected`` — and ``last`` the counted
+        filing decision that made it so; the first span starts at ``date.min``. A day's filings
+        all count on that day. A new form for a filed use (HN-2018 附件2 注2) keeps it completed."""
+        spans: list[tuple[date, str, Resolved | None]] = [(date.min, "none", None)]
+        last: Resolved | None = None
+        for f in self.filings:
+            state = _FILING_STATES.get(f.record.kind, "rejected")
+            if state == "submitted" and last is not None and last.record.kind == "filing.completed":
+                state = "completed"
+            last = f
+            day = f.record.effective
+            if spans[-1][0] == day:
+                spans[-1] = (day, state, f)
+            else:
+                spans.append((day, state, f))
+        return tuple(spans)
+
+    @cached_property
+    def _span_days(self) -> list[date]:
+        return [since for since, _, _ in self.filing_spans]
+
     def filing_state(self, on: date) -> tuple[str, Resolved | None]:
         """``none``, ``submitted``, ``completed`` or ``rejected``: the last counted filing decision by ``on``."""
-        state, last = "none", None
-        for f in self.filings:
-            if f.record.effective > on:
-                break
-            state = {"filing.submitted": "submitted", "filing.completed": "completed"}.get(f.record.kind, "rejected")
-            if state == "submitted" and last is not None and last.record.kind == "filing.completed":
-                state = "completed"  # a new form for a filed use (HN-2018 附件2 注2) keeps it filed
-            last = f
+        _, state, last = self.filing_spans[bisect_right(self._span_days, on) - 1]
         return state, last
 
     def filing_states(self) -> Callable[[date], tuple[str, Resolved | None]]:
-        """``filing_state`` for days asked in increasing order (a use's cases), each answer carried
-        on from the last instead of replaying the filings: a busy use has thousands of cases.
-        A day earlier than the last asked is answered by ``filing_state`` itself."""
-        filings = self.filings
-        state, last, i, latest = "none", None, 0, date.min
-
-        def at(on: date) -> tuple[str, Resolved | None]:
-            nonlocal state, last, i, latest
-            if on < latest:
-                return self.filing_state(on)
-            latest = on
-            while i < len(filings) and filings[i].record.effective <= on:
-                f = filings[i]
-                state = _FILING_STATES.get(f.record.kind, "rejected")
-                if state == "submitted" and last is not None and last.record.kind == "filing.completed":
-                    state = "completed"  # as in ``filing_state``
-                last = f
-                i += 1
-            return state, last
-
-        return at
+        """``filing_state``, for callers that ask a use's days one by one (each answer is a bisection)."""
+        return self.filing_state
 
     def due(self, facts: Facts) -> date:
         """The last day to file. Raises ``CalendarError`` when counting needs an unknown year."""
@@ -220,7 +228,7 @@ class Clock:
         return facts.calendar().workdays_between(start, day) > self.deadline.working_days
 
 
-def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Clock | None:
+def filing_clock(facts: Facts, use: Use, technology: str) -> Clock | None:
     """The clock of ``use`` under MTM-2018, or None when no restricted case started one.
 
     Grandfathered (MTM-2018#49): the technology is restricted on the grandfather date, and the
@@ -230,40 +238,49 @@ def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Cloc
     Otherwise the first case of the technology while restricted, on or after 2018-11-01, starts the
     clock (MTM-2018#11).
     """
-    cases = [d for d in use if d.record.kind == "case.performed"]
+    cases = use.cases
     if not cases:
         return None
-    institution = use[0].record.fields["institution"]
+    institution = cases[0].record.fields["institution"]
+    tech_class = facts.tech_class
     grandfather = facts.deadline("grandfather", MTM2018_START)
     by = grandfather_date(grandfather)
-    if (
-        by is not None
-        and facts.tech_class(technology, by) == "restricted"
-        and any(
-            c.record.effective < MTM2018_START
-            or (c.record.effective <= by and facts.tech_class(technology, c.record.effective) != "restricted")
-            for c in cases
-        )
-    ):
-        first = next(
-            (c for c in cases if is_mtm2018(c.record.effective)
-             and facts.tech_class(technology, c.record.effective) == "restricted"),
-            None,
-        )
-        filings = tuple(d for d in use if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
+    if by is not None and tech_class(technology, by) == "restricted" and _used_before(facts, use, technology, by):
+        first = _first_restricted(facts, use, technology)
+        filings = tuple(d for d in use.others if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
         return Clock(institution, technology, True, first, grandfather, by, filings)
-    first = next(
-        (c for c in cases if is_mtm2018(c.record.effective)
-         and facts.tech_class(technology, c.record.effective) == "restricted"),
-        None,
-    )
+    first = _first_restricted(facts, use, technology)
     if first is None:
         return None
     deadline = facts.deadline("filing", first.record.effective)
     if deadline is None:
         return None
-    filings = tuple(d for d in use if d.record.kind in FILING_KINDS)
+    filings = tuple(d for d in use.others if d.record.kind in FILING_KINDS)
     return Clock(institution, technology, False, first, deadline, None, filings)
+
+
+def _used_before(facts: Facts, use: Use, technology: str, by: date) -> bool:
+    """A case before 2018-11-01, or by the grandfather date while the technology was not yet
+    restricted (MTM-2018#49, HN-2018#六(一)). Cases are in date order: once one is on or after
+    2018-11-01 and after ``by``, so is every later one, and none of them can count."""
+    for c in use.cases:
+        day = c.record.effective
+        if day < MTM2018_START:
+            return True
+        if day > by:
+            return False
+        if facts.tech_class(technology, day) != "restricted":
+            return True
+    return False
+
+
+def _first_restricted(facts: Facts, use: Use, technology: str) -> Resolved | None:
+    """The first case on or after 2018-11-01 of the technology while restricted (MTM-2018#11)."""
+    tech_class = facts.tech_class
+    for c in use.cases_on(MTM2018_START):
+        if tech_class(technology, c.record.effective) == "restricted":
+            return c
+    return None
 
 
 def clocks(facts: Facts) -> list[Clock]:
@@ -274,7 +291,7 @@ def clocks(facts: Facts) -> list[Clock]:
 
 def _clocks(facts: Facts) -> list[Clock]:
     out = []
-    for (_, technology), use in sorted(facts.by_use.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
         clock = filing_clock(facts, use, technology)
         if clock is not None:
             out.append(clock)

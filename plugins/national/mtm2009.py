@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from plugins.national.common import MTM2009_START, cases_with_state, ids, is_mtm2009
+from plugins.national.common import MTM2009_START, cases_with_state, ids, interrupted, is_mtm2009
 from plugins.national.transition2015 import TRANSITION_2015
 from projections.facts import Facts
 from projections.findings import Finding, Rule
@@ -128,12 +128,12 @@ def check_unapproved_use(facts: Facts) -> Iterator[Finding]:
         f = p.record.fields
         if f["panel"] == "technical-audit" and f["outcome"] == "pass":
             first_pass.setdefault((f.get("institution"), f["technology"]), p.record.effective)
-    for (institution, technology), use in sorted(facts.by_use.items()):
+    for (institution, technology), use in sorted(facts.uses.items()):
+        if not facts.may_be(technology, "class2", "class3"):
+            continue
         passed_on = first_pass.get((institution, technology), date.max)
-        for case in use:
+        for case in use.cases_on(MTM2009_START, TRANSITION_2015):
             r = case.record
-            if r.kind != "case.performed" or not MTM2009_START <= r.effective < TRANSITION_2015:
-                continue
             tech_class = facts.tech_class(technology, r.effective)
             if tech_class not in ("class2", "class3") or passed_on <= r.effective:
                 continue
@@ -153,10 +153,16 @@ def check_unapproved_use(facts: Facts) -> Iterator[Finding]:
 
 def check_prohibited_2009(facts: Facts) -> Iterator[Finding]:
     """MTM-2009#13, #58: "医疗机构不得在临床应用卫生部废除或者禁止使用的医疗技术" — a case of a technology
-    that is ``prohibited`` in the catalogue on its day, before 2018-11-01."""
+    that is ``prohibited`` in the catalogue on its day, before 2018-11-01 (only technologies ever
+    prohibited need looking up)."""
+    suspects = {technology for _, technology in facts.uses if facts.may_be(technology, "prohibited")}
+    if not suspects:
+        return
     for case in facts.of_kind("case.performed"):
         r = case.record
-        if not is_mtm2009(r.effective) or facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
+        if r.fields["technology"] not in suspects or not is_mtm2009(r.effective):
+            continue
+        if facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
             continue
         yield Finding(
             effective=r.effective,
@@ -173,9 +179,11 @@ def check_prohibited_2009(facts: Facts) -> Iterator[Finding]:
 
 def check_stopped_2009(facts: Facts) -> Iterator[Finding]:
     """MTM-2009#41 (and #42-#43, #50(5)): a case on a day the use was suspended or stopped,
-    before 2018-11-01 ("未按照本办法第四十一条规定立即停止")."""
-    for (institution, technology), use in sorted(facts.by_use.items()):
-        for case, state, why in cases_with_state(use):
+    before 2018-11-01 ("未按照本办法第四十一条规定立即停止"). A use never suspended or stopped has no such case."""
+    for (institution, technology), use in sorted(facts.uses.items()):
+        if not interrupted(use):
+            continue
+        for case, state, why in cases_with_state(facts.history(use)):
             r = case.record
             if not is_mtm2009(r.effective) or state == "active":
                 continue

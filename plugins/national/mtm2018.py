@@ -17,21 +17,25 @@ guesses: ``national.calendar-unknown`` says so instead.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
+from datetime import date
 
 from ledger.errors import CalendarError
+from ledger.frozen import assemble
 from plugins.national.common import (
+    MTM2018_START,
     Clock,
     cases_with_state,
     clocks,
     ids,
+    interrupted,
     is_mtm2018,
     the_day_after,
     unknown_year,
 )
-from projections.facts import Facts
+from projections.facts import Facts, Standing, Use
 from projections.findings import Deadline, Finding, Rule
+from projections.replay import Resolved
 
 
 def cite(article: str, deadline: Deadline | None) -> str:
@@ -53,11 +57,16 @@ def check_prohibited(facts: Facts) -> Iterator[Finding]:
 
     A case, or a filing, of a technology that is ``prohibited`` in the catalogue as of that day is
     the gravest finding. The class is looked up on the decision's own day, so a case before a
-    technology was prohibited is not one.
+    technology was prohibited is not one. Only technologies ever prohibited need looking up.
     """
+    suspects = {technology for _, technology in facts.uses if facts.may_be(technology, "prohibited")}
+    if not suspects:
+        return
     for d in facts.of_kind("case.performed", "filing.submitted"):
         r = d.record
-        if not is_mtm2018(r.effective) or facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
+        if r.fields["technology"] not in suspects or not is_mtm2018(r.effective):
+            continue
+        if facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
             continue
         what = "case" if r.kind == "case.performed" else "filing"
         yield Finding(
@@ -88,44 +97,64 @@ def check_unfiled_use(facts: Facts) -> Iterator[Finding]:
       before 2018-11-01, the grandfather date (MTM-2018#49: "不按照规定备案的，不得再开展").
 
     A submitted filing awaiting the authority does not make a case irregular: the institution has
-    done what #11 asks of it.
+    done what #11 asks of it. Most cases are of a filed use: only the cases of the spans of days
+    without a filing (``Clock.filing_spans``) are looked at, and only their class is looked up.
     """
     for clock in clocks(facts):
-        filing_state = clock.filing_states()
-        for case in facts.by_use[(clock.institution, clock.technology)]:
-            r = case.record
-            if r.kind != "case.performed" or not is_mtm2018(r.effective):
+        use = facts.uses[(clock.institution, clock.technology)]
+        spans = clock.filing_spans
+        for k, (since, state, last) in enumerate(spans):
+            if state not in ("rejected", "none"):
                 continue
-            state, last = filing_state(r.effective)
-            # Most cases are of a filed use: the class is looked up only for the others.
-            if state not in ("rejected", "none") or facts.tech_class(clock.technology, r.effective) != "restricted":
-                continue
-            if state == "rejected":
-                why = f"its filing was rejected ({last.record.id if last else '?'})"
-            elif state == "none":
-                try:
-                    if not clock.past_due(facts, r.effective):
-                        continue
-                except CalendarError:
-                    continue  # national.calendar-unknown says why this cannot be judged
-                why = (
-                    f"no filing submitted by the grandfather date {clock.by}" if clock.grandfathered
-                    else f"no filing submitted within {clock.article}'s {_days(clock)} working days of the first case"
-                )
-            else:
-                continue
-            article = "MTM-2018#49" if clock.grandfathered and state == "none" else "MTM-2018#11"
-            yield Finding(
-                effective=r.effective,
-                rule="national.unfiled-use",
-                article=cite(article, clock.deadline),
-                severity="serious",
-                message=f"case of restricted technology {clock.technology} on {r.effective} without a filing: {why}",
-                decisions=ids(case, last, None if clock.grandfathered else clock.first_case),
-                institution=clock.institution,
-                technology=clock.technology,
-                physician=r.fields.get("physician"),
-            )
+            until = spans[k + 1][0] if k + 1 < len(spans) else None
+            yield from _unfiled_cases(facts, clock, use.cases_on(max(since, MTM2018_START), until), state, last)
+
+
+def _unfiled_cases(
+    facts: Facts, clock: Clock, cases: list[Resolved], state: str, last: Resolved | None
+) -> Iterator[Finding]:
+    """``check_unfiled_use`` for ``cases`` of one span of days in filing state ``state`` (none or rejected).
+
+    ``past``: a day found past due. A later day of the same year is past due too without asking
+    the calendar again: it counts at least as many working days, through no other year. A span
+    of a busy use may hold hundreds of findings, each made with ``assemble`` (``ledger.frozen``)."""
+    if state == "rejected":
+        why = f"its filing was rejected ({last.record.id if last else '?'})"
+    elif clock.grandfathered:
+        why = f"no filing submitted by the grandfather date {clock.by}"
+    else:
+        why = f"no filing submitted within {clock.article}'s {_days(clock)} working days of the first case"
+    article = cite("MTM-2018#49" if clock.grandfathered and state == "none" else "MTM-2018#11", clock.deadline)
+    first_case = None if clock.grandfathered else clock.first_case
+    institution, technology = clock.institution, clock.technology
+    tech_class = facts.tech_class
+    past: date | None = None
+    for case in cases:
+        r = case.record
+        day = r.effective
+        if tech_class(technology, day) != "restricted":
+            continue
+        if state == "none" and (past is None or day < past or day.year != past.year):
+            try:
+                if not clock.past_due(facts, day):
+                    continue
+            except CalendarError:
+                continue  # national.calendar-unknown says why this cannot be judged
+            past = day
+        yield assemble(
+            Finding,
+            {
+                "effective": day,
+                "rule": "national.unfiled-use",
+                "article": article,
+                "severity": "serious",
+                "message": f"case of restricted technology {technology} on {day} without a filing: {why}",
+                "decisions": ids(case, last, first_case),
+                "institution": institution,
+                "technology": technology,
+                "physician": r.fields.get("physician"),
+            },
+        )
 
 
 def _days(clock: Clock) -> int:
@@ -264,35 +293,44 @@ def check_ethics(facts: Facts) -> Iterator[Finding]:
 
     A case of a restricted technology on a day when the institution's ethics committee had not
     approved it (no ``review.concluded`` with ``committee=ethics``, or the latest one rejected).
+    The reviews cut a use's days into spans with the same latest review: the cases of spans whose
+    latest review approved are not looked at, nor the uses of technologies never restricted.
     """
-    for (institution, technology), use in sorted(facts.by_use.items()):
-        reviews = [d for d in use if d.record.kind == "review.concluded" and d.record.fields["committee"] == "ethics"]
+    for (institution, technology), use in sorted(facts.uses.items()):
+        if not facts.may_be(technology, "restricted"):
+            continue
+        reviews = [
+            d for d in use.others if d.record.kind == "review.concluded" and d.record.fields["committee"] == "ethics"
+        ]
         days = [d.record.effective for d in reviews]
-        for case in use:
-            r = case.record
-            if r.kind != "case.performed" or not is_mtm2018(r.effective):
-                continue
-            i = bisect_right(days, r.effective)  # reviews concluded by the end of the case's day
+        for i in range(len(reviews) + 1):
+            # The cases of span i are those with bisect_right(days, day) == i: reviews[:i] concluded by their day.
             latest = reviews[i - 1] if i else None
             if latest is not None and latest.record.fields["outcome"] == "approved":
-                continue  # most cases: approved (the class is looked up only for the others)
-            if facts.tech_class(technology, r.effective) != "restricted":
+                continue
+            since = max(days[i - 1], MTM2018_START) if i else MTM2018_START
+            cases = use.cases_on(since, days[i] if i < len(days) else None)
+            if not cases:
                 continue
             later = next((d for d in reviews[i:] if d.record.fields["outcome"] == "approved"), None)
             state = "rejected it" if latest is not None else "not approved it"
             tail = f" (approved only on {later.record.effective})" if later is not None else ""
-            yield Finding(
-                effective=r.effective,
-                rule="national.ethics",
-                article="MTM-2018#13",
-                severity="serious",
-                message=f"case of restricted technology {technology} on {r.effective}: the ethics committee had "
-                f"{state}{tail}",
-                decisions=ids(case, latest, later),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
-            )
+            for case in cases:
+                r = case.record
+                if facts.tech_class(technology, r.effective) != "restricted":
+                    continue
+                yield Finding(
+                    effective=r.effective,
+                    rule="national.ethics",
+                    article="MTM-2018#13",
+                    severity="serious",
+                    message=f"case of restricted technology {technology} on {r.effective}: the ethics committee had "
+                    f"{state}{tail}",
+                    decisions=ids(case, latest, later),
+                    institution=institution,
+                    technology=technology,
+                    physician=r.fields.get("physician"),
+                )
 
 
 # --- MTM-2018#25, #41-#44: no use while suspended or stopped ----------------------------------------
@@ -303,10 +341,12 @@ def check_suspended_use(facts: Facts) -> Iterator[Finding]:
 
     #25 obliges the institution to stop at once on its grounds; a regulator's suspension or stop
     (#41-#44) has the same effect. Resumption (``use.resumed``) or a new completed filing after a
-    stop ends it.
+    stop ends it. A use never suspended or stopped has no such case.
     """
-    for (institution, technology), use in sorted(facts.by_use.items()):
-        for case, state, why in cases_with_state(use):
+    for (institution, technology), use in sorted(facts.uses.items()):
+        if not interrupted(use):
+            continue
+        for case, state, why in cases_with_state(facts.history(use)):
             r = case.record
             if not is_mtm2018(r.effective) or state == "active":
                 continue
@@ -336,39 +376,58 @@ def check_privilege(facts: Facts) -> Iterator[Finding]:
     (``<catalog>:<code>``) but not this technology, or lists only named procedures while the
     technology is restricted. An empty procedure list limits by level only.
     """
-    registered, privilege, tech_class = facts.registered, facts.privilege, facts.tech_class
-    for case in facts.of_kind("case.performed"):
+    found = [item for (institution, technology), use in facts.uses.items()
+             for item in _privilege_cases(facts, institution, technology, use)]
+    found.sort(key=_first)  # in the order of the cases (valid time), as judged case by case
+    for _, finding in found:
+        yield finding
+
+
+def _privilege_cases(
+    facts: Facts, institution: str, technology: str, use: Use
+) -> Iterator[tuple[tuple[date, int], Finding]]:
+    """``check_privilege`` for the cases of one use, each finding with its case's place in valid time.
+
+    A physician's registration and grant change on a few days (``Facts.standing``): between them,
+    each case of the use only compares its grade with the granted level, or is judged in full."""
+    known: dict[str, tuple[date, date, int | None, Standing]] = {}
+    for case in use.cases_on(MTM2018_START):
         r = case.record
         on = r.effective
-        if not is_mtm2018(on):
-            continue
         f = r.fields
-        physician, institution, technology = f["physician"], f["institution"], f["technology"]
-        grant = privilege(physician, institution, on)
-        if grant is not None and registered(physician, institution, on):
-            g = grant.record.fields
-            level = f.get("level")
-            procedures = g.get("procedures")
-            if (level is None or level <= g["level"]) and (not procedures or technology in procedures):
-                continue  # the common case: a registered physician within the grant
+        physician = f["physician"]
+        now = known.get(physician)
+        if now is None or not now[0] <= on < now[1]:
+            standing = facts.standing(physician, institution, on)
+            limit = None  # the highest grade allowed, if the physician may operate this technology at all
+            if standing.grant is not None and standing.registered:
+                g = standing.grant.record.fields
+                procedures = g.get("procedures")
+                if not procedures or technology in procedures:
+                    limit = g["level"]
+            now = known[physician] = (standing.since, standing.until, limit, standing)
+        level = f.get("level")
+        limit = now[2]
+        if limit is not None and (level is None or level <= limit):
+            continue  # the common case: a registered physician within the grant
+        registered, grant = now[3].registered, now[3].grant
         problems = []
-        if not registered(physician, institution, on):
+        if not registered:
             problems.append("the physician is not registered at the institution")
         if grant is None:
             problems.append("no surgical privilege in force")
         else:
             g = grant.record.fields
-            level = f.get("level")
             if level is not None and level > g["level"]:
                 problems.append(f"a grade-{level} operation by a physician granted level {g['level']}")
             procedures = list(g.get("procedures") or ())
             refs = [p for p in procedures if ":" in p]
-            restricted = tech_class(technology, on) == "restricted"
+            restricted = facts.tech_class(technology, on) == "restricted"
             if procedures and technology not in procedures and (refs or restricted):
                 problems.append(f"{technology} is not among the granted procedures")
         if not problems:
             continue
-        yield Finding(
+        yield (on, case.position), Finding(
             effective=r.effective,
             rule="national.privilege",
             article="MTM-2018#20",
@@ -379,6 +438,10 @@ def check_privilege(facts: Facts) -> Iterator[Finding]:
             technology=technology,
             physician=physician,
         )
+
+
+def _first(item: tuple[tuple[date, int], Finding]) -> tuple[date, int]:
+    return item[0]
 
 
 # --- MTM-2018#11(3): the technical lead is registered at the institution ------------------------------
