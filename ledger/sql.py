@@ -31,8 +31,13 @@ class Cursor:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgres" else sql
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self.raw.execute(self._sql(sql), params)
+    def execute(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> Cursor:
+        """Run one statement. ``binary``: PostgreSQL sends the results in its binary format (a
+        ``bytea`` as its bytes, not as hex text to decode: what reading stored events wants)."""
+        if binary and self.dialect == "postgres":
+            self.raw.execute(self._sql(sql), params, binary=True)
+        else:
+            self.raw.execute(self._sql(sql), params)
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from ledger.decisions import DecisionRecord
 from ledger.events import EVENT_CLASSES
-from ledger.sql import Database
+from ledger.sql import Cursor, Database
 from projections.replay import Resolved
 from projections.runner import FOREVER, NOW, TimelineProjection, TimelineRow, intervals, stored_text
 
@@ -29,14 +30,39 @@ def _ids(decisions: Iterable[Resolved]) -> str:
     return ",".join(d.record.id for d in decisions)
 
 
+_VALID_FROM, _VALID_TO, _KNOWN_FROM, _KNOWN_TO = itemgetter(1), itemgetter(2), itemgetter(-2), itemgetter(-1)
+"""The columns of a stored row (``key``, ``valid_from``, ``valid_to``, values…, ``known_from``, ``known_to``)."""
+
+
+def _by_institution(db: Database, table: str, covered: Sequence[str]) -> tuple[str, str]:
+    """A list's index by institution, rows held true first (``known_to``), with both time axes and
+    ``covered``: a province's list of today (``Views._listed``) reads this index alone, and only
+    the rows it shows, not a use's whole history (each suspension, resumption and correction
+    leaves a closed row). ``(name, CREATE INDEX statement)``, as ``deferrable_indexes`` has them."""
+    name = f"{table}_institution"
+    columns = ", ".join(("institution", "known_to", "valid_from", "valid_to", "known_from", *covered))
+    return name, f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(table)} ({columns})"
+
+
 class InstitutionsProjection(TimelineProjection):
     """Institutions with their province, city and licensing authority (joins every list)."""
 
     name = "institutions"
     table = "view_institutions"
+    version = 3
+    """3: the province's index covers what a list joins (2: inputs as references into the log)."""
     columns = ("institution", "name", "province", "city", "category", "level", "licensing_authority", "decision")
-    indexes = (("province",),)
     kinds = frozenset({"institution.registered"})
+
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        # A province's lists (``Views._scope``) join its institutions in force: this index alone
+        # answers, rows held true first (``known_to``), with the name and city a list shows.
+        name = f"{self.table}_province"
+        covering = "province, known_to, valid_from, valid_to, known_from, key, name, city"
+        return [
+            *super().deferrable_indexes(db),
+            (name, f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(self.table)} ({covering})"),
+        ]
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         if record.kind == "institution.registered":
@@ -99,9 +125,17 @@ class FilingsProjection(TimelineProjection):
 
     name = "filings"
     table = "view_filings"
+    version = 3
+    """3: the institution's index covers a list (2: inputs as references into the log)."""
     columns = ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions")
-    indexes = (("institution",), ("technology",))
+    indexes = (("technology",),)
     kinds = _kinds("filing.", "use.")
+
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        # On PostgreSQL without the ids (``decisions`` grows with a use's history, and an index
+        # entry there must fit in a third of a page).
+        covered = self.columns[1:] if db.dialect == "sqlite" else ()
+        return [*super().deferrable_indexes(db), _by_institution(db, self.table, covered)]
 
     def keys(self, record: DecisionRecord) -> Iterable[str]:
         kind = record.kind.split(".")[0]
@@ -214,29 +248,139 @@ class TraineesProjection(OneDecisionProjection):
 
     name = "trainees"
     table = "view_trainees"
+    version = 3
+    """3: the institution's index covers a list (2: no inputs kept)."""
     kind = "trainee.certified"
     columns = ("physician", "institution", "technology")
-    indexes = (("institution",),)
+
+    def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
+        return [*super().deferrable_indexes(db), _by_institution(db, self.table, ("physician", "technology"))]
 
 
 class CasesProjection(OneDecisionProjection):
-    """Cases of restricted technologies reported one by one (逐例报送, MTM-2018#37)."""
+    """Cases of restricted technologies reported one by one (逐例报送, MTM-2018#37).
+
+    Beside its rows, the view keeps ``view_case_totals``: per institution and technology, how
+    many of its rows the ledger still holds true, with what it takes to know when that number
+    is the answer to a question (``Views.case_counts``). A province's disclosure (院务公开,
+    MTM-2018#24) then reads one row per institution and technology instead of counting each of
+    its cases (≈ 50,000 for Hunan at 1M decisions). The totals are derived from the rows alone
+    (``written``): a rebuild makes the same ones, and they are not a view of their own — the
+    rows stay the only bitemporal record, and a question they cannot answer is counted there.
+
+    A total's columns: ``cases``, the rows still held true (``known_to`` = NOW); ``max_from``
+    and ``min_to``, the latest ``valid_from`` and the earliest ``valid_to`` of every row the key
+    ever had; ``known_from``, the last position at which a row of the key was opened or closed
+    (the total holds from there on). So on a day D with ``max_from <= D < min_to``, known at a
+    position N >= ``known_from``, every row held true is in force and no row was opened or
+    closed after N: the count is ``cases``, exactly. (The bounds only ever widen: a correction
+    that moves a case's date leaves them wider than needed, which costs a count, never an answer.)
+    """
 
     name = "cases"
     table = "view_cases"
+    version = 4
+    """4: ``view_case_totals`` beside the rows (3 had an interim form of them; 2: no inputs kept)."""
     kind = "case.performed"
     columns = ("institution", "technology", "physician", "level")
     indexes = ()  # the covering index below serves every lookup by institution and technology
+    totals = "view_case_totals"
+
+    def create(self, db: Database, c: Cursor) -> None:
+        super().create(db, c)
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {db.table(self.totals)} (institution TEXT NOT NULL, "
+            f"technology TEXT NOT NULL, cases {db.bigint} NOT NULL, max_from TEXT NOT NULL, min_to TEXT NOT NULL, "
+            f"known_from {db.bigint} NOT NULL, PRIMARY KEY (institution, technology))"
+            # SQLite: the rows stored in their key's order, so a province's are read in one pass each.
+            + (" WITHOUT ROWID" if db.dialect == "sqlite" else "")
+        )
+
+    def drop(self, db: Database, c: Cursor) -> None:
+        super().drop(db, c)
+        c.execute(f"DROP TABLE IF EXISTS {db.table(self.totals)}")
 
     def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
-        # Counting a province's cases (``Views.case_counts``) reads this index alone, not the rows:
-        # 4× faster (issue 8: 219 → 55 ms for Hunan's ≈ 250,000 cases in a 5M-decision ledger).
+        # Counting cases where the totals cannot answer (``Views.case_counts``: another day, an
+        # earlier position) reads this index alone, not the rows: 4× faster (issue 8: 219 → 55 ms
+        # for Hunan's ≈ 250,000 cases in a 5M-decision ledger).
         name = f"{self.table}_counts"
         covering = "institution, technology, valid_from, valid_to, known_from, known_to"
         return [
             *super().deferrable_indexes(db),
             (name, f"CREATE INDEX IF NOT EXISTS {name} ON {db.table(self.table)} ({covering})"),
         ]
+
+    def written(
+        self, db: Database, c: Cursor, closed: Sequence[tuple[Any, ...]], opened: Sequence[Sequence[Any]]
+    ) -> None:
+        """The batch's rows added to the totals: one upsert per institution and technology.
+
+        A rebuild's batch opens thousands of rows: they are grouped by institution and technology
+        first, each group then summed up by C-level ``max``/``min`` over its columns."""
+        groups: dict[tuple[str, str], list[Sequence[Any]]] = {}
+        # A row: key, valid_from, valid_to, institution, technology, physician, level, known_from, known_to.
+        for row in opened:
+            group = groups.get((row[3], row[4]))
+            if group is None:
+                groups[(row[3], row[4])] = [row]
+            else:
+                group.append(row)
+        totals: dict[tuple[str, str], list[Any]] = {}
+        for (institution, technology), rows in groups.items():
+            if institution is None or technology is None:  # pragma: no cover - both are required fields
+                continue
+            ends = list(map(_KNOWN_TO, rows))
+            held = ends.count(NOW)
+            # The last change: a held row's opening, or the closing of one opened and closed in the batch.
+            changed = max(map(_KNOWN_FROM, rows))
+            if held < len(ends):
+                changed = max(changed, *(end for end in ends if end != NOW))
+            totals[(institution, technology)] = [
+                institution,
+                technology,
+                held,
+                max(map(_VALID_FROM, rows)),
+                min(map(_VALID_TO, rows)),
+                changed,
+            ]
+        # A closed row: position, key, NOW, valid_from, valid_to, institution, technology, ….
+        for position, _, _, _, _, institution, technology, *_ in closed:
+            if institution is None or technology is None:  # pragma: no cover - both are required fields
+                continue
+            total = totals.get((institution, technology))
+            if total is None:  # neither bound moves: the row was counted when it was opened
+                totals[(institution, technology)] = [institution, technology, -1, "", FOREVER, position]
+            else:
+                total[2] -= 1
+                total[5] = max(total[5], position)
+        if not totals:
+            return
+        t = db.table(self.totals)
+        columns = "institution, technology, cases, max_from, min_to, known_from"
+        upsert = (
+            "ON CONFLICT (institution, technology) DO UPDATE SET cases = x.cases + excluded.cases, "
+            "max_from = CASE WHEN excluded.max_from > x.max_from THEN excluded.max_from ELSE x.max_from END, "
+            "min_to = CASE WHEN excluded.min_to < x.min_to THEN excluded.min_to ELSE x.min_to END, "
+            "known_from = CASE WHEN excluded.known_from > x.known_from THEN excluded.known_from ELSE x.known_from END"
+        )
+        rows = list(totals.values())
+        if db.dialect != "postgres":
+            c.executemany(f"INSERT INTO {t} AS x ({columns}) VALUES (?, ?, ?, ?, ?, ?) {upsert}", rows)
+            return
+        # PostgreSQL: psycopg sends ``executemany`` a statement per row; a binary ``COPY`` into a
+        # temporary table, then one upsert from it, costs a few µs a row (``Cursor.insert_many``).
+        c.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_case_totals_batch (institution TEXT, technology TEXT, "
+            "cases BIGINT, max_from TEXT, min_to TEXT, known_from BIGINT) ON COMMIT DELETE ROWS"
+        )
+        c.insert_many(
+            "ledger_case_totals_batch",
+            columns.split(", "),
+            ("text", "text", "bigint", "text", "text", "bigint"),
+            rows,
+        )
+        c.execute(f"INSERT INTO {t} AS x ({columns}) SELECT {columns} FROM ledger_case_totals_batch {upsert}")
 
 
 class PrivilegesProjection(TimelineProjection):

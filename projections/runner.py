@@ -241,6 +241,17 @@ class TimelineProjection(Projection):
             ("text", "text", "text", *("text" for _ in self.columns), "bigint", "bigint"),
             opened,
         )
+        self.written(db, c, closed, opened)
+
+    def written(
+        self, db: Database, c: Cursor, closed: Sequence[tuple[Any, ...]], opened: Sequence[Sequence[Any]]
+    ) -> None:
+        """What ``process`` has just written, in the same transaction: the rows it closed
+        (``(position, key, NOW, valid_from, valid_to, *values)``: rows that were open in the
+        database) and those it opened (``[key, valid_from, valid_to, *values, known_from,
+        known_to]``; one opened and closed within the batch has the closing position as
+        ``known_to``). A projection that keeps a table derived from its rows (the cases' counts)
+        brings it up to date here; by default, nothing."""
 
     def _plan(
         self, db: Database, c: Cursor, batch: Sequence[tuple[int, DecisionRecord]]
@@ -430,9 +441,8 @@ class LogReader:
             return decode(data)
 
         self._state = decode if cipher is None and compressor is None else state
-        self._postgres = db.dialect == "postgres"
         events: str = app.store.events_table_name  # type: ignore[attr-defined]
-        if self._postgres:
+        if db.dialect == "postgres":
             self._sql = f"SELECT notification_id, topic, state FROM {db.table(events)} WHERE notification_id IN "
         else:
             self._sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid IN "
@@ -441,14 +451,9 @@ class LogReader:
         """The record at each position, as a view's log holds it (``_as_logged``)."""
         wanted = sorted(set(positions))
         out: dict[int, DecisionRecord] = {}
-        mark = "%s" if self._postgres else "?"
         for chunk in _chunks(wanted):
-            sql = f"{self._sql}({', '.join([mark] * len(chunk))})"
-            if self._postgres:
-                c.raw.execute(sql, chunk, binary=True)  # bytea as bytes, not hex text
-            else:
-                c.raw.execute(sql, chunk)
-            for position, topic, state in c.raw.fetchall():
+            c.execute(f"{self._sql}({', '.join('?' * len(chunk))})", chunk, binary=True)
+            for position, topic, state in c.fetchall():
                 out[int(position)] = _as_logged(decision_from_state(topic, self._state(state)))
         if len(out) != len(wanted):
             missing = sorted(set(wanted) - set(out))[:5]
@@ -678,21 +683,14 @@ class Runner:
         events = self.app.store.events_table_name  # type: ignore[attr-defined]
         if self.db.dialect == "postgres":
             sql = (
-                f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > %s "
-                "ORDER BY notification_id LIMIT %s"
+                f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > ? "
+                "ORDER BY notification_id LIMIT ?"
             )
         else:
             sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         while True:
             with self.db.transaction(write=False) as c:
-                if self.db.dialect == "postgres":
-                    from psycopg.rows import tuple_row
-
-                    c.raw.row_factory = tuple_row
-                    c.raw.execute(sql, (after, size), binary=True)  # bytea as bytes, not hex text
-                else:
-                    c.raw.execute(sql, (after, size))
-                rows = c.raw.fetchall()
+                rows = c.execute(sql, (after, size), binary=True).fetchall()
             page = [(int(position), decision_from_state(topic, decode(state))) for position, topic, state in rows]
             if page:
                 yield page

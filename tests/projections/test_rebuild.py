@@ -162,7 +162,7 @@ def test_views_of_the_previous_version_are_rebuilt_on_opening(tmp_path: Path) ->
             columns = [r[1] for r in c.execute("PRAGMA table_info(view_filings_inputs)").fetchall()]
             assert columns == ["key", "decision_id", "position"]
             versions = dict(c.execute("SELECT projection, version FROM ledger_tracking").fetchall())
-        assert all(versions[p.name] == 2 for p in timelines)
+        assert all(versions[p.name] == p.version for p in timelines)
 
 
 def test_rebuilding_leaves_secure_delete_as_it_was(tmp_path: Path) -> None:
