@@ -15,21 +15,28 @@ projections, not here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from hashlib import sha1
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from ledger import events as ev
 
 NAMESPACE = UUID("6f1c7d2e-3b4a-5c6d-8e9f-0a1b2c3d4e5f")
 """Namespace of the aggregates' UUIDv5 ids. Part of the stored format: never change it."""
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 def aggregate_id(subject: str) -> UUID:
-    """The aggregate id of a subject key; the same in every process and on every database."""
-    return uuid5(NAMESPACE, subject)
+    """The aggregate id of a subject key; the same in every process and on every database.
+
+    ``uuid5(NAMESPACE, subject)``, computed as ``uuid.uuid5`` computes it (RFC 4122 §4.3: the
+    SHA-1 of the namespace's bytes then the name's UTF-8, its first 16 bytes, version 5) without
+    the ``import`` statement it runs on every call (an import makes one per new subject)."""
+    return UUID(bytes=sha1(_NAMESPACE_BYTES + subject.encode()).digest()[:16], version=5)
 
 
 def technology_subject(ref: str) -> str:
@@ -43,26 +50,64 @@ def subject_of(kind: str, fields: Mapping[str, Any]) -> str:
     Corrections and retractions are not covered: they land on the subject of the decision they
     change, which only the ledger knows (``LedgerApplication`` looks it up).
     """
+    return _subject_rule(kind)(fields)
+
+
+@cache
+def _subject_rule(kind: str) -> Callable[[Mapping[str, Any]], str]:
+    """``subject_of``'s rule for one kind, chosen once per kind (an import asks for every line)."""
     if kind.startswith("technology."):
-        return technology_subject(f"{fields['catalog']}:{fields['code']}")
+        return _catalogue_entry
     if kind in ("institution.registered", "inspection.recorded", "penalty.imposed"):
-        return f"institution:{fields['institution']}"
+        return _institution
     if kind == "correction.ordered":
-        if fields.get("technology"):
-            return use_subject(fields["institution"], fields["technology"])
-        return f"institution:{fields['institution']}"
+        return _correction_order
     if kind.startswith(("physician.", "privilege.")) or kind == "trainee.certified":
-        return f"physician:{fields['physician']}"
+        return _physician
     if kind.startswith(("review.", "case.", "filing.", "use.")):
-        return use_subject(fields["institution"], fields["technology"])
+        return _use
     if kind.startswith("training_base."):
-        return f"training_base:{fields['institution']}|{fields['technology']}"
+        return _training_base
     if kind == "authority.key_registered":
-        return f"authority:{fields['authority']}"
+        return _authority
     if kind == "panel.concluded":
-        return f"panel:{fields['panel']}|{fields['technology']}|{fields.get('institution') or ''}"
+        return _panel
     msg = f"no subject rule for kind {kind!r}"
     raise KeyError(msg)
+
+
+def _catalogue_entry(fields: Mapping[str, Any]) -> str:
+    return technology_subject(f"{fields['catalog']}:{fields['code']}")
+
+
+def _institution(fields: Mapping[str, Any]) -> str:
+    return f"institution:{fields['institution']}"
+
+
+def _correction_order(fields: Mapping[str, Any]) -> str:
+    if fields.get("technology"):
+        return use_subject(fields["institution"], fields["technology"])
+    return f"institution:{fields['institution']}"
+
+
+def _physician(fields: Mapping[str, Any]) -> str:
+    return f"physician:{fields['physician']}"
+
+
+def _use(fields: Mapping[str, Any]) -> str:
+    return use_subject(fields["institution"], fields["technology"])
+
+
+def _training_base(fields: Mapping[str, Any]) -> str:
+    return f"training_base:{fields['institution']}|{fields['technology']}"
+
+
+def _authority(fields: Mapping[str, Any]) -> str:
+    return f"authority:{fields['authority']}"
+
+
+def _panel(fields: Mapping[str, Any]) -> str:
+    return f"panel:{fields['panel']}|{fields['technology']}|{fields.get('institution') or ''}"
 
 
 def use_subject(institution: str, technology: str) -> str:
@@ -80,9 +125,13 @@ CREATING_KINDS: dict[str, str] = {
 
 def reference_subject(reference_kind: str, value: str) -> str:
     """Subject key that a field referring to an institution, physician or technology names."""
-    if reference_kind == "technology":
-        return technology_subject(value)
-    return f"{reference_kind}:{value}"
+    return f"{reference_prefix(reference_kind)}{value}"
+
+
+def reference_prefix(reference_kind: str) -> str:
+    """What a reference's subject key puts before its value (``technology_subject`` for a
+    technology, ``<kind>:`` otherwise)."""
+    return "technology:" if reference_kind == "technology" else f"{reference_kind}:"
 
 
 @dataclass

@@ -10,9 +10,11 @@ so a file is recorded wholly or not at all, and importing it again adds nothing.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -29,7 +31,14 @@ from eventsourcing.utils import get_topic
 
 from ledger import aggregates, authority
 from ledger import events as ev
-from ledger.decisions import DecisionRecord, check_correction, kind_specs, parse_line, record_from_state
+from ledger.decisions import (
+    DecisionRecord,
+    check_correction,
+    kind_specs,
+    parse_line_digest,
+    record_from_state,
+    reference_fields,
+)
 from ledger.errors import (
     ConfigurationError,
     ConflictingDecision,
@@ -43,7 +52,7 @@ from ledger.errors import (
     UnsignedDecision,
 )
 from ledger.frozen import assemble
-from ledger.storage import DecisionRow, LedgerRecorder, WriteSession
+from ledger.storage import DecisionRow, LedgerRecorder, StagedEvent, StagedRow, WriteSession
 from ledger.transcoder import MsgpackTranscoder, packer
 
 DB_ENV = "LEDGER_DB"
@@ -211,7 +220,7 @@ class LedgerApplication(Application[UUID]):
         with different content refuses the file. ``progress`` is told the bytes read so far.
         """
         result = ImportResult(source)
-        with self.store.write() as session:
+        with self.store.write() as session, no_cycle_collection():
             writer = _FileWriter(self, session, result, source=source)
             for lineno, line in enumerate(lines, 1):
                 if progress is not None:
@@ -313,6 +322,24 @@ class LedgerApplication(Application[UUID]):
         return [self._decode(s) for s in self.store.select_events(aggregates.aggregate_id(subject))]
 
 
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a file is imported, or a trail judged
+    (``Views.trail``'s decorator). Both make many small objects that hold no reference cycles
+    (records, rows, states, entries, findings), which reference counting frees; the collector runs
+    on allocation counts alone, so it would scan the heap and the import's caches (up to ``CACHE``
+    entries) again and again for nothing: ≈ 5% of an import's instructions at 10,000 lines, ≈ 15%
+    of a 3,000-decision trail and its slowest samples (docs/performance.md). It runs again
+    afterwards — if it was running before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _COMMON_ORDER = (
     "originator_id",
     "originator_version",
@@ -361,17 +388,74 @@ def _plain_validators(pm: pluggy.PluginManager) -> list[Callable[[DecisionRecord
     return functions
 
 
-_Prepared = tuple[list[tuple[str, str, str, tuple[str, str]]], str | None, UUID | None]
-"""What ``_FileWriter._prefetch`` works out for a line's check (see there)."""
-_Staged = tuple[UUID, int, str, dict[str, Any]]
-"""A checked line's event as the mapper would store it: originator id, version, topic, the state to
-encode (``_FileWriter._event``)."""
+_Reference = tuple[str, str, str, tuple[str, str]]
+"""A reference of a line: field, reference kind, value, and (the subject it names, the kind of
+decision that creates that subject)."""
+_Line = tuple[
+    DecisionRecord,
+    bytes,
+    "int | None",
+    list[_Reference],
+    "str | None",
+    "tuple[UUID, str] | None",
+    "str | None",
+    "str | None",
+    "bytes | None",
+]
+"""A line read and checked on its own, with what its check against the ledger needs worked out as
+it is read (``_FileWriter._read``): record, digest, line number, references, subject and aggregate
+(id, hex) — None for a correction (its subject is its target's) or where the line alone does not
+say —, its jurisdiction where the line says it, else the institution whose jurisdiction it is
+(``_jurisdiction_source``), and its event's stored state (None where that is made at the check)."""
 _UNKNOWN: Any = object()
 
 
+@dataclass(frozen=True)
+class _KindPlan:
+    """How a kind's event is stored, worked out once per kind."""
+
+    event_class: type[ev.Decision]
+    topic: str
+    plain: bool
+    """``_plain_event_class``: the state is built here, not by the class's ``__init__``."""
+    attributes: tuple[tuple[str, str], ...]
+    """The kind's own fields, in event order: (event attribute, JSON name)."""
+
+
 @cache
-def _topic(cls: type[ev.Decision]) -> str:
-    return get_topic(cls)
+def _kind_plan(kind: str) -> _KindPlan:
+    spec = kind_specs()[kind]
+    cls = spec.event_class
+    return _KindPlan(cls, get_topic(cls), _plain_event_class(cls), tuple((f.attr, f.name) for f in spec.fields))
+
+
+@cache
+def _reference_plan(kind: str) -> tuple[tuple[tuple[str, str, str, str], ...], bool]:
+    """``decisions.reference_fields(kind)`` with, for each field, what its subject key puts before
+    the value (``aggregates.reference_prefix``: the key is ``reference_subject``'s) and the kind of
+    decision that creates that subject."""
+    names, by_code = reference_fields(kind)
+    plan = tuple(
+        (name, ref_kind, aggregates.reference_prefix(ref_kind), aggregates.CREATING_KINDS[ref_kind])
+        for name, ref_kind in names
+    )
+    return plan, by_code
+
+
+def _jurisdiction_source(kind: str, f: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The catalogue, or the province of the institution, a decision belongs to, as far as the
+    decision itself says: (its jurisdiction, None), or (None, the subject key of the institution
+    whose recorded jurisdiction it is: ``_FileWriter._jurisdiction`` looks it up)."""
+    if kind.startswith("technology."):
+        return str(f["catalog"]), None
+    if kind == "institution.registered":
+        return str(f["province"]), None
+    if kind == "authority.key_registered":
+        return None, None
+    institution = f.get("institution")
+    if institution is None:  # an evaluation panel: the catalogue of its technology
+        return str(f["technology"]).partition(":")[0], None
+    return None, f"institution:{institution}"
 
 
 def _packer(mapper: Mapper[Any]) -> Callable[[Any], bytes] | None:
@@ -399,14 +483,17 @@ emptied: bounded memory, whatever the size of the file or of the ledger."""
 class _FileWriter:
     """Checks and buffers the decisions of one file inside one open write transaction.
 
-    A line is checked on its own (parsed, plugins' validators, digest) as it is read, then waits in
-    a batch. When ``BATCH`` lines wait, the batch is checked against the ledger — with one query
-    per kind of lookup for the whole batch (ids, references, versions, jurisdictions, authorities'
-    keys), not one per line — in file order, and written with one ``executemany`` per table.
-    What a line makes known (an id, a newly registered institution, a subject's next version) is
-    kept here, so that later lines see it exactly as they would see it once written; so the
-    refusals, their order and their messages are those of checking each line in turn: a line's
-    own refusal waits until every earlier line has been checked against the ledger.
+    A line is read and checked on its own as it comes (parsed, plugins' validators, digest), and
+    what does not depend on the ledger is worked out then (``_read``: its references' subjects, its
+    own subject, aggregate id, jurisdiction, event state); then it waits in a batch. When ``BATCH``
+    lines wait, the batch is checked against the ledger — with one query per kind of lookup for the
+    whole batch (ids, references, versions, jurisdictions, authorities' keys), not one per line —
+    in file order, and handed to storage as plain rows (``WriteSession.append_staged``; SQLite
+    writes them while the next batch is read). What a line makes known (an id, a newly registered
+    institution, a subject's next version) is kept here, so that later lines see it exactly as they
+    would see it once written; so the refusals, their order and their messages are those of
+    checking each line in turn: a line's own refusal waits until every earlier line has been
+    checked against the ledger.
     """
 
     app: LedgerApplication
@@ -414,21 +501,23 @@ class _FileWriter:
     result: ImportResult
     source: str | None = None
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    waiting: list[tuple[DecisionRecord, bytes, int | None]] = field(default_factory=list)
-    events: list[ev.Decision | _Staged] = field(default_factory=list)
-    rows: list[DecisionRow] = field(default_factory=list)
-    pending: dict[str, tuple[DecisionRow, Mapping[str, Any]]] = field(default_factory=dict)
-    """This batch's decisions by id: their index rows and their events' states."""
+    waiting: list[_Line] = field(default_factory=list)
+    events: list[StagedEvent] = field(default_factory=list)
+    rows: list[StagedRow] = field(default_factory=list)
+    pending: dict[str, tuple[StagedRow, Mapping[str, Any] | bytes]] = field(default_factory=dict)
+    """This batch's decisions by id: their index rows and their events' states (or stored states)."""
     known: dict[tuple[str, str], date] = field(default_factory=dict)
-    versions: dict[UUID, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    """Each subject's last version, by subject key."""
     jurisdictions: dict[str, str | None] = field(default_factory=dict)
     authority_keys: dict[str, str | None] = field(default_factory=dict)
     stored_known: dict[tuple[str, str], date | None] = field(default_factory=dict)
     """What storage (this file's written batches included) answers to ``known_since``."""
-    aggregate_ids: dict[str, UUID] = field(default_factory=dict)
+    aggregate_ids: dict[str, tuple[UUID, str]] = field(default_factory=dict)
+    """Subject key -> its aggregate id, and that id's 32 hex digits (as SQLite stores it)."""
     # This batch's answers from storage, read once before its lines are checked.
     stored_rows: dict[str, DecisionRow] = field(default_factory=dict)
-    stored_versions: dict[UUID, int] = field(default_factory=dict)
+    stored_versions: dict[str, int] = field(default_factory=dict)
     stored_jurisdictions: dict[str, str | None] = field(default_factory=dict)
     stored_keys: dict[str, DecisionRow] = field(default_factory=dict)
     validators: list[Callable[[DecisionRecord], Any]] | Literal[False] | None = None
@@ -440,12 +529,23 @@ class _FileWriter:
         self.pack = _packer(self.app.mapper)
 
     def line(self, text: bytes | str, lineno: int) -> None:
-        """Read one line of a decision file."""
+        """Read one line of a decision file: what ``add(parse_line(text))`` does, with the digest
+        taken from the line where it can be (``parse_line_digest``)."""
         try:
-            record = parse_line(text)
+            record, digest = parse_line_digest(text)
+            self._validate_with_plugins(record)
+            if digest is None:
+                digest = record.digest()
         except DecisionError as e:
             self._refuse(e, lineno)
-        self.add(record, lineno)
+        self.take(record, digest, lineno)
+
+    def take(self, record: DecisionRecord, digest: bytes, lineno: int | None) -> None:
+        """A line read and checked on its own: to be checked against the ledger with its batch."""
+        waiting = self.waiting
+        waiting.append(self._read(record, digest, lineno))
+        if len(waiting) >= BATCH:
+            self.flush()
 
     def add(self, record: DecisionRecord, lineno: int | None = None) -> None:
         try:
@@ -453,9 +553,42 @@ class _FileWriter:
             digest = record.digest()
         except DecisionError as e:
             self._refuse(e, lineno)
-        self.waiting.append((record, digest, lineno))
-        if len(self.waiting) >= BATCH:
-            self.flush()
+        self.take(record, digest, lineno)
+
+    def _read(self, record: DecisionRecord, digest: bytes, lineno: int | None) -> _Line:
+        """What a line's check needs that does not depend on the ledger (``_Line``). Whatever
+        cannot be worked out here is left to the check, which then works it out, and refuses, in
+        order."""
+        kind = record.kind
+        f = record.fields
+        names, by_code = _reference_plan(kind)
+        references = [
+            (name, ref_kind, value, (f"{prefix}{value}", creating))
+            for name, ref_kind, prefix, creating in names
+            if (value := f.get(name)) is not None
+        ]
+        if by_code:
+            value = f"{f['catalog']}:{f['code']}"
+            key = (aggregates.reference_subject("technology", value), aggregates.CREATING_KINDS["technology"])
+            references.append(("code", "technology", value, key))
+        if kind in CORRECTION_KINDS:
+            return record, digest, lineno, references, None, None, None, None, None
+        try:
+            subject = aggregates.subject_of(kind, f)
+            fixed, institution = _jurisdiction_source(kind, f)
+        except (KeyError, TypeError, AttributeError):  # refused in order when the line is checked
+            return record, digest, lineno, references, None, None, None, None, None
+        aggregate = self.aggregate_ids.get(subject)
+        if aggregate is None:
+            aggregate = self._aggregate_id(subject)
+        state = None
+        plan = _kind_plan(kind)
+        if self.pack is not None and plan.plain:
+            try:
+                state = self.pack(self._state(record, subject, plan))
+            except Exception:  # then the check packs it, and fails, in order
+                state = None
+        return record, digest, lineno, references, subject, aggregate, fixed, institution, state
 
     def _refuse(self, error: DecisionError, lineno: int | None) -> NoReturn:
         self.flush()  # the lines before this one are checked first: theirs would be the refusal
@@ -465,142 +598,143 @@ class _FileWriter:
         """Check the waiting lines against the ledger, in order, then write them."""
         if self.waiting:
             batch, self.waiting = self.waiting, []
-            prepared = self._prefetch(batch)
+            self._prefetch(batch)
             check = self._check
-            for (record, digest, lineno), line in zip(batch, prepared, strict=True):
+            for line in batch:
                 try:
-                    check(record, digest, line)
+                    check(line)
                 except DecisionError as e:
-                    raise e.located(file=self.source, line=lineno) from None
+                    raise e.located(file=self.source, line=line[2]) from None
         self._write()
 
-    def _prefetch(self, batch: Sequence[tuple[DecisionRecord, bytes, int | None]]) -> list[_Prepared]:
-        """Ask storage, once per kind of question, what the checks of ``batch`` will need; returns
-        what each line's check needs that does not change while the batch is checked, worked out
-        once: its references with their keys (``DecisionRecord.references``), its subject and
-        aggregate id (None for corrections, and where ``subject_of`` fails: the check fails then)."""
+    def _prefetch(self, batch: Sequence[_Line]) -> None:
+        """Ask storage, once per kind of question, what the checks of ``batch`` will need."""
         ids: set[str] = set()
         refs: set[tuple[str, str]] = set()
-        subjects: set[UUID] = set()
+        subjects: dict[UUID, str] = {}
         institutions: set[str] = set()
         authorities: set[str] = set()
         if len(self.stored_known) > CACHE:
             self.stored_known.clear()
         if len(self.aggregate_ids) > CACHE:
             self.aggregate_ids.clear()
-        prepared: list[_Prepared] = []
-        creating = aggregates.CREATING_KINDS
         stored_known = self.stored_known
-        for record, _, _ in batch:
-            f = record.fields
+        authority_keys = self.authority_keys
+        versions = self.versions
+        jurisdictions = self.jurisdictions
+        for record, _, _, references, subject, aggregate, _, institution, _ in batch:
             ids.add(record.id)
-            named = [
-                (name, ref_kind, value, (aggregates.reference_subject(ref_kind, value), creating[ref_kind]))
-                for name, ref_kind, value in record.references()
-            ]
-            if record.by not in self.authority_keys:
+            if record.by not in authority_keys:
                 authorities.add(f"authority:{record.by}")
-            if record.kind in CORRECTION_KINDS:
-                prepared.append((named, None, None))
-                target = f.get("corrects") if record.kind == "decision.corrected" else f.get("retracts")
+            kind = record.kind
+            if kind in CORRECTION_KINDS:
+                f = record.fields
+                target = f.get("corrects") if kind == "decision.corrected" else f.get("retracts")
                 if isinstance(target, str):
                     ids.add(target)
                 continue
-            for *_, key in named:
+            for *_, key in references:
                 if key not in stored_known:
                     refs.add(key)
-            try:
-                subject = aggregates.subject_of(record.kind, f)
-            except (KeyError, TypeError):  # refused in order when the line is checked
-                prepared.append((named, None, None))
+            if subject is None or aggregate is None:  # worked out, and refused, at the check
                 continue
-            oid = self._aggregate_id(subject)
-            prepared.append((named, subject, oid))
-            if oid not in self.versions:
-                subjects.add(oid)
-            institution = f.get("institution")
-            if isinstance(institution, str) and f"institution:{institution}" not in self.jurisdictions:
-                institutions.add(f"institution:{institution}")
+            if subject not in versions:
+                subjects[aggregate[0]] = subject
+            if institution is not None and institution not in jurisdictions:
+                institutions.add(institution)
         s = self.session
         self.stored_rows = s.find_decisions(ids) if ids else {}
         if refs:
             found = s.known_since_many(refs)
             for key in refs:
-                self.stored_known[key] = found.get(key)
-        self.stored_versions = s.last_versions(subjects) if subjects else {}
+                stored_known[key] = found.get(key)
+        self.stored_versions = (
+            {subjects[oid]: version for oid, version in s.last_versions(subjects).items()} if subjects else {}
+        )
         self.stored_jurisdictions = s.jurisdictions_of(institutions) if institutions else {}
         self.stored_keys = s.latest_many(authorities, "authority.key_registered") if authorities else {}
-        return prepared
 
-    def _aggregate_id(self, subject: str) -> UUID:
-        oid = self.aggregate_ids.get(subject)
-        if oid is None:
-            oid = self.aggregate_ids[subject] = aggregates.aggregate_id(subject)
-        return oid
+    def _aggregate_id(self, subject: str) -> tuple[UUID, str]:
+        found = self.aggregate_ids.get(subject)
+        if found is None:
+            oid = aggregates.aggregate_id(subject)
+            found = self.aggregate_ids[subject] = (oid, oid.hex)
+        return found
 
-    def _check(self, record: DecisionRecord, digest: bytes, prepared: _Prepared) -> None:
+    def _check(self, line: _Line) -> None:
         """Check one line against the ledger and this file's earlier lines, and stage its event."""
-        waiting = self.pending.get(record.id)
-        existing = waiting[0] if waiting is not None else self.stored_rows.get(record.id)
-        if existing is not None:
-            if existing.digest == digest:
+        record, digest, _, references, subject, aggregate, fixed, institution, state = line
+        decision_id = record.id
+        waiting = self.pending.get(decision_id)
+        if waiting is not None or decision_id in self.stored_rows:
+            if waiting is not None:  # earlier in this batch: not written yet, so at position 0
+                existing_digest, position = waiting[0][6], 0
+            else:
+                existing = self.stored_rows[decision_id]
+                existing_digest, position = existing.digest, existing.position
+            if existing_digest == digest:
                 self.result.unchanged += 1
                 return
             msg = (
-                f"decision {record.id!r} is already recorded (position {existing.position}) with "
+                f"decision {decision_id!r} is already recorded (position {position}) with "
                 "different content; decisions are never rewritten: record a decision.corrected instead"
             )
             raise ConflictingDecision(msg, field="id")
         if self.authority_keys.get(record.by, "") is not None:  # else no key: nothing to check
             self._check_signature(record)
-        references, subject, originator_id = prepared
+        known = self.known
+        stored_known = self.stored_known
+        effective = record.effective
         for name, ref_kind, value, key in references:
-            self._check_known(record, name, ref_kind, value, key)
+            stored = stored_known.get(key, _UNKNOWN)
+            # Known to storage in time, and not created anew in this batch: nothing more to see.
+            if stored is _UNKNOWN or stored is None or stored > effective or key in known:
+                self._check_known(record, name, ref_kind, value, key)
 
+        kind = record.kind
         target: str | None = None
-        if record.kind in CORRECTION_KINDS:
+        if kind in CORRECTION_KINDS:
             record, target, subject, jurisdiction = self._target(record)
-            originator_id = self._aggregate_id(subject)
+            aggregate = self._aggregate_id(subject)
+            state = None
         else:
-            if subject is None or originator_id is None:  # what ``_prefetch`` could not work out
-                subject = aggregates.subject_of(record.kind, record.fields)
-                originator_id = self._aggregate_id(subject)
-            jurisdiction = self._jurisdiction(record, subject)
+            if subject is None or aggregate is None:  # what ``_read`` could not work out
+                subject = aggregates.subject_of(kind, record.fields)
+                aggregate = self._aggregate_id(subject)
+                fixed, institution = _jurisdiction_source(kind, record.fields)
+            if kind == "institution.registered":
+                self.jurisdictions[subject] = record.fields["province"]
+            jurisdiction = fixed if institution is None else self._jurisdiction(institution)
 
-        version = self._next_version(originator_id)
-        event, state = self._event(record, subject, originator_id, version)
-        row = DecisionRow(
-            decision_id=record.id,
-            position=0,
-            originator_id=originator_id,
-            originator_version=version,
-            kind=record.kind,
-            subject=subject,
-            effective=record.effective,
-            digest=digest,
-            target=target,
-            jurisdiction=jurisdiction,
-        )
+        versions = self.versions
+        version = versions.get(subject)
+        if version is None:
+            version = self.stored_versions.get(subject)
+            if version is None:
+                version = self.session.last_version(aggregate[0])
+        version += 1
+        versions[subject] = version
+        made: Mapping[str, Any] | bytes
+        if state is None:
+            event, made = self._event(record, subject, aggregate, version)
+        else:
+            event, made = (aggregate[1], version, _kind_plan(kind).topic, state), state
+        row = (decision_id, aggregate[1], version, kind, subject, effective, digest, target, jurisdiction)
         self.events.append(event)
         self.rows.append(row)
-        self.pending[record.id] = (row, state)
-        if record.kind == "authority.key_registered":
+        self.pending[decision_id] = (row, made)
+        if kind == "authority.key_registered":
             self.authority_keys[record.fields["authority"]] = record.fields["public_key"]
-        if record.kind in aggregates.CREATING_KINDS.values():
-            key = (subject, record.kind)
-            self.known[key] = min(self.known.get(key, record.effective), record.effective)
+        if kind in _CREATING:
+            key = (subject, kind)
+            known[key] = min(known.get(key, effective), effective)
 
     def _write(self) -> None:
         if not self.events:
             return
-        mapper = self.app.mapper
-        pack = self.pack
-        stored = [
-            StoredEvent(e[0], e[1], e[2], pack(e[3])) if pack is not None and type(e) is tuple else
-            mapper.to_stored_event(e)  # type: ignore[arg-type]
-            for e in self.events
-        ]
-        positions = self.session.append(stored, self.rows)
+        events, rows = self.events, self.rows
+        self.events, self.rows = [], []  # handed over: storage may write them after this returns
+        positions = self.session.append_staged(events, rows)
         self.result.recorded += len(positions)
         if self.result.first_position is None:
             self.result.first_position = positions[0]
@@ -609,23 +743,23 @@ class _FileWriter:
             if key in self.stored_known:
                 before = self.stored_known[key]
                 self.stored_known[key] = day if before is None else min(before, day)
-        self.events.clear()
-        self.rows.clear()
         self.pending.clear()
         self.known.clear()
         if len(self.versions) > CACHE:
             self.versions.clear()
 
     def _validate_with_plugins(self, record: DecisionRecord) -> None:
-        problems: list[tuple[str, str]] = []
         validators = self.validators
         if validators is None:
             validators = self.validators = _plain_validators(self.app.plugins)
-        results = (
-            self.app.plugins.hook.ledger_validate_decision(decision=record)
-            if validators is False
-            else [r for r in (v(record) for v in validators) if r is not None]
-        )
+        if validators is False:
+            results = self.app.plugins.hook.ledger_validate_decision(decision=record)
+        else:
+            # Every validator is called, in pluggy's order, before any problem is raised.
+            results = [r for r in [v(record) for v in validators] if r is not None]
+            if not any(results):
+                return
+        problems: list[tuple[str, str]] = []
         for contributed in results:
             problems.extend(contributed or ())
         if problems:
@@ -684,7 +818,7 @@ class _FileWriter:
         name = "corrects" if record.kind == "decision.corrected" else "retracts"
         target_id = record.fields[name]
         waiting = self.pending.get(target_id)  # earlier in this batch, or else in storage
-        row = waiting[0] if waiting is not None else self.stored_rows.get(target_id)
+        row = _pending_row(waiting[0]) if waiting is not None else self.stored_rows.get(target_id)
         if row is None and target_id not in self.stored_rows:
             row = self.session.find_decision(target_id)
         if row is None:
@@ -696,7 +830,10 @@ class _FileWriter:
             raise MalformedDecision(msg, field=name)
         if record.kind == "decision.corrected":
             if waiting is not None:
-                target = record_from_state(row.kind, waiting[1])
+                state = waiting[1]
+                if isinstance(state, bytes):  # as ``_read`` stored it
+                    state = self.app.mapper.transcoder.decode(state)
+                target = record_from_state(row.kind, state)
             else:
                 original = self.app._decode(self.session.stored_event(row.originator_id, row.originator_version))
                 target = self.app.to_record(original)
@@ -704,79 +841,77 @@ class _FileWriter:
             record = dataclasses.replace(record, fields={**record.fields, "fields": normalised})
         return record, target_id, row.subject, row.jurisdiction
 
-    def _jurisdiction(self, record: DecisionRecord, subject: str) -> str | None:
-        """The catalogue, or the province of the institution, a decision belongs to."""
-        f = record.fields
-        if record.kind.startswith("technology."):
-            return str(f["catalog"])
-        if record.kind == "institution.registered":
-            self.jurisdictions[subject] = f["province"]
-            return str(f["province"])
-        if record.kind == "authority.key_registered":
-            return None
-        institution = f.get("institution")
-        if institution is None:  # an evaluation panel: the catalogue of its technology
-            return str(f["technology"]).partition(":")[0]
-        key = f"institution:{institution}"
-        if key not in self.jurisdictions:
-            if key in self.stored_jurisdictions:
-                self.jurisdictions[key] = self.stored_jurisdictions[key]
+    def _jurisdiction(self, institution: str) -> str | None:
+        """The jurisdiction recorded for an institution (its subject key): this file's, else storage's."""
+        jurisdictions = self.jurisdictions
+        if institution not in jurisdictions:
+            if institution in self.stored_jurisdictions:
+                jurisdictions[institution] = self.stored_jurisdictions[institution]
             else:
-                self.jurisdictions[key] = self.session.jurisdiction_of(key)
-        return self.jurisdictions[key]
+                jurisdictions[institution] = self.session.jurisdiction_of(institution)
+        return jurisdictions[institution]
 
-    def _next_version(self, originator_id: UUID) -> int:
-        current = self.versions.get(originator_id)
-        if current is None:
-            current = self.stored_versions.get(originator_id)
-            if current is None:
-                current = self.session.last_version(originator_id)
-        self.versions[originator_id] = current + 1
-        return current + 1
+    def _state(self, record: DecisionRecord, subject: str, plan: _KindPlan) -> dict[str, Any]:
+        """The state of a plain event class's event (``_plain_event_class``): what its dataclass's
+        ``__init__`` builds — the same ``__dict__``, in field order, so the same stored bytes —
+        without its per-field ``object.__setattr__`` (≈5 µs a line), less the two fields the
+        mapper takes out of it (originator id and version): what the mapper would encode."""
+        state = {
+            "timestamp": self.recorded_at,
+            "decision_id": record.id,
+            "effective": record.effective,
+            "by": record.by,
+            "basis": record.basis,
+            "note": record.note,
+            "subject": subject,
+            "extensions": dict(record.extensions),
+            "signature": record.signature,
+        }
+        get = record.fields.get
+        for attr, name in plan.attributes:
+            state[attr] = get(name)
+        return state
 
     def _event(
-        self, record: DecisionRecord, subject: str, originator_id: UUID, version: int
-    ) -> tuple[ev.Decision | _Staged, Mapping[str, Any]]:
-        """The event of a checked line (or, where the mapper is eventsourcing's own, what it would
-        store of it: ``_Staged``), and its state (which ``record_from_state`` reads back)."""
-        spec = kind_specs()[record.kind]
-        if _plain_event_class(spec.event_class):
-            # What the dataclass's ``__init__`` builds — the same ``__dict__``, in field order, so
-            # the same stored bytes — without its per-field ``object.__setattr__`` (≈5 µs a line);
-            # eventsourcing's mapper builds the events it reads back the same way. Where the mapper
-            # is eventsourcing's own, no event at all: its state, less the two fields the mapper
-            # takes out of it, is what the mapper would encode.
-            state = {
-                "timestamp": self.recorded_at,
-                "decision_id": record.id,
-                "effective": record.effective,
-                "by": record.by,
-                "basis": record.basis,
-                "note": record.note,
-                "subject": subject,
-                "extensions": dict(record.extensions),
-                "signature": record.signature,
-            }
-            fields = record.fields
-            for f in spec.fields:
-                state[f.attr] = fields.get(f.name)
+        self, record: DecisionRecord, subject: str, aggregate: tuple[UUID, str], version: int
+    ) -> tuple[StagedEvent, Mapping[str, Any]]:
+        """The stored form of a checked line's event, and its state (which ``record_from_state``
+        reads back), where ``_read`` did not make them: a correction's, or where the mapper is not
+        eventsourcing's own or the event class not plain."""
+        plan = _kind_plan(record.kind)
+        if plan.plain:
+            state = self._state(record, subject, plan)
             if self.pack is not None:
-                return (originator_id, version, _topic(spec.event_class), state), state
-            state = {"originator_id": originator_id, "originator_version": version, **state}
-            return assemble(spec.event_class, state), state
-        kwargs = {f.attr: record.fields.get(f.name) for f in spec.fields}
-        event = spec.event_class(
-            originator_id=originator_id,
-            originator_version=version,
-            timestamp=self.recorded_at,
-            decision_id=record.id,
-            effective=record.effective,
-            by=record.by,
-            basis=record.basis,
-            note=record.note,
-            subject=subject,
-            extensions=dict(record.extensions),
-            signature=record.signature,
-            **kwargs,
-        )
-        return event, vars(event)
+                return (aggregate[1], version, plan.topic, self.pack(state)), state
+            # eventsourcing's mapper builds the events it reads back the same way.
+            event = assemble(plan.event_class, {"originator_id": aggregate[0], "originator_version": version, **state})
+        else:
+            kwargs = {attr: record.fields.get(name) for attr, name in plan.attributes}
+            event = plan.event_class(
+                originator_id=aggregate[0],
+                originator_version=version,
+                timestamp=self.recorded_at,
+                decision_id=record.id,
+                effective=record.effective,
+                by=record.by,
+                basis=record.basis,
+                note=record.note,
+                subject=subject,
+                extensions=dict(record.extensions),
+                signature=record.signature,
+                **kwargs,
+            )
+            state = vars(event)
+        stored = self.app.mapper.to_stored_event(event)
+        return (aggregate[1], stored.originator_version, stored.topic, stored.state), state
+
+
+_CREATING = frozenset(aggregates.CREATING_KINDS.values())
+
+
+def _pending_row(staged: StagedRow) -> DecisionRow:
+    """A staged index row as ``DecisionRow`` (position 0: not written yet)."""
+    decision_id, originator, version, kind, subject, effective, digest, target, jurisdiction = staged
+    return DecisionRow(
+        decision_id, 0, UUID(hex=originator), version, kind, subject, effective, digest, target, jurisdiction
+    )

@@ -186,13 +186,25 @@ class DecisionRecord:
 
     def references(self) -> Iterator[tuple[str, str, str]]:
         """``(field, reference kind, value)`` for each field naming a subject that must exist."""
-        creates = CREATES.get(self.kind)
-        for name, ref_kind in REFERENCE_FIELDS.items():
-            value = self.fields.get(name)
-            if value is not None and name != creates:
+        fields = self.fields
+        names, by_code = reference_fields(self.kind)
+        for name, ref_kind in names:
+            value = fields.get(name)
+            if value is not None:
                 yield name, ref_kind, value
-        if self.kind in ("technology.reclassified", "technology.delisted"):
-            yield "code", "technology", f"{self.fields['catalog']}:{self.fields['code']}"
+        if by_code:
+            yield "code", "technology", f"{fields['catalog']}:{fields['code']}"
+
+
+@cache
+def reference_fields(kind: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """The fields of ``kind`` that may name a subject the ledger must know (``REFERENCE_FIELDS``
+    less the one a creating decision introduces), as (field, reference kind); and whether its
+    ``catalog`` and ``code`` name a listed technology (a reclassification or delisting).
+    ``DecisionRecord.references`` in the form the import asks it, once per kind."""
+    creates = CREATES.get(kind)
+    names = tuple((name, ref_kind) for name, ref_kind in REFERENCE_FIELDS.items() if name != creates)
+    return names, kind in ("technology.reclassified", "technology.delisted")
 
 
 def record_from_state(kind: str, state: Mapping[str, Any]) -> DecisionRecord:
@@ -231,10 +243,29 @@ def _state_fields(kind: str) -> tuple[tuple[str, str, bool], ...]:
 
 def parse_line(text: str | bytes) -> DecisionRecord:
     """Parse one line of a decision file. Raises ``DecisionError`` naming the field."""
-    record = _fast_parse(text)
-    if record is not None:
-        return record
+    found = _fast_parse(text)
+    if found is not None:
+        return found[0]
     return _parse_line(text)
+
+
+def parse_line_digest(text: str | bytes) -> tuple[DecisionRecord, bytes | None]:
+    """``parse_line(text)``, with the record's ``digest()`` where it comes cheaper from the line's
+    own values (None where it does not: then ask the record).
+
+    A line the fast path accepts holds, once its signature and nulls are left out, the keys and
+    values of ``DecisionRecord._unsigned`` as JSON gives them: its dates the very text
+    ``isoformat`` writes (``YYYY-MM-DD``, checked), its numbers the same digits (``canonical``
+    writes a Decimal's digits, an int's in full), every other value as it is. So the SHA-256 of
+    its canonical form is the record's digest, without building that dict again (an import
+    digests every line; tests/ledger/test_fast_parse.py compares the two)."""
+    found = _fast_parse(text)
+    if found is None:
+        return _parse_line(text), None
+    record, obj = found
+    if "signature" in obj or None in obj.values():
+        return record, None
+    return record, canonical.digest(obj)
 
 
 def _parse_line(text: str | bytes) -> DecisionRecord:
@@ -342,15 +373,18 @@ def _fast_kinds() -> dict[str, _FastKind]:
     return out
 
 
-def _fast_parse(text: str | bytes) -> DecisionRecord | None:
-    """The record ``parse_line`` gives for ``text``, or None to leave the line to the slow path."""
+def _fast_parse(text: str | bytes) -> tuple[DecisionRecord, dict[str, Any]] | None:
+    """The record ``parse_line`` gives for ``text`` and the JSON object it was read from (not
+    changed), or None to leave the line to the slow path."""
     if isinstance(text, bytes):
-        if b"\\" in text or text.startswith(b"\xef\xbb\xbf"):
+        # ``find``, not ``in``: ``bytes.__contains__`` first tries its argument as an int, and
+        # makes and clears a TypeError every time.
+        if text.find(b"\\") >= 0 or text.startswith(b"\xef\xbb\xbf"):
             return None
         quotes = text.count(b'"')
         # JSON refuses raw control characters in strings, UTF-8 has no surrogates, and without a
         # backslash there are no escapes: so ``_CONTROL_RE`` can match in a string only at DEL.
-        clean = b"\x7f" not in text
+        clean = text.find(b"\x7f") < 0
     else:
         if "\\" in text or text.startswith("\ufeff"):
             return None
@@ -365,7 +399,7 @@ def _fast_parse(text: str | bytes) -> DecisionRecord | None:
     found = _fast_record(obj, clean=clean)
     if found is None or 2 * found[1] != quotes:
         return None
-    return found[0]
+    return found[0], obj
 
 
 def _text(value: Any) -> bool:
@@ -376,6 +410,11 @@ def _text(value: Any) -> bool:
 def _clean_text(value: Any) -> bool:
     """``_text`` of a value that holds no character ``_CONTROL_RE`` finds."""
     return type(value) is str and value != "" and not value.isspace()
+
+
+_DAYS: dict[str, date] = {}
+"""Effective dates already read, by their text (``YYYY-MM-DD``, checked): a file names a few
+thousand distinct days, and ``date.fromisoformat`` behind the pattern costs more than a look-up."""
 
 
 def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionRecord, int] | None:
@@ -392,12 +431,19 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
         return None
     fast = _fast_kinds().get(kind)
     effective = get("effective")
-    if fast is None or type(effective) is not str or not _DATE_RE.match(effective):
+    if fast is None:
         return None
-    try:
-        day = date.fromisoformat(effective)
-    except ValueError:
-        return None
+    day = _DAYS.get(effective) if type(effective) is str else None
+    if day is None:
+        if type(effective) is not str or not _DATE_RE.match(effective):
+            return None
+        try:
+            day = date.fromisoformat(effective)
+        except ValueError:
+            return None
+        if len(_DAYS) > 100_000:  # a few thousand distinct days in practice
+            _DAYS.clear()
+        _DAYS[effective] = day
     by = get("by")
     basis = get("basis")
     note = get("note")

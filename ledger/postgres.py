@@ -24,6 +24,8 @@ from ledger.storage import (
     SCHEMA_VERSION,
     DecisionRow,
     LedgerRecorder,
+    StagedEvent,
+    StagedRow,
     WriteSession,
     _filters,
     _row,
@@ -286,39 +288,45 @@ class _PostgresWriteSession(WriteSession):
         return StoredEvent(originator_id=originator_id, originator_version=version, topic=r["topic"], state=r["state"])
 
     def append(self, stored: Sequence[StoredEvent], rows: Sequence[DecisionRow]) -> list[int]:
-        if not stored:
+        return self._copy(
+            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored],
+            [
+                (r.decision_id, r.originator_id, r.originator_version, r.kind, r.subject, r.effective, r.digest,
+                 r.target, r.jurisdiction)
+                for r in rows
+            ],
+        )
+
+    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> list[int]:
+        ids = {h: UUID(hex=h) for h, *_ in events}  # one UUID per subject of the batch
+        return self._copy(
+            [(ids[h], version, topic, state) for h, version, topic, state in events],
+            [(r[0], ids[r[1]], *r[2:]) for r in rows],
+        )
+
+    def _copy(self, events: Sequence[tuple[Any, ...]], rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Insert events (originator id, version, topic, state) and their index rows (``DecisionRow``
+        less its position), with their positions; returns the positions."""
+        if not events:
             return []
         # Positions from the events table's own sequence, then one binary COPY of the events with
         # them: what eventsourcing's ``INSERT … SELECT FROM unnest(composite[]) RETURNING`` does,
         # without escaping every state into the text of a composite array (≈50 µs an event with
         # psycopg's pure-Python adapters). This session holds the writers' EXCLUSIVE lock of the
         # table, so the positions increase in log order as before.
-        self.c.execute(self.q_positions, (self.events_name, len(stored)))
+        self.c.execute(self.q_positions, (self.events_name, len(events)))
         positions = sorted(int(row["p"]) for row in self.c.fetchall())
         with self.c.copy(self.q_events) as copy:
             copy.set_types(["uuid", "int8", "text", "bytea", "int8"])
-            for s, p in zip(stored, positions, strict=True):
-                copy.write_row((s.originator_id, s.originator_version, s.topic, s.state, p))
+            for e, p in zip(events, positions, strict=True):
+                copy.write_row((*e, p))
         if len(rows) != len(positions):  # pragma: no cover - one position per inserted event
             msg = f"{len(positions)} positions for {len(rows)} index rows"
             raise StorageError(msg)
         with self.c.copy(self.q_index) as copy:
             copy.set_types(["text", "int8", "uuid", "int8", "text", "text", "date", "bytea", "text", "text"])
             for r, p in zip(rows, positions, strict=True):
-                copy.write_row(
-                    (
-                        r.decision_id,
-                        p,
-                        r.originator_id,
-                        r.originator_version,
-                        r.kind,
-                        r.subject,
-                        r.effective,
-                        r.digest,
-                        r.target,
-                        r.jurisdiction,
-                    )
-                )
+                copy.write_row((r[0], p, *r[1:]))
         return positions
 
     def find_decisions(self, decision_ids: Collection[str]) -> dict[str, DecisionRow]:

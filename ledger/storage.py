@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +45,18 @@ WRITE_CACHE_KIB = -65536
 is KiB) instead of its 2 MiB. A large import inserts into the middle of several indexes (ids,
 subjects, kinds); with 2 MiB most of those pages have left the cache by the next batch and are
 read back, and dirty ones spill into the WAL mid-transaction (issue 8). Set back after."""
+
+
+THREAD_ROWS = 100
+"""Rows from which ``append_staged`` writes on the session's thread rather than in place."""
+WRITE_STATEMENTS = 64
+"""Compiled statements a write transaction's own connection keeps (``_write_connection``)."""
+SWITCH_INTERVAL = 0.0001
+"""The interpreter's switch interval (``sys.setswitchinterval``) while a write session has its
+writing thread: a thread that wants the GIL back (the writer, after each statement: a few times a
+batch) waits this long before the thread holding it must let go. With Python's 5 ms the writer
+waited ≈ 20 ms a batch, longer than the next batch takes to check, so the import waited on it (issue
+8). The thread holding the GIL is asked to let go only while another waits: nothing else changes."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,13 @@ class DecisionRow:
 INDEX_COLUMNS = (
     "decision_id, position, originator_id, originator_version, kind, subject, effective, digest, target, jurisdiction"
 )
+
+StagedEvent = tuple[str, int, str, bytes]
+"""An event to append, as plain values: its originator id (32 hex digits, as SQLite stores it),
+version, topic, and state (the transcoder's bytes)."""
+StagedRow = tuple[str, str, int, str, str, date, bytes, str | None, str | None]
+"""Its index row: ``DecisionRow`` less the position (decision id, originator id in hex, version,
+kind, subject, effective, digest, target, jurisdiction)."""
 
 
 class WriteSession(ABC):
@@ -97,6 +120,18 @@ class WriteSession(ABC):
 
         ``rows[i].position`` is ignored: the storage assigns positions.
         """
+
+    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> Sequence[int]:
+        """``append`` of an import's plain rows (no ``StoredEvent`` or ``DecisionRow`` made per
+        decision); returns their positions. A session may still be writing them when this returns
+        (SQLite: ``_SQLiteWriteSession``); its reads, and the end of its transaction, wait for them
+        (``settle``). The lists are the session's from then on: the caller makes new ones."""
+        stored = [StoredEvent(UUID(hex=h), version, topic, state) for h, version, topic, state in events]
+        index = [DecisionRow(r[0], 0, UUID(hex=r[1]), *r[2:]) for r in rows]
+        return self.append(stored, index)
+
+    def settle(self) -> None:  # noqa: B027 - by default a session writes what it is handed at once
+        """Wait until what ``append_staged`` handed over is written; raise the error of writing it."""
 
     # Bulk reads: the same answers as the methods above for many keys at once, so that an import
     # asks the index once per batch of lines, not once per line (ARCHITECTURE.md rule 7). These
@@ -288,7 +323,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     @contextmanager
     def write(self) -> Iterator[WriteSession]:
         try:
-            with self.datastore.get_connection(commit=True) as conn:
+            with self._write_connection() as conn:
                 cursor = conn.cursor()
                 try:
                     cursor.execute("BEGIN IMMEDIATE")
@@ -298,14 +333,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 cursor.execute("PRAGMA cache_size")
                 cache_size = int(cursor.fetchone()[0])
                 cursor.execute(f"PRAGMA cache_size = {WRITE_CACHE_KIB}")
+                session = _SQLiteWriteSession(cursor, self.events_table_name, conn.cursor())
                 try:
                     try:
-                        yield _SQLiteWriteSession(cursor, self.events_table_name)
+                        yield session
+                        session.settle()
                     except BaseException:
+                        session.close()  # the error on its way out is the one to see
                         conn.rollback()
                         raise
                     conn.commit()
                 finally:
+                    session.close()
                     with suppress(sqlite3.Error):  # a broken connection: its own error is the one to see
                         cursor.execute(f"PRAGMA cache_size = {cache_size}")
         except sqlite3.IntegrityError as e:
@@ -314,6 +353,33 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         except sqlite3.OperationalError as e:
             msg = f"SQLite refused the write: {e}"
             raise StorageError(msg) from e
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection of one write transaction. Where the ledger is a file, one of its own,
+        made as eventsourcing makes its pool's (same file, lock timeout, threads) but with a
+        statement cache: eventsourcing's connections keep one statement, so each of an import's
+        statements (two inserts and five look-ups a batch, the same text batch after batch) was
+        compiled again every time — a third of what its multi-row inserts cost (issue 8). An
+        in-memory ledger exists only on the pool's connection: that one."""
+        pool = getattr(self.datastore, "pool", None)
+        name = getattr(pool, "db_name", None)
+        if isinstance(name, str) and name and not getattr(pool, "is_sqlite_memory_mode", True):
+            conn = sqlite3.connect(
+                name,
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=WRITE_STATEMENTS,
+                timeout=getattr(pool, "lock_timeout", None) or 5,
+            )
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        with self.datastore.get_connection(commit=True) as pooled:
+            yield pooled.cursor().sqlite_cursor.connection
 
     def decision_rows(self, *, limit: int = 1000, **filters: Any) -> list[DecisionRow]:
         where, params = _filters("?", **{**_DEFAULT_FILTERS, **filters})
@@ -336,9 +402,60 @@ _DEFAULT_FILTERS: dict[str, Any] = {
 
 
 class _SQLiteWriteSession(WriteSession):
-    def __init__(self, cursor: Any, events_table: str) -> None:
-        self.c = cursor
+    """Reads and writes of one SQLite write transaction.
+
+    ``append_staged`` writes on a thread of its own while the caller goes on (an import reads and
+    checks its next batch of lines meanwhile; fewer than ``THREAD_ROWS`` rows are written in
+    place): each table's rows go in with one multi-row ``INSERT … VALUES``, a single statement,
+    so SQLite works through the whole batch with the GIL released — unlike ``executemany``, which
+    takes the GIL back after every row and so fights the caller's thread for it
+    (docs/performance.md, "Import"). The rows and positions are those of ``append``. The
+    connection is used by one thread at a time: the cursor (``c``) waits for a write in progress
+    before any other statement, and ``LedgerRecorder.write`` before the transaction ends; an error
+    of that write is raised there.
+    """
+
+    def __init__(self, cursor: Any, events_table: str, writer: sqlite3.Cursor) -> None:
+        self._cursor = cursor
         self.events_table = events_table
+        self._writer = writer
+        self._thread: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
+        self._next: int | None = None
+        """The next position, once this session has read it (``append_staged``)."""
+        self._interval: float | None = None
+        """The interpreter's switch interval before the first write on the thread changed it."""
+
+    @property
+    def c(self) -> Any:
+        if self._writing is not None:
+            self.settle()
+        return self._cursor
+
+    def settle(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()  # the write's own error, if it failed
+
+    def close(self) -> None:
+        """End of the transaction, whichever way: wait for a write in progress (its error, if
+        any, gives way to the one the transaction ends with), end the thread, and set the switch
+        interval back."""
+        writing, self._writing = self._writing, None
+        while writing is not None and not writing.done():
+            with suppress(KeyboardInterrupt):  # a write takes milliseconds: never leave it running
+                writing.exception()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        if self._interval is not None:
+            if sys.getswitchinterval() == SWITCH_INTERVAL:  # unless someone else has set it since
+                sys.setswitchinterval(self._interval)
+            self._interval = None
+
+    def _run(self, statements: list[tuple[str, list[Any]]]) -> None:
+        for sql, params in statements:
+            self._writer.execute(sql, params)
 
     def find_decision(self, decision_id: str) -> DecisionRow | None:
         self.c.execute(f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE decision_id = ?", (decision_id,))
@@ -446,6 +563,7 @@ class _SQLiteWriteSession(WriteSession):
             return []
         self.c.execute(f"SELECT MAX(rowid) FROM {self.events_table}")
         first = (self.c.fetchone()[0] or 0) + 1
+        self._next = None  # read again by the next ``append_staged``
         self.c.executemany(
             f"INSERT INTO {self.events_table} (originator_id, originator_version, topic, state) VALUES (?,?,?,?)",
             [(_hex(s.originator_id), s.originator_version, s.topic, s.state) for s in stored],
@@ -470,6 +588,56 @@ class _SQLiteWriteSession(WriteSession):
             ],
         )
         return positions
+
+    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> Sequence[int]:
+        if not events:
+            return []
+        if len(rows) != len(events):  # pragma: no cover - one index row per event
+            msg = f"{len(events)} events for {len(rows)} index rows"
+            raise StorageError(msg)
+        if self._next is None:
+            self.c.execute(f"SELECT MAX(rowid) FROM {self.events_table}")
+            self._next = (self.c.fetchone()[0] or 0) + 1
+        first = self._next
+        positions = range(first, first + len(events))
+        days = {day: day.isoformat() for day in {r[5] for r in rows}}  # a batch names few days
+        index = [
+            (r[0], p, r[1], r[2], r[3], r[4], days[r[5]], r[6], r[7], r[8])
+            for r, p in zip(rows, positions, strict=True)
+        ]
+        events_head = f"INSERT INTO {self.events_table} (originator_id, originator_version, topic, state)"
+        index_head = f"INSERT INTO ledger_decisions ({INDEX_COLUMNS})"
+        statements = [*_multirow(events_head, events, self._writer), *_multirow(index_head, index, self._writer)]
+        self.settle()  # one write at a time, in log order
+        self._next = first + len(events)
+        if len(events) < THREAD_ROWS:  # a decision recorded, a small file: not worth a thread
+            for sql, params in statements:
+                self._cursor.execute(sql, params)
+            return positions
+        if self._interval is None and sys.getswitchinterval() > SWITCH_INTERVAL:
+            self._interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-append")
+        self._writing = self._thread.submit(self._run, statements)
+        return positions
+
+
+def _multirow(head: str, rows: Sequence[Sequence[Any]], cursor: sqlite3.Cursor) -> list[tuple[str, list[Any]]]:
+    """``executemany(head + " VALUES (?,…)", rows)`` as a few multi-row statements (as many rows
+    each as SQLite takes parameters) with their parameters."""
+    width = len(rows[0])
+    step = max(1, cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    return [
+        (_values_sql(head, width, len(chunk)), list(chain.from_iterable(chunk)))
+        for chunk in (rows[i : i + step] for i in range(0, len(rows), step))
+    ]
+
+
+@lru_cache(maxsize=16)
+def _values_sql(head: str, width: int, count: int) -> str:
+    one = "(" + ",".join("?" * width) + ")"
+    return f"{head} VALUES {','.join([one] * count)}"
 
 
 _IN_CHUNK = 500

@@ -9,12 +9,10 @@ catch up with the log before answering, so they never lag a write.
 
 from __future__ import annotations
 
-import gc
 import json
 from bisect import insort
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -22,7 +20,7 @@ from typing import Any
 
 import pluggy
 
-from ledger.application import LedgerApplication
+from ledger.application import LedgerApplication, no_cycle_collection
 from ledger.decisions import DecisionRecord, record_from_text
 from ledger.errors import CalendarError, ConfigurationError
 from ledger.frozen import assemble
@@ -126,24 +124,6 @@ class CaseCount:
     technology: str
     technology_name: str
     cases: int
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a trail is judged (``Views.trail``'s decorator).
-
-    A busy institution's trail makes tens of thousands of small objects that hold no reference
-    cycles (records, entries, findings); reference counting frees them all. The collector runs on
-    allocation counts alone, so it would scan the heap again and again for nothing: ≈ 15% of a
-    3,000-decision trail, and its slowest samples (measured, docs/performance.md). It runs again
-    afterwards — if it was running before."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -640,7 +620,7 @@ class Views:
 
     # --- trails and findings ----------------------------------------------------------------
 
-    @_no_cycle_collection()
+    @no_cycle_collection()
     def trail(
         self,
         *,

@@ -3,6 +3,11 @@
 * A file checked in batches (one query per kind of lookup per batch) records exactly what checking
   one line at a time records, and refuses with the same error at the same line: a line's own
   refusal (bad JSON, a plugin's validator) waits until the earlier lines of its batch are checked.
+* A national file (``bench/generate.py``) is stored byte for byte as the slow paths store it: the
+  slow parser and ``DecisionRecord.digest``, events built by their classes and encoded by
+  eventsourcing's mapper, ``executemany`` of ``StoredEvent`` and ``DecisionRow``, one line a batch.
+* SQLite's writes on the session's thread fail as the writes in place failed: the transaction is
+  rolled back, the error is the one ``write()`` always gave, and nothing is left running.
 * ``canonical.dumps``'s C-encoder path writes the same bytes as the Python writer.
 * ``from_trusted_json_dict`` reads back what ``from_json_dict`` reads, for the ledger's own text.
 """
@@ -10,6 +15,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import sys
+import threading
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,13 +27,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import ALL_KINDS, EXAMPLE_FILE, HOSPITAL, decision_files, to_jsonl
+from strategies import ALL_KINDS, EXAMPLE_FILE, HOSPITAL, bench_generator, decision_files, to_jsonl
 
+from ledger import aggregates, canonical, decisions, storage
 from ledger import application as application_module
-from ledger import canonical
 from ledger.application import LedgerApplication
 from ledger.decisions import from_json_dict, from_trusted_json_dict, parse_line
-from ledger.errors import DecisionError, MalformedDecision, UnknownReference
+from ledger.errors import ConcurrencyError, DecisionError, MalformedDecision, UnknownReference
+from ledger.storage import WriteSession
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -135,3 +145,72 @@ def test_trusted_reading_reads_what_checked_reading_reads(lines: list[dict[str, 
         assert trusted == checked
         assert {k: type(v) for k, v in trusted.fields.items()} == {k: type(v) for k, v in checked.fields.items()}
         assert type(trusted.effective) is type(checked.effective)
+
+
+class _FixedClock(datetime):
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime(2026, 11, 26, 10, 0, tzinfo=tz)
+
+
+def _stored(path: Path, lines: list[str], monkeypatch: pytest.MonkeyPatch, *, slow: bool) -> list[list[Any]]:
+    with monkeypatch.context() as m:
+        m.setattr(application_module, "datetime", _FixedClock)
+        if slow:
+            m.setattr(application_module, "parse_line_digest", lambda text: (decisions._parse_line(text), None))
+            m.setattr(application_module, "_packer", lambda mapper: None)
+            m.setattr(storage._SQLiteWriteSession, "append_staged", WriteSession.append_staged)
+            m.setattr(application_module, "BATCH", 1)
+        app = LedgerApplication.open(path)
+        try:
+            result = app.import_lines(lines, source="generated")
+            assert result.recorded == len(lines)
+        finally:
+            app.close()
+    with sqlite3.connect(path) as db:
+        return [
+            db.execute("SELECT rowid, originator_id, originator_version, topic, state FROM stored_events").fetchall(),
+            db.execute(f"SELECT {storage.INDEX_COLUMNS} FROM ledger_decisions ORDER BY position").fetchall(),
+        ]
+
+
+def test_a_national_file_is_stored_as_the_slow_paths_store_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line + "\n" for line in bench_generator().lines(2500, 11)]
+    assert {parse_line(line).kind for line in lines} >= {"case.performed", "physician.registered", "decision.corrected"}
+    fast = _stored(tmp_path / "fast.sqlite", lines, monkeypatch, slow=False)
+    slow = _stored(tmp_path / "slow.sqlite", lines, monkeypatch, slow=True)
+    assert len(fast[0]) == len(fast[1]) == len(lines)
+    assert fast == slow
+
+
+@settings(max_examples=200, deadline=None)
+@given(subject=st.text(st.characters(exclude_categories=["Cs"])))
+def test_aggregate_ids_are_uuid5s(subject: str) -> None:
+    assert aggregates.aggregate_id(subject) == uuid.uuid5(aggregates.NAMESPACE, subject)
+
+
+def test_a_failed_write_on_the_sessions_thread_fails_the_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "THREAD_ROWS", 1)  # one row is enough to write on the thread
+    app = LedgerApplication.open(tmp_path / "l.sqlite")
+    try:
+        app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="example")
+        before = app.position()
+        row = app.store.decision_rows(limit=1)[0]
+        taken = (row.originator_id.hex, row.originator_version, "t", b"s")  # that subject's version 1 exists
+        index = (row.decision_id + "-again", row.originator_id.hex, row.originator_version, row.kind, row.subject,
+                 row.effective, row.digest, None, None)
+        interval, threads = sys.getswitchinterval(), threading.active_count()
+        with pytest.raises(ConcurrencyError), app.store.write() as session:
+            fresh = ("0" * 32, 1, "t", b"s")
+            fine = ("FINE-1", "0" * 32, 1, "case.performed", "use:x|y", date(2020, 1, 1), b"d" * 32, None, None)
+            assert list(session.append_staged([fresh], [fine])) == [before + 1]
+            session.append_staged([taken], [index])  # refused on the thread, raised here or at the end
+            session.find_decisions(["FINE-1"])
+        assert app.position() == before
+        assert not app.store.decision_rows(ids=["FINE-1"])
+        assert sys.getswitchinterval() == interval
+        assert threading.active_count() == threads
+    finally:
+        app.close()

@@ -5,7 +5,8 @@
   the slow path, so every refusal keeps its message and field. Checked on valid decisions and on
   lines mutated to be wrong in many ways (duplicate keys, escapes, control characters, types).
 * ``canonical.encode`` (msgspec's encoder) writes the bytes of ``canonical.dumps``; the digest is
-  still the SHA-256 of the key-sorted canonical form without the signature.
+  still the SHA-256 of the key-sorted canonical form without the signature, whether it is taken
+  from the record or, by ``parse_line_digest``, from the line's own values.
 * the import's own msgpack ``Packer`` writes the transcoder's bytes, and the events the import
   encodes without building them are stored byte for byte as eventsourcing's mapper stores them.
 * plugins' validators called directly give what pluggy's call gives, or pluggy is used.
@@ -52,7 +53,13 @@ def _outcome(parse: Any, line: bytes | str) -> tuple[Any, ...]:
 
 
 def _same(line: bytes | str) -> None:
-    assert _outcome(parse_line, line) == _outcome(decisions._parse_line, line)
+    outcome = _outcome(parse_line, line)
+    assert outcome == _outcome(decisions._parse_line, line)
+    # the import's parse: the same record or refusal, and where it has the digest, the record's own
+    assert _outcome(lambda text: decisions.parse_line_digest(text)[0], line) == outcome
+    if outcome[0] == "record":
+        record, digest = decisions.parse_line_digest(line)
+        assert digest is None or digest == _old_digest(record) == record.digest()
 
 
 @SETTINGS
