@@ -22,7 +22,8 @@ import importlib.util
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,6 +35,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ledger import canonical
+from ledger.application import LedgerApplication
 from ledger.events import EVENT_CLASSES
 
 ALL_KINDS: tuple[str, ...] = tuple(EVENT_CLASSES)
@@ -723,3 +725,13 @@ def bench_generator() -> ModuleType:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def opened_ledger(location: Path | str) -> Iterator[LedgerApplication]:
+    """A ledger opened at ``location`` (a SQLite file or a PostgreSQL URL), closed when the block ends."""
+    app = LedgerApplication.open(str(location))
+    try:
+        yield app
+    finally:
+        app.close()

@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import projections.views as views_module
-from ledger.application import LedgerApplication
 from ledger.errors import ConfigurationError
 from projections.runner import NOW
 from projections.views import (
@@ -34,7 +33,7 @@ from projections.views import (
     TrainingBaseRow,
     Views,
 )
-from tests.strategies import bench_generator, decision_files, to_jsonl
+from tests.strategies import bench_generator, decision_files, opened_ledger, to_jsonl
 
 RICH = ("technology.reclassified", "filing.completed", "use.suspended", "training_base.filed", "trainee.certified",
         "case.performed", "decision.corrected", "decision.retracted")
@@ -156,15 +155,6 @@ def stored_totals(views: Views) -> list[tuple[Any, ...]]:
 
 
 @contextmanager
-def ledger(path: Path) -> Iterator[LedgerApplication]:
-    app = LedgerApplication.open(str(path))
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-@contextmanager
 def counted_by_key(limit: int) -> Iterator[None]:
     """Cases the totals cannot answer counted key by key up to ``limit``, in one pass beyond."""
     before = views_module._COUNTED_BY_KEY
@@ -204,7 +194,7 @@ def same_answers(views: Views, scopes: list[tuple[str | None, str | None]], days
 def test_disclosure_of_a_file_caught_up_in_batches_equals_the_plain_read(
     tmp_path_factory: Any, lines: list[dict[str, Any]], batch: int
 ) -> None:
-    with ledger(tmp_path_factory.mktemp("disclosure") / "l.sqlite") as app:
+    with opened_ledger(tmp_path_factory.mktemp("disclosure") / "l.sqlite") as app:
         app.import_lines(to_jsonl(lines).splitlines(keepends=True), source="<test>")
         views = Views(app, catch_up=False)
         # Small batches: a case and its correction or retraction in different ones, so that the
@@ -227,7 +217,7 @@ def test_disclosure_of_a_file_caught_up_in_batches_equals_the_plain_read(
 def test_disclosure_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) -> None:
     """A national-scale file in small (``bench/generate.py``): busy institutions, corrections and
     retractions of cases, provinces with and without a public notice (CQ-2017)."""
-    with ledger(tmp_path / "ledger.sqlite") as app:
+    with opened_ledger(tmp_path / "ledger.sqlite") as app:
         app.import_lines([line + "\n" for line in bench_generator().lines(4000, 7)], source="generated")
         views = Views(app, catch_up=False)
         views.runner.catch_up(batch=50)
@@ -250,7 +240,7 @@ def test_disclosure_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) 
 
 def test_a_province_without_a_plugin_is_refused(tmp_path: Path) -> None:
     """As before: a province no plugin speaks for is a configuration error, not an empty list."""
-    with ledger(tmp_path / "ledger.sqlite") as app:
+    with opened_ledger(tmp_path / "ledger.sqlite") as app:
         views = Views(app)
         for read in (views.filings, views.training_bases, views.trainees, views.case_counts):
             with pytest.raises(ConfigurationError):
@@ -266,7 +256,10 @@ def test_totals_and_lists_are_the_same_on_postgresql(
     """PostgreSQL upserts the totals from a temporary table (``CasesProjection.written``)."""
     schema = postgres_server.create_schema()
     try:
-        with ledger(tmp_path_factory.mktemp("db") / "l.sqlite") as lite, ledger(postgres_server.url(schema)) as pg:
+        with (
+            opened_ledger(tmp_path_factory.mktemp("db") / "l.sqlite") as lite,
+            opened_ledger(postgres_server.url(schema)) as pg,
+        ):
             answers = []
             for app in (lite, pg):
                 app.import_lines(to_jsonl(lines).splitlines(keepends=True), source="<test>")

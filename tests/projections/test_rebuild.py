@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from ledger.application import LedgerApplication
 from ledger.decisions import record_from_state
 from projections.runner import LogReader, TimelineProjection, _kind, decision_from_state
 from projections.views import Views
-from tests.strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, to_jsonl
+from tests.strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, opened_ledger, to_jsonl
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 RICH = ("technology.reclassified", "filing.completed", "use.suspended", "privilege.granted", "trainee.certified",
@@ -51,15 +49,6 @@ def dump(views: Views) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-@contextmanager
-def ledger(path: Path) -> Iterator[LedgerApplication]:
-    app = LedgerApplication.open(str(path))
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def stored(app: LedgerApplication) -> list[tuple[int, str, Any]]:
     """``(position, topic, state)`` of every stored event, decoded by the ledger's transcoder."""
     decode = app.mapper.transcoder.decode
@@ -71,7 +60,7 @@ def stored(app: LedgerApplication) -> list[tuple[int, str, Any]]:
 @SETTINGS
 @given(lines=decision_files(kinds=ALL_KINDS, max_extra=6))
 def test_decision_from_state_is_record_from_state(tmp_path_factory: Any, lines: list[dict[str, Any]]) -> None:
-    with ledger(tmp_path_factory.mktemp("decode") / "l.sqlite") as app:
+    with opened_ledger(tmp_path_factory.mktemp("decode") / "l.sqlite") as app:
         record(app, lines)
         events = stored(app)
         assert {_kind(topic) for _, topic, _ in events} >= set(ALL_KINDS)
@@ -86,7 +75,7 @@ def test_decision_from_state_is_record_from_state(tmp_path_factory: Any, lines: 
 @SETTINGS
 @given(lines=decision_files(kinds=RICH, max_extra=6))
 def test_the_log_reader_reads_what_the_runner_pages(tmp_path_factory: Any, lines: list[dict[str, Any]]) -> None:
-    with ledger(tmp_path_factory.mktemp("reader") / "l.sqlite") as app:
+    with opened_ledger(tmp_path_factory.mktemp("reader") / "l.sqlite") as app:
         record(app, lines)
         runner = Views(app, catch_up=False).runner
         paged = {p: r for page in runner._pages(0, 7) for p, r in page}
@@ -103,7 +92,7 @@ def test_the_log_reader_reads_what_the_runner_pages(tmp_path_factory: Any, lines
 def test_any_batch_boundaries_give_the_rebuilt_views(
     tmp_path_factory: Any, lines: list[dict[str, Any]], size: int
 ) -> None:
-    with ledger(tmp_path_factory.mktemp("batches") / "l.sqlite") as app:
+    with opened_ledger(tmp_path_factory.mktemp("batches") / "l.sqlite") as app:
         record(app, lines)
         views = Views(app, catch_up=False)
         views.runner.catch_up(batch=size)
@@ -123,7 +112,7 @@ def test_views_of_records_imported_one_by_one_equal_the_rebuilt_ones(
     """Each decision in a batch of its own, after a rebuild of the first ones: a correction or a
     retraction always finds its target's key in storage, never in its batch."""
     n = cut % len(lines)
-    with ledger(tmp_path_factory.mktemp("one") / "l.sqlite") as app:
+    with opened_ledger(tmp_path_factory.mktemp("one") / "l.sqlite") as app:
         views = Views(app, catch_up=False)
         record(app, lines[:n])
         views.runner.rebuild()
@@ -136,7 +125,7 @@ def test_views_of_records_imported_one_by_one_equal_the_rebuilt_ones(
 
 
 def test_views_of_the_previous_version_are_rebuilt_on_opening(tmp_path: Path) -> None:
-    with ledger(tmp_path / "l.sqlite") as app:
+    with opened_ledger(tmp_path / "l.sqlite") as app:
         record(app, EXAMPLE_FILE)
         views = Views(app)
         expected = dump(views)
@@ -152,7 +141,7 @@ def test_views_of_the_previous_version_are_rebuilt_on_opening(tmp_path: Path) ->
                 c.execute(f"INSERT INTO {p.inputs} VALUES ('stale', 'stale', 1, '{{}}')")
                 c.execute(f"DELETE FROM {p.table}")
                 c.execute("UPDATE ledger_tracking SET version = 1 WHERE projection = ?", (p.name,))
-    with ledger(tmp_path / "l.sqlite") as app:
+    with opened_ledger(tmp_path / "l.sqlite") as app:
         views = Views(app)
         assert dump(views) == expected
         with views.db.transaction(write=False) as c:
@@ -166,7 +155,7 @@ def test_views_of_the_previous_version_are_rebuilt_on_opening(tmp_path: Path) ->
 
 
 def test_rebuilding_leaves_secure_delete_as_it_was(tmp_path: Path) -> None:
-    with ledger(tmp_path / "l.sqlite") as app:
+    with opened_ledger(tmp_path / "l.sqlite") as app:
         record(app, EXAMPLE_FILE)
         views = Views(app)
 
@@ -192,7 +181,7 @@ def test_a_case_corrected_twice_in_batches_of_its_own(tmp_path: Path) -> None:
         {"id": "FIX-3", "kind": "decision.retracted", "effective": "2019-05-03", "by": case["by"],
          "retracts": "FIX-1", "reason": "录入有误"},
     ]
-    with ledger(tmp_path / "one.sqlite") as app:
+    with opened_ledger(tmp_path / "one.sqlite") as app:
         views = Views(app, catch_up=False)
         record(app, EXAMPLE_FILE)
         views.runner.catch_up()
@@ -206,7 +195,7 @@ def test_a_case_corrected_twice_in_batches_of_its_own(tmp_path: Path) -> None:
             ).fetchall()
         views.runner.rebuild()
         assert dump(views) == incremental
-    with ledger(tmp_path / "all.sqlite") as app:
+    with opened_ledger(tmp_path / "all.sqlite") as app:
         record(app, [*EXAMPLE_FILE, *later])
         assert dump(Views(app)) == incremental
     assert [level for level, _ in open_rows] == ["3"]
