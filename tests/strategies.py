@@ -715,16 +715,21 @@ assert {d["kind"] for d in EXAMPLE_FILE} == set(ALL_KINDS), "EXAMPLE_FILE must c
 
 
 @cache
-def bench_generator() -> ModuleType:
-    """``bench/generate.py`` as a module (it is a script, not a package): the national-scale
-    generator whose files the benchmark, verify's fast path and the trail's read path are tested on."""
-    path = Path(__file__).resolve().parent.parent / "bench" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate", path)
+def bench_script(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module (the benchmark's scripts are not a package)."""
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def bench_generator() -> ModuleType:
+    """``bench/generate.py``: the national-scale generator whose files the benchmark, verify's
+    fast path and the trail's read path are tested on."""
+    return bench_script("generate")
 
 
 @contextmanager

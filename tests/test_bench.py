@@ -1,4 +1,5 @@
-"""``bench/generate.py`` (issue 8): exactly N valid decisions, the same ones for the same seed.
+"""``bench/generate.py`` (issue 8): exactly N valid decisions, the same ones for the same seed;
+``bench/run.py``'s storage floors: they copy every row the ledger wrote, and leave the ledger as it was.
 
 Only correctness: the benchmark's speed is measured by ``bench/run.py``, never asserted in a test.
 """
@@ -14,7 +15,8 @@ from types import ModuleType
 import pytest
 
 from ledger.application import LedgerApplication
-from tests.strategies import bench_generator
+from projections.views import Views
+from tests.strategies import bench_generator, bench_script, opened_ledger
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,53 @@ def test_a_generated_file_imports_into_an_empty_ledger(generate: ModuleType, tmp
         assert (again.recorded, again.unchanged) == (0, 4000)
     finally:
         app.close()
+
+
+def test_the_storage_floors_copy_what_the_ledger_wrote_and_leave_it_as_it_was(
+    generate: ModuleType, ledger_url: str, tmp_path: Path
+) -> None:
+    """``floor-import`` and ``floor-rebuild`` (the writes alone, SQL only) write every record, index
+    row and view row the ledger holds into copies, and take the copies away again."""
+    run = bench_script("run")
+    with opened_ledger(ledger_url) as app:
+        app.import_lines([line + "\n" for line in generate.lines(1500, 5)], source="generated")
+        views = Views(app)
+        views.runner.catch_up()
+        before = list(app.export())
+        db = views.runner.db
+        with db.transaction(write=False) as c:
+            if db.dialect == "postgres":
+                c.execute("SELECT tablename FROM pg_tables WHERE schemaname = ?", (db.schema,))
+            else:
+                c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = [str(t) for (t,) in c.fetchall() if str(t).startswith("view_")]  # the built-in views' names
+            view_rows = sum(int(c.execute(f"SELECT COUNT(*) FROM {db.table(t)}").fetchone()[0]) for t in tables)
+    imported = run.step_floor_import(ledger_url, str(tmp_path))
+    assert (imported["records"], imported["index_rows"]) == (1500, 1500)
+    assert imported["rate"] > 0
+    rebuilt = run.step_floor_rebuild(ledger_url, str(tmp_path))
+    assert rebuilt["records"] == 1500
+    assert (rebuilt["tables"], rebuilt["rows"]) == (len(tables), view_rows)
+    assert len(tables) >= 9  # a table a view at least
+    assert rebuilt["indexes"] >= rebuilt["tables"]
+    with opened_ledger(ledger_url) as app:
+        assert list(app.export()) == before
+    assert not list(tmp_path.glob("floor-*"))
+    if run._pg(ledger_url):
+        conn = run._pg_connect(ledger_url)
+        try:
+            left = conn.execute(
+                "SELECT COUNT(*) FROM pg_namespace WHERE nspname = %s", (f"{run._schema(ledger_url)}_floor",)
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        assert left == 0
+    summary = run.summarise(
+        {
+            "decisions": 1500,
+            "database": "sqlite",
+            "date": "2026-11-26",
+            "steps": {"raw-insert": {"rate": 2 * imported["rate"]}, "floor-import": imported},
+        }
+    )
+    assert summary["import_floor_ratio"] == 0.5
