@@ -1095,8 +1095,8 @@ def print_table(results: dict[str, Any], summary: dict[str, Any]) -> None:
     if "floor-import" in steps or "floor-rebuild" in steps:
         print(
             "\nstorage floor: the same rows written with no Python per record (import: each stored record and its "
-            "decision-index row, executemany;\nrebuild: every view's rows copied with INSERT … SELECT, then its "
-            "indexes built). No code on this schema can beat it; a target above it needs a leaner schema."
+            "decision-index row, as the ledger writes them;\nrebuild: every view's rows copied with INSERT … SELECT, "
+            "then their indexes built). No code on this schema beats it: a target above it needs a leaner schema."
         )
     passed = sum(v["pass"] for v in t.values())
     print(f"\n{passed} of {len(t)} targets met")
