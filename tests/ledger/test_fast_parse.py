@@ -4,7 +4,8 @@
   strings) accepts only what the slow path accepts, as the same record; everything else goes to
   the slow path, so every refusal keeps its message and field. Checked on valid decisions and on
   lines mutated to be wrong in many ways (duplicate keys, escapes, control characters, types).
-* ``canonical.encode`` (msgspec's encoder) writes the bytes of ``canonical.dumps``; the digest is
+* ``canonical.encode`` and ``canonical.dumps`` (msgspec's encoder where it can) write what the
+  reference writer (``canonical._text``, the standard library's encoder) writes; the digest is
   still the SHA-256 of the key-sorted canonical form without the signature, whether it is taken
   from the record or, by ``parse_line_digest``, from the line's own values.
 * the import's own msgpack ``Packer`` writes the transcoder's bytes, and the events the import
@@ -146,17 +147,18 @@ def _bytes_or_error(fn: Any) -> Any:
 
 @settings(max_examples=400, deadline=None)
 @given(value=_json, sort_keys=st.booleans())
-def test_canonical_encode_writes_the_bytes_of_dumps(value: Any, sort_keys: bool) -> None:
-    assert _bytes_or_error(lambda: canonical.encode(value, sort_keys=sort_keys)) == _bytes_or_error(
-        lambda: canonical.dumps(value, sort_keys=sort_keys).encode("utf-8")
-    )
+def test_canonical_encode_and_dumps_write_what_the_reference_writer_does(value: Any, sort_keys: bool) -> None:
+    """msgspec's bytes where they can be, the standard library's (``_text``) elsewhere: the same."""
+    reference = _bytes_or_error(lambda: canonical._text(value, sort_keys).encode("utf-8"))
+    assert _bytes_or_error(lambda: canonical.encode(value, sort_keys=sort_keys)) == reference
+    assert _bytes_or_error(lambda: canonical.dumps(value, sort_keys=sort_keys).encode("utf-8")) == reference
 
 
 @settings(max_examples=300, deadline=None)
 @given(keys=st.lists(st.text(st.characters(exclude_categories=["Cs"])), max_size=8))
 def test_canonical_encode_sorts_keys_as_python_does(keys: list[str]) -> None:
     value = {k: k for k in keys}
-    assert canonical.encode(value, sort_keys=True) == canonical.dumps(value, sort_keys=True).encode("utf-8")
+    assert canonical.encode(value, sort_keys=True) == canonical._text(value, True).encode("utf-8")
 
 
 def _old_digest(record: DecisionRecord) -> bytes:
