@@ -826,22 +826,33 @@ class Views:
         return result
 
     def _tech_class_lookup(self, known_at: int) -> tuple[TechClassLookup, ClassesOf]:
-        """``(tech_class, classes_of)`` for ``Facts``, from the catalogue as known at ``known_at``."""
+        """``(tech_class, classes_of)`` for ``Facts``, from the catalogue as known at ``known_at``.
+
+        Kept per position, for as long as this ``Views`` lives: the rows known at a position the
+        catalogue view has reached never change. "Now" (``known_at`` past that position) is the
+        view's own position, read each time, so a ``Views`` kept open sees what other processes
+        record once the views have caught up with it."""
+        cache: dict[int, tuple[dict[str, list[tuple[str, str, str]]], dict[str, frozenset[str]]]]
         cache = self.__dict__.setdefault("_timelines", {})
-        if known_at not in cache:
-            t = self.db.table("view_catalog")
-            timeline: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-            with self.db.transaction(write=False) as c:
+        with self.db.transaction(write=False) as c:
+            tracked = c.execute(
+                f"SELECT position FROM {self.db.table('ledger_tracking')} WHERE projection = ?", ("catalog",)
+            ).fetchone()
+            if tracked is not None:
+                known_at = min(known_at, int(tracked[0]))
+            if known_at not in cache:
+                if len(cache) >= TIMELINES_KEPT:
+                    cache.clear()
+                timeline: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
                 for key, cls, vf, vt in c.execute(
-                    f"SELECT key, class, valid_from, valid_to FROM {t} WHERE known_from <= ? AND known_to > ?",
+                    f"SELECT key, class, valid_from, valid_to FROM {self.db.table('view_catalog')} "
+                    "WHERE known_from <= ? AND known_to > ?",
                     (known_at, known_at),
                 ).fetchall():
                     timeline[key].append((vf, vt, cls))
-            # Every class a technology has on some day, for ``Facts.may_be``.
-            ever = {key: frozenset(cls for _, _, cls in rows) for key, rows in timeline.items()}
-            cache[known_at] = (dict(timeline), ever)
-        timelines: dict[str, list[tuple[str, str, str]]]
-        classes: dict[str, frozenset[str]]
+                # Every class a technology has on some day, for ``Facts.may_be``.
+                ever = {key: frozenset(cls for _, _, cls in rows) for key, rows in timeline.items()}
+                cache[known_at] = (dict(timeline), ever)
         timelines, classes = cache[known_at]
 
         memo: dict[tuple[str, date], str | None] = {}
@@ -870,6 +881,9 @@ class Views:
 
 
 _NO_CLASS: frozenset[str] = frozenset()
+TIMELINES_KEPT = 16
+"""Catalogues (one per position asked) a ``Views`` keeps for the rules: a long-lived one is asked
+about ever newer positions."""
 
 
 def _date(value: str | None) -> date | None:

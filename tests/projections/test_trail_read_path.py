@@ -219,3 +219,32 @@ def test_trail_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) -> No
         assert judged > 100 and corrected > 0  # the comparison covers findings and corrections
     finally:
         app.close()
+
+
+def test_a_long_lived_views_judges_with_the_catalogue_the_views_hold_now(tmp_path: Path) -> None:
+    """The catalogue a trail's rules read (``Views._tech_class_lookup``) is kept per position;
+    "now" is the catalogue view's own position, so a ``Views`` kept open (a plugin's service, a
+    notebook) sees a technology listed after it was made, once the views have caught up."""
+    from ledger.decisions import parse_line
+    from projections.views import catch_up
+    from tests.strategies import EXAMPLE_FILE
+
+    app = LedgerApplication.open(tmp_path / "ledger.sqlite")
+    try:
+        app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="example")
+        views = Views(app)
+        tech_class, classes_of = views._tech_class_lookup(views.position_at(None))
+        assert tech_class("national:G99", date(2024, 1, 1)) is None
+        listed = {"id": "LATE-1", "kind": "technology.listed", "effective": "2020-01-01", "by": "国家卫生健康委",
+                  "catalog": "national", "code": "G99", "name": "后列技术", "class": "restricted",
+                  "version": "国家限制类技术目录（2022版）"}  # fmt: skip
+        app.record(parse_line(json.dumps(listed, ensure_ascii=False)))
+        catch_up(app)  # what another process (``ledger record``, a follower) does
+        tech_class, classes_of = views._tech_class_lookup(views.position_at(None))
+        assert tech_class("national:G99", date(2024, 1, 1)) == "restricted"
+        assert classes_of("national:G99") == {"restricted"}
+        # as known before that record: still unlisted (rows known at a position never change)
+        before = app.position() - 1
+        assert views._tech_class_lookup(before)[0]("national:G99", date(2024, 1, 1)) is None
+    finally:
+        app.close()
