@@ -108,43 +108,6 @@ def interrupted(use: Use) -> bool:
 _INTERRUPTIONS = frozenset({"use.suspended", "use.stopped"})
 
 
-class People:
-    """Who was registered where, and with which grant, on any day: built once per scope.
-
-    ``Facts.registered`` and ``Facts.privilege`` replay the scope for every question; a rule that
-    asks for every case (MTM-2018#20) would be quadratic in an institution's history. Here each
-    (physician, institution) gets a timeline once, and a question is a bisect. Answers are as of the
-    end of the day, like the ``Facts`` methods: a grant made on the day of a case covers it.
-    """
-
-    def __init__(self, decisions: Iterable[Resolved]) -> None:
-        self._registered: dict[tuple[str, str], tuple[list[date], list[bool]]] = {}
-        self._grants: dict[tuple[str, str], tuple[list[date], list[Resolved | None]]] = {}
-        for d in decisions:
-            f, kind = d.record.fields, d.record.kind
-            if "physician" not in f or "institution" not in f:
-                continue
-            key = (f["physician"], f["institution"])
-            if kind in ("physician.registered", "physician.deregistered"):
-                days, states = self._registered.setdefault(key, ([], []))
-                days.append(d.record.effective)
-                states.append(kind == "physician.registered")
-            elif kind in ("privilege.granted", "privilege.suspended", "privilege.revoked"):
-                days_, grants = self._grants.setdefault(key, ([], []))
-                days_.append(d.record.effective)
-                grants.append(d if kind == "privilege.granted" else None)
-
-    def registered(self, physician: str, institution: str, on: date) -> bool:
-        days, states = self._registered.get((physician, institution), ([], []))
-        i = bisect_right(days, on)
-        return states[i - 1] if i else False
-
-    def privilege(self, physician: str, institution: str, on: date) -> Resolved | None:
-        days, grants = self._grants.get((physician, institution), ([], []))
-        i = bisect_right(days, on)
-        return grants[i - 1] if i else None
-
-
 @dataclass(frozen=True)
 class Clock:
     """The filing clock of one use (an institution's use of one restricted technology).
