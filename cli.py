@@ -43,7 +43,8 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, safe_csv
+from projections.output import cell_text, display_width, emit, safe_csv, shown_cell
+from projections.runner import FOREVER
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +54,7 @@ FORMATS = ("table", "json", "csv")
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
-_cell = cell_text
+_cell = shown_cell
 _safe_csv = safe_csv
 
 
@@ -405,13 +406,22 @@ def log_command(
     emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
 
 
+END_OF_TIME = date.fromisoformat(FOREVER)
+"""Where the views' rows still in force end (``valid_to``): not a day anything is in force on."""
+
+
 def _date_option(value: str | None, name: str) -> date | None:
+    """A day given to an option; the one parser every date option of the command line uses."""
     if value is None:
         return None
     try:
-        return parse_date(value, name)
+        day = parse_date(value, name)
     except DecisionError as e:
         raise click.BadParameter(e.message, param_hint=name) from None
+    if day >= END_OF_TIME:
+        msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
+        raise click.BadParameter(msg, param_hint=name)
+    return day
 
 
 @cli.command("show")
@@ -960,7 +970,7 @@ def _write_report_csv(table: _Table, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([_safe_csv(c.name) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_safe_csv(_cell(row.get(c.key))) for c in table.columns])
+        writer.writerow([_safe_csv(cell_text(row.get(c.key))) for c in table.columns])
 
 
 def _write_bytes(target: str, data: bytes) -> None:
