@@ -921,7 +921,8 @@ _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="folder to write the site into (created if missing; files it does not write are left alone)",
+    help="where the site appears: a link to a complete new version, swapped in atomically (absent, an "
+    "empty folder, or an earlier site; anything else is refused)",
 )
 @click.option("--province", help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
@@ -934,6 +935,10 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     院务公开 page. Pages name physicians, never their licence numbers, and publish no case
     reference. Each page is stamped with the ledger position, the as-of date and the latest
     signed checkpoint; the same ledger and --as-of give the same bytes.
+
+    The site is written into a new folder beside --out and swapped in whole (--out is a link
+    to it); the previous version is removed, so pages of subjects that left the lists vanish.
+    See docs/publishing.md.
     """
     views = open_views(ctx)
     day = _date_option(as_of, "--as-of") or date.today()
