@@ -428,12 +428,14 @@ def _point(out: Path, parent_fd: int, name: str, fresh: str, previous: str) -> N
             with contextlib.suppress(OSError):
                 os.unlink(link, dir_fd=parent_fd)
             raise
-        os.fsync(parent_fd)
     except OSError as e:
         if e.errno == errno.ENOTEMPTY:
             msg = f"--out {out} was written to while the site was published: nothing was swapped in"
             raise ConfigurationError(msg) from e
         raise _cannot("swap in the site at", out, e) from e
+    # The new site is in place: a failure to make the rename durable must not remove it.
+    with contextlib.suppress(OSError):
+        os.fsync(parent_fd)
 
 
 def _sweep(parent_fd: int, name: str, keep: str) -> None:
