@@ -33,7 +33,7 @@ from ledger.application import (
     database_env,
     redact,
 )
-from ledger.decisions import from_json_dict, kind_specs, parse_date, parse_line
+from ledger.decisions import from_json_dict, kind_specs, parse_line
 from ledger.errors import (
     ConfigurationError,
     DecisionError,
@@ -43,8 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, safe_csv, shown_cell
-from projections.runner import FOREVER
+from projections.output import cell_text, display_width, emit, parse_day, safe_csv, shown_cell
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -406,22 +405,14 @@ def log_command(
     emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
 
 
-END_OF_TIME = date.fromisoformat(FOREVER)
-"""Where the views' rows still in force end (``valid_to``): not a day anything is in force on."""
-
-
 def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option; the one parser every date option of the command line uses."""
+    """A day given to an option (``output.parse_day``, the parser every date option uses)."""
     if value is None:
         return None
     try:
-        day = parse_date(value, name)
+        return parse_day(value, name)
     except DecisionError as e:
         raise click.BadParameter(e.message, param_hint=name) from None
-    if day >= END_OF_TIME:
-        msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
-        raise click.BadParameter(msg, param_hint=name)
-    return day
 
 
 @cli.command("show")

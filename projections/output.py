@@ -24,8 +24,13 @@ from decimal import Decimal
 from typing import IO, Any
 
 from ledger import canonical
+from ledger.decisions import parse_date
+from ledger.errors import MalformedDecision
+from projections.runner import FOREVER
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+END_OF_TIME = date.fromisoformat(FOREVER)
+"""Where the views' rows still in force end (``valid_to``): not a day anything is in force on."""
 
 INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
@@ -37,6 +42,17 @@ INVISIBLE = re.compile(
 bidi overrides and isolates, zero-width joiners and spaces, the BOM, tags), line and paragraph
 separators (Zl, Zp) and lone surrogates (Cs). A class, not a per-character lookup, so that a
 table of many rows costs one regex scan per cell."""
+
+
+def parse_day(value: str, name: str) -> date:
+    """A day a command's option (``--as-of``, ``--from``) asks about: a real date before
+    ``END_OF_TIME``. Asked as of that day, every view would be empty; it is refused instead.
+    Raises ``MalformedDecision`` naming the option (the command line makes it a usage error)."""
+    day = parse_date(value, name)
+    if day >= END_OF_TIME:
+        msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
+        raise MalformedDecision(msg, field=name)
+    return day
 
 
 def display_width(text: str) -> int:

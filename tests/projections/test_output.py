@@ -10,11 +10,14 @@ import csv
 import io
 import json
 import unicodedata
+from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.output import INVISIBLE, emit, visible
+from ledger.errors import MalformedDecision
+from projections.output import END_OF_TIME, INVISIBLE, emit, parse_day, visible
 
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
@@ -60,3 +63,15 @@ def test_tables_escape_while_json_and_csv_stay_exact() -> None:
     as_csv = io.StringIO()
     emit(rows, columns, "csv", as_csv)
     assert list(csv.DictReader(io.StringIO(as_csv.getvalue(), newline=""))) == rows
+
+
+def test_parse_day_refuses_the_end_of_time() -> None:
+    """The one parser of a command's day: 9999-12-31 is where rows still in force end, so asked
+    as of it every view was empty; the day before is a real day."""
+    assert parse_day("9999-12-30", "--as-of") == date(9999, 12, 30)
+    assert date(9999, 12, 31) == END_OF_TIME
+    with pytest.raises(MalformedDecision, match="end of time") as refused:
+        parse_day("9999-12-31", "--as-of")
+    assert refused.value.field == "--as-of"
+    with pytest.raises(MalformedDecision, match="not a real date"):
+        parse_day("2019-02-30", "--as-of")
