@@ -374,14 +374,14 @@ def _swapped_in(out: Path) -> Iterator[_Folder]:
     except OSError as e:
         raise _cannot("write into", parent, e) from e
     try:
-        import fcntl
-
-        fcntl.flock(parent_fd, fcntl.LOCK_EX)
+        _lock(parent, parent_fd)
         previous = _previous(out, parent_fd, name)
         fresh = _fresh(parent, parent_fd, name)
-        folder = _Folder(
-            os.open(fresh, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=parent_fd), parent / fresh
-        )
+        try:
+            fresh_fd = os.open(fresh, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=parent_fd)
+        except OSError as e:
+            raise _cannot("write into", parent / fresh, e) from e
+        folder = _Folder(fresh_fd, parent / fresh)
         try:
             yield folder
             folder.close()
@@ -396,6 +396,19 @@ def _swapped_in(out: Path) -> Iterator[_Folder]:
         _sweep(parent_fd, name, keep=fresh)
     finally:
         os.close(parent_fd)  # releases the lock
+
+
+def _lock(parent: Path, parent_fd: int) -> None:
+    """Wait for any other publish into ``parent``: the lock goes with the descriptor's close."""
+    try:
+        import fcntl
+    except ImportError:
+        msg = "publishing needs a POSIX system (symbolic links, O_NOFOLLOW, flock): see docs/publishing.md"
+        raise ConfigurationError(msg) from None
+    try:
+        fcntl.flock(parent_fd, fcntl.LOCK_EX)
+    except OSError as e:
+        raise _cannot("lock", parent, e) from e
 
 
 def _fresh(parent: Path, parent_fd: int, name: str) -> str:
@@ -444,7 +457,12 @@ def _sweep(parent_fd: int, name: str, keep: str) -> None:
     follows a link (``shutil.rmtree`` with descriptors)."""
     versions = _versions(name)
     links = re.compile(rf"\.{re.escape(name)}\.link-[0-9a-f]{{16}}")
-    for entry in os.listdir(parent_fd):
+    try:
+        entries = os.listdir(parent_fd)
+    except OSError as e:
+        log.warning("could not look for old versions of the site: %s", e.strerror or e)
+        return
+    for entry in entries:
         if entry == keep or not (versions.fullmatch(entry) or links.fullmatch(entry)):
             continue
         try:

@@ -140,6 +140,30 @@ def test_pages_of_subjects_that_left_the_lists_vanish(demo: Run, tmp_path: Path)
     assert [p.name for p in versions] == [os.readlink(site)]  # older versions removed from the disk
 
 
+def test_two_publishers_at_once_leave_one_whole_site(demo: Run, tmp_path: Path) -> None:
+    """Two processes publishing into one --out take turns (a lock on its parent folder): both
+    succeed, the site is whole and one version of it is left on disk."""
+    site = tmp_path / "site"
+    ledger = Path(sys.executable).parent / "ledger"
+    runs = [
+        subprocess.Popen(
+            [str(ledger), "--db", str(tmp_path / "l.sqlite"), "publish", "--out", str(site), "--as-of", day],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for day in (EARLY, AS_OF)
+    ]
+    for process in runs:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    published = _tree(site)
+    for day in (EARLY, AS_OF):
+        demo("publish", "--out", str(tmp_path / day), "--as-of", day)
+    assert published in (_tree(tmp_path / EARLY), _tree(tmp_path / AS_OF))
+    assert _siblings(site) == {os.readlink(site)}
+
+
 # --- confined: nothing outside --out is touched, no link is followed --------------------------
 
 
