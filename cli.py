@@ -33,7 +33,7 @@ from ledger.application import (
     database_env,
     redact,
 )
-from ledger.decisions import from_json_dict, kind_specs, parse_date, parse_line
+from ledger.decisions import from_json_dict, kind_specs, parse_line
 from ledger.errors import (
     ConfigurationError,
     DecisionError,
@@ -43,7 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, safe_csv
+from projections.output import cell_text, display_width, emit, parse_day, safe_csv, shown_cell
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +53,7 @@ FORMATS = ("table", "json", "csv")
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
-_cell = cell_text
+_cell = shown_cell
 _safe_csv = safe_csv
 
 
@@ -406,10 +406,11 @@ def log_command(
 
 
 def _date_option(value: str | None, name: str) -> date | None:
+    """A day given to an option (``output.parse_day``, the parser every date option uses)."""
     if value is None:
         return None
     try:
-        return parse_date(value, name)
+        return parse_day(value, name)
     except DecisionError as e:
         raise click.BadParameter(e.message, param_hint=name) from None
 
@@ -911,7 +912,8 @@ _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="folder to write the site into (created if missing; files it does not write are left alone)",
+    help="where the site appears: a link to a complete new version, swapped in atomically (absent, an "
+    "empty folder, or an earlier site; anything else is refused)",
 )
 @click.option("--province", help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
@@ -924,6 +926,10 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     院务公开 page. Pages name physicians, never their licence numbers, and publish no case
     reference. Each page is stamped with the ledger position, the as-of date and the latest
     signed checkpoint; the same ledger and --as-of give the same bytes.
+
+    The site is written into a new folder beside --out and swapped in whole (--out is a link
+    to it); the previous version is removed, so pages of subjects that left the lists vanish.
+    See docs/publishing.md.
     """
     views = open_views(ctx)
     day = _date_option(as_of, "--as-of") or date.today()
@@ -960,7 +966,7 @@ def _write_report_csv(table: _Table, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([_safe_csv(c.name) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_safe_csv(_cell(row.get(c.key))) for c in table.columns])
+        writer.writerow([_safe_csv(cell_text(row.get(c.key))) for c in table.columns])
 
 
 def _write_bytes(target: str, data: bytes) -> None:

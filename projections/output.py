@@ -3,11 +3,19 @@
 The command line and plugins' commands print through ``emit`` so that every table lines up with
 Chinese text (full-width characters take two columns) and every CSV is safe to open in a
 spreadsheet: RFC 4180 line ends, and cells a spreadsheet would run as a formula neutralised.
+
+What people read shows every character that is there. Stored texts are kept exactly, but a table
+(and a published page, through ``visible``) writes control characters (C0, C1), bidirectional
+overrides and isolates, zero-width and other invisible format characters as escapes
+(``\\u202e``): a name cannot reverse the text after it, hide a character or drive the terminal.
+JSON and CSV are for programs and stay exact (JSON escapes what it must; CSV quotes cells that
+hold a line end and neutralises formulas only).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -16,13 +24,48 @@ from decimal import Decimal
 from typing import IO, Any
 
 from ledger import canonical
+from ledger.decisions import parse_date
+from ledger.errors import MalformedDecision
+from projections.runner import FOREVER
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+END_OF_TIME = date.fromisoformat(FOREVER)
+"""Where the views' rows still in force end (``valid_to``): not a day anything is in force on."""
+
+INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
+"""Characters a reader cannot see as themselves: Unicode's controls (Cc), format characters (Cf:
+bidi overrides and isolates, zero-width joiners and spaces, the BOM, tags), line and paragraph
+separators (Zl, Zp) and lone surrogates (Cs). A class, not a per-character lookup, so that a
+table of many rows costs one regex scan per cell."""
+
+
+def parse_day(value: str, name: str) -> date:
+    """A day a command's option (``--as-of``, ``--from``) asks about: a real date before
+    ``END_OF_TIME``. Asked as of that day, every view would be empty; it is refused instead.
+    Raises ``MalformedDecision`` naming the option (the command line makes it a usage error)."""
+    day = parse_date(value, name)
+    if day >= END_OF_TIME:
+        msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
+        raise MalformedDecision(msg, field=name)
+    return day
 
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes in a terminal: full-width (CJK) characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def visible(text: str) -> str:
+    """``text`` with every ``INVISIBLE`` character written as its Python escape (``\\x85``,
+    ``\\u202e``, ``\\n``): for tables and pages, never for what a program reads."""
+    if not INVISIBLE.search(text):
+        return text
+    return INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def cell_text(value: Any) -> str:
@@ -36,6 +79,11 @@ def cell_text(value: Any) -> str:
     if isinstance(value, (date, Decimal)):
         return str(value)
     return str(value)
+
+
+def shown_cell(value: Any) -> str:
+    """A value as one cell of a table for people: ``cell_text`` made ``visible``."""
+    return visible(cell_text(value))
 
 
 def safe_csv(text: str) -> str:
@@ -57,13 +105,14 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: 
         for r in rows:
             writer.writerow([safe_csv(cell_text(r.get(c))) for c in columns])
         return
-    cells = [[cell_text(r.get(c)) for c in columns] for r in rows]
-    widths = [max([display_width(c)] + [display_width(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    headings = [visible(c) for c in columns]
+    cells = [[shown_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([display_width(h)] + [display_width(row[i]) for row in cells]) for i, h in enumerate(headings)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v + " " * (w - display_width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    out.write(line(list(columns)) + "\n")
+    out.write(line(headings) + "\n")
     out.write(line(["-" * w for w in widths]) + "\n")
     for row in cells:
         out.write(line(row) + "\n")

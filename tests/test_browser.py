@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from projections.publish import slug
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.skipif(
 
 AS_OF = "2026-06-01"
 XIANGJIANG = "44860321X43010211A1001"
+XIANGJIANG_PAGE = slug(XIANGJIANG)
 LICENCE = re.compile(r"1104\d{11}")
 FLAGS = (
     "--headless",
@@ -156,7 +158,7 @@ def test_filings_page_in_the_browser(site_url: str, tmp_path: Path) -> None:
 
 def test_institution_page_in_the_browser(site_url: str, tmp_path: Path) -> None:
     """院务公开 (MTM-2018#24): surgical grades by physician name, never by licence number."""
-    html, dom = _dom(tmp_path, f"{site_url}/hunan/institutions/{XIANGJIANG}.html")
+    html, dom = _dom(tmp_path, f"{site_url}/hunan/institutions/{XIANGJIANG_PAGE}.html")
     assert dom.lang == "zh-CN"
     physicians = dom.column("医师")
     assert "周立衡" in physicians and "陈思远" in physicians

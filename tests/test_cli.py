@@ -360,3 +360,61 @@ def test_show_unknown_id(loaded_db: str) -> None:
     result = run_cli(["show", "NO-SUCH"], loaded_db)
     assert failed(result, 4) == "Error: no decision with id 'NO-SUCH' in this ledger\n"
     assert result.stdout == ""
+
+
+# --- what people are shown: invisible characters escaped; the end of time -------------------
+
+HOSTILE_NAME = "周\u202e生医\u200b\x85\u2066红"
+"""A physician's name with a right-to-left override, a zero-width space, a C1 control (NEL) and a
+left-to-right isolate (C0 controls are refused at import): stored exactly, shown escaped in
+tables, exact in JSON and CSV."""
+HOSTILE_SHOWN = "周\\u202e生医\\u200b\\x85\\u2066红"
+DEMO_HOSPITAL = "44860321X43010211A1001"  # 湘江示范医院 in the demo
+
+
+@pytest.fixture
+def hostile_db(db: str) -> str:
+    """The demo, plus a physician at 湘江示范医院 whose name hides characters, granted a grade."""
+    ok(run_cli(["demo"], db))
+    common = ["--by", "长沙市卫生局", "--field", f"institution={DEMO_HOSPITAL}"]
+    ok(run_cli(["record", "physician.registered", "--id", "INV-1", "--effective", "2020-01-02", *common,
+                "--field", "physician=110430000000001", "--field", f"name={HOSTILE_NAME}",
+                "--field", "title=主治医师"], db))  # fmt: skip
+    ok(run_cli(["record", "privilege.granted", "--id", "INV-2", "--effective", "2020-01-03",
+                "--by", DEMO_HOSPITAL, "--basis", "MTM-2018#20", "--field", f"institution={DEMO_HOSPITAL}",
+                "--field", "physician=110430000000001", "--field", "level=2",
+                "--field", 'procedures=["清创缝合术"]'], db))  # fmt: skip
+    return db
+
+
+def test_invisible_characters_are_shown_escaped_in_tables(hostile_db: str) -> None:
+    """Stored exactly, but a table shows every character that is there (bidi overrides, zero-width,
+    C0 and C1 controls), so a name cannot reorder or hide what follows it."""
+    for args in (["disclosure", "--institution", DEMO_HOSPITAL], ["show", "INV-1"]):
+        out = ok(run_cli(args, hostile_db)).stdout
+        assert HOSTILE_SHOWN in out, args
+        assert not any(ch in out for ch in "\u202e\u200b\x85\u2066"), args
+
+
+def test_invisible_characters_stay_exact_in_json_and_csv(hostile_db: str) -> None:
+    """JSON and CSV are for programs: the text as stored (JSON escapes what it must)."""
+    shown = json.loads(
+        ok(run_cli(["disclosure", "--institution", DEMO_HOSPITAL, "--format", "json"], hostile_db)).stdout
+    )
+    assert HOSTILE_NAME in [p["physician_name"] for p in shown["privileges"]]
+    assert json.loads(ok(run_cli(["show", "INV-1", "--format", "json"], hostile_db)).stdout)[0]["name"] == HOSTILE_NAME
+    text = ok(run_cli(["disclosure", "--institution", DEMO_HOSPITAL, "--format", "csv"], hostile_db)).stdout
+    assert HOSTILE_NAME in text and HOSTILE_SHOWN not in text
+
+
+@pytest.mark.parametrize("command", [["catalog"], ["disclosure", "--province", "hunan"]])
+def test_the_end_of_time_is_not_a_day_to_ask_for(db: str, command: list[str]) -> None:
+    """9999-12-31 is where rows still in force end (``valid_to``): asked for as a day, every view was
+    empty. The day before it is a real day and shows what is in force; the end itself is refused."""
+    ok(run_cli(["demo"], db))
+    before = json.loads(ok(run_cli([*command, "--as-of", "9999-12-30", "--format", "json"], db)).stdout)
+    today = json.loads(ok(run_cli([*command, "--format", "json"], db)).stdout)
+    assert before and before == today
+    message = failed(run_cli([*command, "--as-of", "9999-12-31", "--format", "json"], db), 2)
+    assert "--as-of" in message and "end of time" in message
+    failed(run_cli(["log", "--to", "9999-12-31"], db), 2)  # every date option: one parser
