@@ -265,8 +265,12 @@ def test_a_use_begun_before_the_2018_listing_is_recorded_and_filed_in_time(views
     2019-01-25, it is not late, although its first case was months before S14 was listed."""
     load(views.app, s14_use("2019-01-20", "2019-01-25"))
     assert views.app.decision("t/case").record.effective == date(2018, 6, 15)
-    findings = findings_of(Views(views.app))
+    fresh = Views(views.app)
+    findings = findings_of(fresh)
     assert not [f for f in findings if f.rule in ("national.late-filing", "national.unfiled-use")], findings
+    # MTM-2018#40: and the public list shows it filed, on the day the authority completed it.
+    listed = {(f.institution, f.technology): f for f in fresh.filings("hunan", as_of=date(2019, 6, 1))}
+    assert (listed[(H1, "hunan:S14")].status, listed[(H1, "hunan:S14")].filed_on) == ("filed", date(2019, 1, 25))
 
 
 def test_a_grandfathered_use_filed_after_2019_01_31_is_late(views: Views) -> None:
