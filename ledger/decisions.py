@@ -52,7 +52,8 @@ REFERENCE_FIELDS: dict[str, str] = {
     "technical_lead": "physician",
     "technology": "technology",
 }
-"""Fields that name a subject the ledger must already know as of ``effective`` (DECISIONS.md)."""
+"""Fields that name a subject the ledger must already know as of ``effective`` (DECISIONS.md); a
+technology is known once listed, whatever the day, since it is used before a catalogue lists it."""
 
 CREATES = {"institution.registered": "institution", "physician.registered": "physician"}
 """The field a creating decision introduces rather than refers to."""
