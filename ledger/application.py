@@ -35,6 +35,7 @@ from ledger.decisions import (
     DecisionRecord,
     check_correction,
     kind_specs,
+    may_name_uncatalogued,
     parse_line_digest,
     record_from_state,
     reference_fields,
@@ -795,7 +796,9 @@ class _FileWriter:
         self, record: DecisionRecord, name: str, ref_kind: str, value: str, key: tuple[str, str]
     ) -> None:
         """A decision may only name what the ledger knows as of its effective date (DECISIONS.md).
-        ``key`` is the subject ``value`` names and the kind of decision that creates it."""
+        ``key`` is the subject ``value`` names and the kind of decision that creates it. A
+        ``technology`` field needs its technology listed, on any date; an evaluation panel's need
+        not even that (``may_name_uncatalogued``)."""
         subject, creating = key
         since = self.known.get(key)
         stored = self.stored_known.get(key, _UNKNOWN)
@@ -804,9 +807,14 @@ class _FileWriter:
         if stored is not None and (since is None or stored < since):
             since = stored
         if since is None:
+            if name == "technology" and may_name_uncatalogued(record.kind, record.fields):
+                return
             msg = f"unknown {ref_kind} {value!r}: no {creating} decision for it in the ledger"
             raise UnknownReference(msg, field=name)
-        if since > record.effective:
+        # A technology is in use before a catalogue lists it (a listing says from when it is
+        # restricted, not that it exists): its use may predate the listing. A catalogue change
+        # (``code``) may not.
+        if since > record.effective and name != "technology":
             msg = (
                 f"{ref_kind} {value!r} is known only from {since.isoformat()}, after this decision's "
                 f"effective date {record.effective.isoformat()}"

@@ -30,6 +30,7 @@ from ledger import canonical
 from ledger import events as ev
 from ledger.errors import DecisionError, InvalidPanel, MalformedDecision, UnknownKind
 from ledger.frozen import assemble
+from ledger.jurisdictions import NATIONAL
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _ID_RE = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,200}\Z")
@@ -51,10 +52,26 @@ REFERENCE_FIELDS: dict[str, str] = {
     "technical_lead": "physician",
     "technology": "technology",
 }
-"""Fields that name a subject the ledger must already know as of ``effective`` (DECISIONS.md)."""
+"""Fields that name a subject the ledger must already know as of ``effective`` (DECISIONS.md); a
+technology is known once listed, whatever the day, since it is used before a catalogue lists it."""
 
 CREATES = {"institution.registered": "institution", "physician.registered": "physician"}
 """The field a creating decision introduces rather than refers to."""
+
+
+def may_name_uncatalogued(kind: str, fields: Mapping[str, Any]) -> bool:
+    """May this decision's ``technology`` be one no catalogue lists (yet)? An evaluation panel's
+    may: EVAL-2026 evaluates technologies in clinical use, most of them in no catalogue
+    (MTM-2018#12), and lists them nationally only if it concludes prohibit or restrict (#8). It
+    names such a technology by the national ref it has or will have (``national:<code or name>``)."""
+    technology = fields.get("technology")
+    return (
+        kind == "panel.concluded"
+        and fields.get("panel") == "evaluation"
+        and isinstance(technology, str)
+        and technology.startswith(f"{NATIONAL}:")
+    )
+
 
 SUBJECT_FIELDS = frozenset(
     {"catalog", "code", "institution", "physician", "technology", "panel", "authority", "public_key"}

@@ -14,7 +14,12 @@ joins the negative list), restrict it (it joins the restricted list), or strengt
   (or stricter). Judged as of the view's day: until the catalogue change is recorded, the trail
   shows the conclusion not yet acted upon. ``strengthen`` (#8(三)) and ``no-change`` need none.
 
-Evaluation panels name no institution, so these rules see them in the national scope.
+Evaluation panels name no institution, so these rules see them in the national scope. The
+technology evaluated is usually in no catalogue yet (MTM-2018#12: most technologies in clinical use
+are not): the panel names it by the national ref it has or will have (``national:G18``, or
+``national:<its name>`` for one never listed), which the import accepts for evaluation panels only
+(``ledger.decisions.may_name_uncatalogued``); a ``prohibit`` or ``restrict`` conclusion is followed
+up until the national catalogue lists that ref.
 """
 
 from __future__ import annotations

@@ -9,10 +9,16 @@ What changed, and where the ledger holds it:
   managed by *filing* (备案) instead of approval. The catalogue data holds them as decisions:
   ``national/2015/listed/G01`` … ``G15`` (class ``restricted``, effective 2015-06-29), with the codes
   Hunan's 2018 list later used for them (HN-2018 附件1).
-* **Some third-class technologies moved to clinical-research management** (e.g. 自体干细胞和免疫细胞治疗技术,
-  ``national/2015/reclassified/C3-02`` → ``clinical-research``), **one became prohibited**
-  (克隆治疗技术, ``C3-01`` → ``prohibited``) and **three were delisted** because they continue as
-  restricted ones (放射性粒子植入 C3-11 → G08, 人工智能辅助诊断/治疗 C3-16 → G12/G13, 变性手术 C3-09 → G06).
+* **The third class ended.** With admission approval gone, 《第三类医疗技术目录》 is no longer a list in
+  force: every entry of it is delisted on 2015-06-29 (``national/2015/delisted/C3-…``), three of them
+  because they continue as restricted ones (放射性粒子植入 C3-11 → G08, 人工智能辅助诊断/治疗 C3-16 →
+  G12/G13, 变性手术 C3-09 → G06). Two stay under lists of the notice's own, with their labels
+  (``national/2015/listed/C3-01``, ``C3-02``): 克隆治疗技术 among its prohibited examples, and
+  自体干细胞和免疫细胞治疗技术 under clinical-research management (部分第三类医疗技术按照临床研究管理).
+* **Its prohibited examples** (seeds/001, "禁止类医疗技术确定原则", quoting the notice: 脑下垂体酒精毁损术治疗
+  顽固性疼痛; 克隆治疗技术、代孕技术; 除医疗目的以外的肢体延长术; 角膜放射状切开术) are prohibited from 2015-06-29:
+  ``national/2018/listed/P18-0…``, first recorded from MTM-2018#9 (which names no example), are
+  corrected to the notice (``national/2018/corrected/P18-0…``); HN-2018#二(一) restates them in 2018.
 
 No rule of its own applies: the transition set no deadline in working days the seeds record (the
 notice is quoted only in part by the MTM-2018 lecture), and every effect on what is legal is a

@@ -59,13 +59,15 @@ def test_2022_national_revision_delists_five_and_lists_two(views: Views) -> None
 
 
 def test_prohibited_lists_follow_the_regime_in_force(views: Views) -> None:
-    """MTM-2009#58 from 2009; the MTM-2018 negative list from 2018-11-01 (HN-2018 §二(一))."""
+    """MTM-2009#58 from 2009; the prohibited examples of 国卫医发〔2015〕71号 (seeds/001, restated by
+    HN-2018 §二(一)) from 2015-06-29, the day 克隆治疗技术 (C3-01) became prohibited with them."""
     def prohibited(day: date) -> set[str]:
         return {e.ref for e in views.catalog(as_of=day) if e.tech_class == "prohibited"}
 
     assert prohibited(date(2010, 1, 1)) == {"national:P09-01", "national:P09-02", "national:P09-03"}
-    assert {"national:P18-01", "national:P18-04"} <= prohibited(date(2018, 11, 1))
-    assert "national:P18-01" not in prohibited(date(2018, 10, 31))
+    examples = {"national:C3-01", *(f"national:P18-0{i}" for i in range(1, 5))}
+    assert examples <= prohibited(date(2015, 6, 29))
+    assert examples.isdisjoint(prohibited(date(2015, 6, 28)))
 
 
 def test_chongqing_catalogue_is_the_national_one(views: Views) -> None:
