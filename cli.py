@@ -880,11 +880,30 @@ def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: s
     help="verifier key file (.pub) of the ledger (repeatable)",
 )
 def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
-    """Check a proof bundle with no database at all: signature, leaf, inclusion, decision."""
+    """Check a proof bundle with no database at all: signature, leaf, inclusion, decision.
+
+    Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
+    verify (the leaf is not in the signed tree, or the decision, position, subject or time shown
+    is not the recorded one); 10 the checkpoint's signature does not verify; 11 not a proof bundle
+    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type)."""
     keys = _integrity.load_verifier_keys(key_files)
-    report = _integrity.verify_proof(_read_text(proof_file), keys)
+    report = _integrity.verify_proof(_read_bundle(proof_file), keys)
     report.check()
     click.echo(f"OK: {report.summary()}")
+
+
+def _read_bundle(path: str) -> bytes:
+    """The bytes of a proof file (``-`` for stdin), at most one more than a bundle may have, so
+    that ``load_bundle`` refuses a larger one without it being read whole."""
+    limit = _integrity.MAX_BUNDLE_BYTES + 1
+    if path == "-":
+        return sys.stdin.buffer.read(limit)
+    try:
+        with Path(path).open("rb") as f:
+            return f.read(limit)
+    except OSError as e:
+        msg = f"cannot read {path}: {e.strerror or e}"
+        raise ConfigurationError(msg) from e
 
 
 # END integrity commands

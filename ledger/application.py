@@ -50,10 +50,12 @@ from ledger.errors import (
     StorageError,
     UnknownDecision,
     UnknownReference,
+    UnreadableRecord,
     UnsignedDecision,
 )
 from ledger.frozen import assemble
 from ledger.storage import DecisionRow, LedgerRecorder, StagedEvent, StagedRow, WriteSession
+from ledger.topics import LedgerMapper
 from ledger.transcoder import MsgpackTranscoder, packer
 
 DB_ENV = "LEDGER_DB"
@@ -193,6 +195,11 @@ class LedgerApplication(Application[UUID]):
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        """eventsourcing's mapper with topics looked up in the vocabulary, never imported, and
+        states checked against their class (``ledger.topics``): stored data never names code to run."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=LedgerMapper)
+
     @property
     def plugins(self) -> pluggy.PluginManager:
         if self._plugins is None:
@@ -255,10 +262,19 @@ class LedgerApplication(Application[UUID]):
         if not stored:  # pragma: no cover - the index and the events are written together
             msg = f"decision {row.decision_id} is indexed but its event is missing: run `ledger verify`"
             raise StorageError(msg)
-        return self._decode(stored[0])
+        return self._decode(stored[0], position=row.position, decision_id=row.decision_id)
 
-    def _decode(self, stored: StoredEvent) -> ev.Decision:
-        event = self.mapper.to_domain_event(stored)
+    def _decode(
+        self, stored: StoredEvent, *, position: int | None = None, decision_id: str | None = None
+    ) -> ev.Decision:
+        """The event a stored record holds; ``UnreadableRecord`` naming its position (a
+        notification's own, or the one given) for a topic or state the vocabulary does not read."""
+        try:
+            event = self.mapper.to_domain_event(stored)
+        except UnreadableRecord as e:
+            if position is None and isinstance(stored, Notification):
+                position = stored.id
+            raise e.located(position=position, decision_id=decision_id) from None
         assert isinstance(event, ev.Decision)
         return event
 
@@ -461,12 +477,13 @@ def _jurisdiction_source(kind: str, f: Mapping[str, Any]) -> tuple[str | None, s
 
 def _packer(mapper: Mapper[Any]) -> Callable[[Any], bytes] | None:
     """What eventsourcing's ``Mapper.to_stored_event`` does to an event's state, without the event,
-    where that is all it does: the mapper is exactly eventsourcing's, without compression or
+    where that is all it does: the mapper writes as eventsourcing's (``LedgerMapper`` changes only
+    reading), without compression or
     encryption, and its transcoder the ledger's msgpack one (then its packer, made once for the
     file: the same bytes as ``MsgpackTranscoder.encode``). None otherwise: then the mapper is used."""
     transcoder = getattr(mapper, "transcoder", None)
     if (
-        type(mapper) is not Mapper
+        type(mapper) not in (Mapper, LedgerMapper)
         or mapper.compressor is not None
         or mapper.cipher is not None
         or type(transcoder) is not MsgpackTranscoder

@@ -133,3 +133,58 @@ class SignatureError(LedgerError):
     """A signature, key or signed note does not verify or cannot be parsed."""
 
     exit_code = 10
+
+
+class UnreadableRecord(IntegrityError):
+    """A stored record cannot be read back: its topic is not in the vocabulary (topics are looked
+    up, never imported) or its state does not decode to its kind's fields. Names where it is: the
+    position and decision id where the reader knows them, else the subject's id and version."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int | None = None,
+        decision_id: str | None = None,
+        subject_id: object = None,
+        version: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+        self.decision_id = decision_id
+        self.subject_id = subject_id
+        self.version = version
+
+    def located(
+        self,
+        *,
+        position: int | None = None,
+        decision_id: str | None = None,
+        subject_id: object = None,
+        version: int | None = None,
+    ) -> UnreadableRecord:
+        """The same error, with what the raiser did not know filled in."""
+        self.position = self.position if position is None else position
+        self.decision_id = self.decision_id if decision_id is None else decision_id
+        self.subject_id = self.subject_id if subject_id is None else subject_id
+        self.version = self.version if version is None else version
+        return self
+
+    def __str__(self) -> str:
+        if self.position is not None:
+            where = f"the record at position {self.position}"
+        elif self.subject_id is not None:
+            where = f"the record of subject id {self.subject_id} version {self.version}"
+        else:
+            where = "a stored record"
+        if self.decision_id is not None:
+            where += f" (decision {self.decision_id!r})"
+        return f"{where} cannot be read: {self.message}; run `ledger verify`"
+
+
+class MalformedProof(IntegrityError):
+    """A proof bundle is not one: not JSON, a key twice, nested too deeply, a field missing, of
+    the wrong type or not canonical base64. Nothing in it was decoded or believed."""
+
+    exit_code = 11

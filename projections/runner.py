@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 from typing import Any, TypeVar
-
-from eventsourcing.utils import resolve_topic
 
 from ledger import canonical
 from ledger.application import LedgerApplication
 from ledger.decisions import DecisionRecord, record_from_state, record_from_text
-from ledger.errors import StorageError
+from ledger.errors import StorageError, UnreadableRecord
 from ledger.sql import Cursor, Database
+from ledger.topics import checked_state, event_class, kind_of, read_state
 from projections.replay import Resolved, resolve
 
 BATCH = 1000
@@ -454,7 +452,7 @@ class LogReader:
         for chunk in _chunks(wanted):
             c.execute(f"{self._sql}({', '.join('?' * len(chunk))})", chunk, binary=True)
             for position, topic, state in c.fetchall():
-                out[int(position)] = _as_logged(decision_from_state(topic, self._state(state)))
+                out[int(position)] = _as_logged(stored_decision(int(position), topic, state, self._state))
         if len(out) != len(wanted):
             missing = sorted(set(wanted) - set(out))[:5]
             msg = f"the views refer to records missing from the log (positions {missing}): run `ledger verify`"
@@ -472,19 +470,26 @@ def _as_logged(record: DecisionRecord) -> DecisionRecord:
 
 
 def decision_from_state(topic: str, state: Mapping[str, Any]) -> DecisionRecord:
-    """``record_from_state`` of a stored event of ``topic`` (what the runner pages through)."""
-    return record_from_state(_kind(topic), state)
+    """``record_from_state`` of an already decoded state of ``topic``, checked as ``stored_decision``
+    checks what the runner pages through."""
+    cls = event_class(topic)
+    return record_from_state(cls.kind, checked_state(cls, state))
 
 
-@cache
+def stored_decision(position: int, topic: str, data: bytes, decode: Callable[[bytes], Any]) -> DecisionRecord:
+    """The decision of the stored record at ``position``: its topic looked up, never imported, and
+    its state decoded and checked (``ledger.topics.read_state``), so a record the vocabulary does
+    not read is an ``UnreadableRecord`` naming its position, not a traceback in a projection."""
+    try:
+        cls, state = read_state(topic, data, decode)
+    except UnreadableRecord as e:
+        raise e.located(position=position) from None
+    return record_from_state(cls.kind, state)
+
+
 def _kind(topic: str) -> str:
     """The kind of decision a stored topic holds (``ledger.events:CasePerformed`` → ``case.performed``)."""
-    cls = resolve_topic(topic)
-    kind: str = cls.kind
-    if getattr(cls, "class_version", 1) != 1:  # pragma: no cover - no event class is upcast yet
-        msg = f"{topic} events need upcasting: read them through the application's mapper"
-        raise NotImplementedError(msg)
-    return kind
+    return kind_of(topic)
 
 
 _INPUT_TYPES = ("text", "text", "bigint")
@@ -691,7 +696,7 @@ class Runner:
         while True:
             with self.db.transaction(write=False) as c:
                 rows = c.execute(sql, (after, size), binary=True).fetchall()
-            page = [(int(position), decision_from_state(topic, decode(state))) for position, topic, state in rows]
+            page = [(int(p), stored_decision(int(p), topic, state, decode)) for p, topic, state in rows]
             if page:
                 yield page
                 after = page[-1][0]

@@ -233,3 +233,130 @@ def test_prove_signs_a_checkpoint_only_when_given_a_key(run: Run, env: Path, key
     assert run("prove", "I-1", "-o", str(env / "p.json"), "--key", str(key)).exit_code == 0
     assert len(json.loads(run("checkpoints", "--format", "json").stdout)) == 1
     assert run("verify-proof", str(env / "p.json"), "--key", f"{key}.pub", db=None).exit_code == 0
+
+
+# --- stored data never names code to run: topics are looked up, states checked ---------------
+
+from urllib.parse import parse_qs, urlparse  # noqa: E402
+from uuid import uuid4  # noqa: E402
+
+from tests.conftest import run_cli  # noqa: E402
+
+TAMPERS = {
+    "topic": ("topic = 'this:s'", "topic = 'this:s'"),
+    "msgpack": ("state = X'C1'", "state = decode('c1', 'hex')"),  # 0xC1 is never used by msgpack
+    "fields": (  # msgpack of {"decision_id": "P-1"}: decodes, but is no physician.registered
+        "state = X'81ab6465636973696f6e5f6964a3502d31'",
+        "state = decode('81ab6465636973696f6e5f6964a3502d31', 'hex')",
+    ),
+}
+"""How a stored record is spoiled: (SQLite, PostgreSQL) SQL of a SET clause or of the values."""
+ZEN = "Beautiful is better than ugly"
+"""What Python's ``this`` prints when imported: never, whatever a stored topic names."""
+
+
+def _attack(url: str, backend: str, server: Any, sql: str) -> None:
+    """Run one statement on the ledger's events table as someone with the file (or the server)."""
+    if backend == "sqlite":
+        con = sqlite3.connect(url)
+        try:
+            con.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
+            con.execute(sql.format(events="stored_events", position="rowid"))
+            con.commit()
+        finally:
+            con.close()
+        return
+    schema = parse_qs(urlparse(url).query)["schema"][0]
+    with server.connect() as con:
+        con.execute(f'SET search_path TO "{schema}"')
+        con.execute("DROP TRIGGER IF EXISTS ledger_events_append_only ON ledger_events")
+        con.execute(sql.format(events="ledger_events", position="notification_id"))
+
+
+def _spoilt(result: Result, position: int, decision: str | None = None) -> None:
+    assert result.exit_code == 9, (result.exit_code, result.stdout, result.stderr)
+    where = f"the record at position {position}" + (f" (decision {decision!r})" if decision else "")
+    assert f"Error: {where} cannot be read: " in result.stderr
+    assert "run `ledger verify`" in result.stderr
+    assert "Traceback" not in result.stderr and ZEN not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def two_files(env: Path, ledger_url: str) -> str:
+    for name, lines in (("first", FIRST), ("second", SECOND)):
+        result = run_cli(["import", _jsonl(env / f"{name}.jsonl", lines)], ledger_url)
+        assert result.exit_code == 0, result.stderr
+    return ledger_url
+
+
+@pytest.mark.parametrize("tamper", sorted(TAMPERS))
+def test_a_spoilt_record_is_a_clean_error_naming_its_position_in_every_command(
+    tamper: str, two_files: str, backend: str, request: pytest.FixtureRequest, env: Path, key: Path
+) -> None:
+    """P-1 (position 3) rewritten after a checkpoint: every command that reads it says where."""
+    url = two_files
+    server = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    assert run_cli(["checkpoint", "--key", str(key)], url).exit_code == 0
+    position = json.loads(run_cli(["show", "P-1", "--format", "json"], url).stdout)[0]["_position"]
+    sqlite_set, postgres_set = TAMPERS[tamper]
+    _attack(
+        url,
+        backend,
+        server,
+        f"UPDATE {{events}} SET {sqlite_set if backend == 'sqlite' else postgres_set} WHERE {{position}} = {position}",
+    )
+
+    _spoilt(run_cli(["log"], url), position, "P-1")
+    _spoilt(run_cli(["log", "--format", "json"], url), position, "P-1")
+    _spoilt(run_cli(["show", "P-1"], url), position, "P-1")
+    _spoilt(run_cli(["export"], url), position)
+    _spoilt(run_cli(["rebuild"], url), position)
+    _spoilt(run_cli(["trail", "--physician", DOC], url), position)  # the rebuild left the views empty
+    result = run_cli(["verify", "--key", f"{key}.pub"], url)
+    assert result.exit_code == 9 and f"first disagreement at position {position} " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("tamper", sorted(TAMPERS))
+def test_a_planted_record_is_a_clean_error_when_the_views_catch_up(
+    tamper: str, two_files: str, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """With INSERT alone (the writer role's privilege), a record no import wrote: the views' catch-up
+    (``project``, and every view command before it answers) stops on it, naming its position."""
+    url = two_files
+    server = request.getfixturevalue("postgres_server") if backend == "postgres" else None
+    topic = "'this:s'" if tamper == "topic" else "'ledger.events:PhysicianRegistered'"
+    sqlite_set, postgres_set = TAMPERS["msgpack" if tamper == "topic" else tamper]
+    state = (sqlite_set if backend == "sqlite" else postgres_set).removeprefix("state = ")
+    oid = uuid4().hex if backend == "sqlite" else str(uuid4())
+    position = max(int(r["position"]) for r in json.loads(run_cli(["log", "--format", "json"], url).stdout)) + 1
+    _attack(
+        url,
+        backend,
+        server,
+        f"INSERT INTO {{events}} ({{position}}, originator_id, originator_version, topic, "
+        f"state) VALUES ({position}, '{oid}', 1, {topic}, {state})",
+    )
+
+    _spoilt(run_cli(["project"], url), position)
+    _spoilt(run_cli(["trail", "--physician", DOC], url), position)
+    _spoilt(run_cli(["catalog", "--province", "hunan"], url), position)
+    _spoilt(run_cli(["export"], url), position)
+    _spoilt(run_cli(["rebuild"], url), position)
+
+
+def test_a_spoilt_topic_in_a_real_process_exits_9_without_a_traceback(run: Run, env: Path, signed: Path) -> None:
+    """The ``ledger`` script itself, as a user runs it: exit code 9, one line on stderr, no Zen."""
+    import subprocess
+    import sys
+
+    _attack(str(signed), "sqlite", None, "UPDATE {events} SET topic = 'this:s' WHERE {position} = 2")
+    script = Path(sys.executable).with_name("ledger")
+    for args in (["log"], ["show", "I-1"], ["export"], ["rebuild"]):
+        done = subprocess.run(
+            [str(script), "--db", str(signed), *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 9, (args, done.stderr)
+        assert "Traceback" not in done.stderr and ZEN not in done.stdout + done.stderr
+        assert "the record at position 2" in done.stderr
+        assert "its topic 'this:s' is not a kind of decision in the ledger's vocabulary" in done.stderr
