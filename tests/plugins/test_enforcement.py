@@ -466,6 +466,43 @@ def test_mtm2018_11_1_hn2018_2_2_only_a_use_that_meets_its_norm_may_start(
     assert summary(only(judge(log, as_of=date(2019, 12, 31)), "national.self-assessment")) == expected
 
 
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ({}, None),
+        ({"是否符合相关医疗技术管理规范要求": "否"}, "是否符合相关医疗技术管理规范要求"),
+        ({"是否对照相关医疗技术管理规范进行自我评估": "否"}, "是否对照相关医疗技术管理规范进行自我评估"),
+    ],
+)
+def test_hn2018_2_2_the_filing_form_says_the_norm_was_not_met(answers: dict[str, str], said: str | None) -> None:
+    form = {
+        "技术编号": "S14",
+        "是否对照相关医疗技术管理规范进行自我评估": "是",
+        "是否符合相关医疗技术管理规范要求": "是",
+        **answers,
+    }
+    log = hunan_history(
+        ethics("e", "2019-04-01"),
+        case("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06", ext={"hunan.form": form}),
+        completed("k1", "2019-05-20"),
+    )
+    found = only(judge(log, as_of=date(2019, 12, 31)), "hunan.self-assessment")
+    if said is None:
+        assert found == []
+        return
+    assert summary(found) == {("hunan.self-assessment", "HN-2018#二(二)", ("f1",))}
+    assert said in found[0].message
+    elsewhere = hunan_history(
+        ethics("e", "2019-04-01"),
+        case("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06", ext={"hunan.form": form}),
+        completed("k1", "2019-05-20"),
+        province="广东省",
+    )
+    assert only(judge(elsewhere, as_of=date(2019, 12, 31)), "hunan.self-assessment") == []
+
+
 # --- MTM-2009#38-39: grades before 2018-11-01 --------------------------------------------------------------
 
 
