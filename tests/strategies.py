@@ -724,11 +724,11 @@ EXAMPLE_FILE: list[dict[str, Any]] = [
      "retracts": "EX-10", "reason": "重复报送"},
     {"id": "EX-KEY", "kind": "authority.key_registered", "effective": "2024-05-01", "by": "国家卫生健康委",
      "authority": "KEYHOLDER-EX", "public_key": PUBLIC_KEY},
-    {"id": "EX-34", "kind": "self_assessment.concluded", "effective": "2019-01-08", "by": HOSPITAL,
-     "basis": "MTM-2018#11", "institution": HOSPITAL, "technology": "hunan:S14", "outcome": "meets",
-     "standard": "人工关节置换技术临床应用管理规范"},
-    {"id": "EX-35", "kind": "grading_catalogue.published", "effective": "2019-01-02", "by": HOSPITAL,
-     "basis": "MTM-2018#24", "institution": HOSPITAL, "procedures": {"人工膝关节置换术": 4, "阑尾切除术": 2},
+    {"id": "EX-SA", "kind": "self_assessment.concluded", "effective": "2019-01-08", "by": HOSPITAL,
+     "basis": "MTM-2018#11", "institution": HOSPITAL, "technology": "national:G01", "outcome": "meets",
+     "standard": "同种胰岛移植技术管理规范"},
+    {"id": "EX-GC", "kind": "grading_catalogue.published", "effective": "2019-01-02", "by": CLINIC,
+     "basis": "MTM-2018#24", "institution": CLINIC, "procedures": {"人工膝关节置换术": 4, "阑尾切除术": 2},
      "version": "2019年版"},
 ]  # fmt: skip
 """One decision of every kind (two of some), valid for an empty ledger, in this order."""

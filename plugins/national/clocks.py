@@ -33,19 +33,23 @@ _ANSWERS = frozenset({"filing.completed", "filing.rejected"})
 
 
 def answered(facts: Facts) -> Iterator[tuple[Resolved, Resolved | None]]:
-    """Each submission from 2018-11-01 that the clock runs from, with the authority's answer to it
-    (None: none yet), use by use in valid-time order.
+    """Each submission from 2018-11-01 of a technology restricted that day (MTM-2018#11 files 限制类技术)
+    that the clock runs from, with the authority's answer to it (None: none yet), use by use in
+    valid-time order.
 
     A new form for a use already filed (a change of technical lead or principal, HN-2018 附件2 注2)
     asks for no new completion: the use stands filed, so no clock runs from it. After a stop, a
     submission is a new filing again."""
-    for (_, _technology), use in sorted(facts.uses.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
+        if not facts.may_be(technology, "restricted"):
+            continue
         pending: Resolved | None = None
         filed = False
         for d in use.others:
             kind = d.record.kind
             if kind == "filing.submitted" and not filed:
-                pending = d if is_mtm2018(d.record.effective) else None
+                day = d.record.effective
+                pending = d if is_mtm2018(day) and facts.tech_class(technology, day) == "restricted" else None
             elif kind in _ANSWERS:
                 filed = kind == "filing.completed"
                 if pending is not None:
