@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
-from plugins.national.common import cases_with_state, ids, is_mtm2009, is_mtm2018, the_day_after
+from plugins.national.common import cases_with_state, ids, interrupted, is_mtm2009, is_mtm2018, the_day_after
 from projections.facts import Facts, Use
 from projections.findings import Finding, Rule
 from projections.replay import Resolved
@@ -98,17 +98,18 @@ def check_correction_ignored(facts: Facts) -> Iterator[Finding]:
         if deadline >= facts.as_of or not (is_mtm2009(r.effective) or is_mtm2018(r.effective)):
             continue
         named = r.fields.get("technology")
-        for (institution, technology), use in sorted(facts.uses.items()):
-            if named is not None and technology != named:
-                continue
-            if named is None and not facts.may_be(technology, "restricted"):
-                continue
+        if named is not None:
+            key = (r.fields["institution"], named)
+            chosen = [(key, facts.uses[key])] if key in facts.uses else []
+        else:
+            chosen = [(key, use) for key, use in sorted(facts.uses.items()) if facts.may_be(key[1], "restricted")]
+        for (institution, technology), use in chosen:
             if not use.cases_on(the_day_after(deadline)):
                 continue
             went_on = _cases_after_deadline(facts, order, use, named is None)
-            if not went_on:
+            if went_on is None:
                 continue
-            first, last = went_on[0].record, went_on[-1].record
+            first, last = went_on[0].record, went_on[1].record
             article = order_article(order)
             yield Finding(
                 effective=first.effective,
@@ -116,8 +117,8 @@ def check_correction_ignored(facts: Facts) -> Iterator[Finding]:
                 article=article,
                 severity="serious",
                 message=f"{technology} used after the correction deadline {deadline} of {r.id} ({r.effective}, by "
-                f"{r.by}): {len(went_on)} case(s) from {first.effective} to {last.effective}, and no suspension or "
-                f"stop since the order ({article}: 逾期不改的，暂停或者停止相关医疗技术临床应用)",
+                f"{r.by}): cases from {first.effective} to {last.effective}, and no suspension or stop since the "
+                f"order ({article}: 逾期不改的，暂停或者停止相关医疗技术临床应用)",
                 decisions=ids(order, went_on[0]),
                 institution=institution,
                 technology=technology,
@@ -125,26 +126,40 @@ def check_correction_ignored(facts: Facts) -> Iterator[Finding]:
             )
 
 
-def _cases_after_deadline(facts: Facts, order: Resolved, use: Use, restricted_only: bool) -> list[Resolved]:
-    """The cases of ``use`` after ``order``'s deadline, while the use was active and before any
-    suspension or stop that came after the order (valid-time order: day, then log position)."""
+def _cases_after_deadline(
+    facts: Facts, order: Resolved, use: Use, restricted_only: bool
+) -> tuple[Resolved, Resolved] | None:
+    """The first and last cases of ``use`` after ``order``'s deadline while the use was active, before
+    any suspension or stop that came after the order (valid-time order: day, then log position); with
+    ``restricted_only``, of the technology while restricted. None: no such case."""
     deadline = order.record.fields["deadline"]
+
+    def counts(case: Resolved) -> bool:
+        r = case.record
+        return not restricted_only or facts.tech_class(r.fields["technology"], r.effective) == "restricted"
+
+    if not interrupted(use):  # never suspended or stopped: every case after the deadline went on
+        cases = use.cases_on(the_day_after(deadline))
+        first = next((c for c in cases if counts(c)), None)
+        last = next((c for c in reversed(cases) if counts(c)), None)
+        return (first, last) if first is not None and last is not None else None
     since = (order.record.effective, order.position)
-    out: list[Resolved] = []
-    stopped_since_order = [
-        d for d in use.others if d.record.kind in _INTERRUPTIONS and (d.record.effective, d.position) >= since
-    ]
-    until = min(((d.record.effective, d.position) for d in stopped_since_order), default=None)
+    until = min(
+        (
+            (d.record.effective, d.position)
+            for d in use.others
+            if d.record.kind in _INTERRUPTIONS and (d.record.effective, d.position) >= since
+        ),
+        default=None,
+    )
+    went_on: list[Resolved] = []
     for case, state, _ in cases_with_state(facts.history(use)):
         day = case.record.effective
         if until is not None and (day, case.position) > until:
             break
-        if day <= deadline or state != "active":
-            continue
-        if restricted_only and facts.tech_class(case.record.fields["technology"], day) != "restricted":
-            continue
-        out.append(case)
-    return out
+        if day > deadline and state == "active" and counts(case):
+            went_on.append(case)
+    return (went_on[0], went_on[-1]) if went_on else None
 
 
 # --- MTM-2018#41-#44: fines within the statutory ranges ----------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from plugin_testing import (
     case,
     completed,
     ethics,
+    facts_for,
     hunan_history,
     judge,
     log_of,
@@ -38,7 +40,8 @@ from plugin_testing import (
 from ledger.application import LedgerApplication
 from ledger.events import EVENT_CLASSES, GradingCataloguePublished, SelfAssessmentConcluded
 from plugins.chongqing.commands import notice_rows
-from projections.findings import Finding
+from plugins.national.clocks import check_authority_late
+from projections.findings import Deadline, Finding
 from projections.grading import GradedProcedure, grading_catalogue
 
 CITY = "长沙市卫生健康委员会"
@@ -163,7 +166,7 @@ def test_mtm2018_41_use_after_the_correction_deadline_with_nothing_stopping_it()
     found = only(judge(log, as_of=date(2020, 12, 31)), "national.correction-ignored")
     assert summary(found) == {("national.correction-ignored", "MTM-2018#41", ("o1", "c2"))}
     assert found[0].effective == date(2020, 11, 5) and found[0].severity == "serious"
-    assert "2 case(s)" in found[0].message and "2020-10-30" in found[0].message
+    assert "cases from 2020-11-05 to 2020-11-20" in found[0].message and "2020-10-30" in found[0].message
     # As of the deadline's day nothing is late yet.
     assert only(judge(log, as_of=date(2020, 10, 30)), "national.correction-ignored") == []
 
@@ -310,6 +313,18 @@ def test_mtm2018_11_a_new_form_for_a_filed_use_starts_no_authority_clock() -> No
     log = hunan_history(*FILED_S14, submitted("f2", "2021-07-20"))
     rules = ("national.authority-late", "national.submission-pending")
     assert only(judge(log, as_of=date(2022, 1, 1)), *rules) == []
+
+
+def test_mtm2018_11_a_provinces_own_authority_deadline_overrides_the_national_one() -> None:
+    """A province's ``filing-authority`` deadline replaces the nation's for its institutions and is cited beside it."""
+    log = hunan_history(submitted("f1", "2019-03-01"), completed("k1", "2019-03-20"))
+    facts = facts_for(log, "H1", as_of=date(2019, 12, 31))
+    assert list(check_authority_late(facts)) == []  # the 13th working day: within the nation's 15
+    own = Deadline("filing-authority", 10, "HN-TEST#1", "hunan", valid_from=date(2018, 11, 1))
+    found = list(check_authority_late(replace(facts, deadlines=[*facts.deadlines, own])))
+    assert [(f.rule, f.article, f.effective) for f in found] == [
+        ("national.authority-late", "MTM-2018#11, HN-TEST#1", date(2019, 3, 16))
+    ]
 
 
 # --- CQ-2017#二(二): Chongqing's review and notice -------------------------------------------------------------
