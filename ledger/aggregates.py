@@ -58,13 +58,13 @@ def _subject_rule(kind: str) -> Callable[[Mapping[str, Any]], str]:
     """``subject_of``'s rule for one kind, chosen once per kind (an import asks for every line)."""
     if kind.startswith("technology."):
         return _catalogue_entry
-    if kind in ("institution.registered", "inspection.recorded", "penalty.imposed"):
+    if kind in ("institution.registered", "inspection.recorded", "penalty.imposed", "grading_catalogue.published"):
         return _institution
     if kind == "correction.ordered":
         return _correction_order
     if kind.startswith(("physician.", "privilege.")) or kind == "trainee.certified":
         return _physician
-    if kind.startswith(("review.", "case.", "filing.", "use.")):
+    if kind.startswith(("review.", "case.", "filing.", "use.")) or kind == "self_assessment.concluded":
         return _use
     if kind.startswith("training_base."):
         return _training_base

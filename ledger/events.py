@@ -32,6 +32,7 @@ PanelKind = Literal["technical-audit", "evaluation"]
 Vote = Literal["for", "against"]
 PanelOutcome = Literal["pass", "fail", "prohibit", "restrict", "strengthen", "no-change"]
 SurgeryGrade = Literal[1, 2, 3, 4]
+AssessmentOutcome = Literal["meets", "does-not-meet"]
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,19 @@ class UseStopped(Decision):
     reason: str
 
 
+@dataclass(frozen=True)
+class SelfAssessmentConcluded(Decision):
+    """The institution's self-assessment of a restricted technology against its management norm
+    (MTM-2018#11(1), HN-2018#二(二) "进行自我评估，符合条件的可以开展临床应用"); added by this project."""
+
+    kind: ClassVar[str] = "self_assessment.concluded"
+    institution: str
+    technology: str
+    outcome: AssessmentOutcome
+    standard: str | None
+    """The management norm assessed against (e.g. 国卫办医发〔2017〕7号), if named."""
+
+
 # --- Privileges -----------------------------------------------------------------------------
 
 
@@ -217,6 +231,18 @@ class PrivilegeRevoked(Decision):
     institution: str
     physician: str
     reason: str
+
+
+@dataclass(frozen=True)
+class GradingCataloguePublished(Decision):
+    """An institution's surgical grading catalogue (手术分级管理目录, MTM-2018#15(2), #18, #24;
+    MTM-2009#38): each procedure with its grade 1–4. A later one replaces it whole; added by this project."""
+
+    kind: ClassVar[str] = "grading_catalogue.published"
+    institution: str
+    procedures: dict[str, SurgeryGrade]
+    version: str | None
+    """The catalogue's own title or edition, if it has one."""
 
 
 # --- Certifications -------------------------------------------------------------------------
@@ -343,6 +369,8 @@ EVENT_CLASSES: dict[str, type[Decision]] = {
         DecisionCorrected,
         DecisionRetracted,
         AuthorityKeyRegistered,
+        SelfAssessmentConcluded,
+        GradingCataloguePublished,
     )
 }
 """Every kind of DECISIONS.md, by its name. The one registry the parser and the exporter use."""

@@ -422,4 +422,28 @@ def disclosure_projections() -> list[TimelineProjection]:
         TraineesProjection(),
         CasesProjection(),
         PrivilegesProjection(),
+        GradingCataloguesProjection(),
     ]
+
+
+class GradingCataloguesProjection(TimelineProjection):
+    """Each institution's surgical grading catalogue (手术分级管理目录) in force, for its 院务公开
+    (MTM-2018#24, #18): the latest ``grading_catalogue.published`` replaces the one before it whole."""
+
+    name = "grading_catalogues"
+    table = "view_grading_catalogues"
+    columns = ("institution", "procedures", "version", "decision")
+    indexes = (("institution",),)
+    kinds = frozenset({"grading_catalogue.published"})
+
+    def keys(self, record: DecisionRecord) -> Iterable[str]:
+        if record.kind == "grading_catalogue.published":
+            yield record.fields["institution"]
+
+    def timeline(self, key: str, decisions: Sequence[Resolved]) -> list[TimelineRow]:
+        return intervals(
+            [
+                (d.record.effective, (key, d.record.fields["procedures"], d.record.fields.get("version"), d.record.id))
+                for d in decisions
+            ]
+        )

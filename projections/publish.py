@@ -68,6 +68,7 @@ from markupsafe import Markup, escape
 from ledger import integrity
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.jurisdictions import NATIONAL, Jurisdiction
+from projections.grading import grading_catalogue
 from projections.output import display_width, visible
 from projections.reports import Column, Table
 
@@ -698,6 +699,8 @@ def _publish_jurisdiction(
             grades=grade_rows,
             cases=cases_of.get(inst.institution, []),
             notice=notice,
+            catalogue=grading_catalogue(views, inst.institution, as_of=day),  # 手术分级管理目录 (#24)
+            levels=LEVEL_LABELS,
             crumbs=[*crumbs, (f"{base}{href}", inst.name)],
         )
         inst_rows.append(

@@ -198,6 +198,8 @@ _materials = st.lists(
 )
 _reasons = st.one_of(st.sampled_from(("MTM-2018#25(3)", "材料不全")), chinese_text)
 _texts = st.lists(chinese_text, max_size=3)
+_grades = st.dictionaries(chinese_text, st.integers(1, 4), max_size=4)
+"""A surgical grading catalogue (``grading_catalogue.published``): procedure → grade 1–4."""
 _members = st.lists(person_names, min_size=1, max_size=9, unique=True)
 _votes = st.sampled_from(("for", "against"))
 OUTCOMES = {"technical-audit": ("pass", "fail"), "evaluation": ("prohibit", "restrict", "strengthen", "no-change")}
@@ -399,6 +401,13 @@ class FileBuilder:
                 d["technology"] = ordered_tech.value if ordered_tech else None
             d["deadline"] = self.draw(iso_dates)
             self._finish(d)
+        elif kind == "grading_catalogue.published":
+            inst = self.institution()
+            d = self._envelope(kind, self._after(inst))
+            d |= {"institution": inst.value, "procedures": self.draw(_grades)}
+            if self.flag():
+                d["version"] = self.draw(chinese_text)
+            self._finish(d)
         elif kind == "penalty.imposed":
             inst = self.institution()
             d = self._envelope(kind, self._after(inst))
@@ -448,6 +457,10 @@ class FileBuilder:
             level = self.draw(_case_levels)
             if level != "absent":
                 d["level"] = level
+        elif kind == "self_assessment.concluded":
+            d["outcome"] = self.choice(("meets", "does-not-meet"))
+            if self.flag():
+                d["standard"] = self.draw(chinese_text)
         elif kind == "filing.submitted":
             lead = self.physician(inst)
             refs.append(lead)
@@ -502,6 +515,7 @@ class FileBuilder:
 USE_KINDS = frozenset(
     {
         "review.concluded",
+        "self_assessment.concluded",
         "case.performed",
         "filing.submitted",
         "filing.completed",
@@ -552,6 +566,8 @@ _KIND_CORRECTIONS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "inspection.recorded": {"findings": _texts},
     "correction.ordered": {"deadline": iso_dates},
     "penalty.imposed": {"amount_yuan": amounts, "reason": chinese_text},
+    "self_assessment.concluded": {"outcome": st.sampled_from(("meets", "does-not-meet"))},
+    "grading_catalogue.published": {"procedures": _grades},
     "panel.concluded": {},  # outcome and votes depend on the panel: see correctable_fields
 }
 
@@ -708,6 +724,12 @@ EXAMPLE_FILE: list[dict[str, Any]] = [
      "retracts": "EX-10", "reason": "重复报送"},
     {"id": "EX-KEY", "kind": "authority.key_registered", "effective": "2024-05-01", "by": "国家卫生健康委",
      "authority": "KEYHOLDER-EX", "public_key": PUBLIC_KEY},
+    {"id": "EX-SA", "kind": "self_assessment.concluded", "effective": "2019-01-08", "by": HOSPITAL,
+     "basis": "MTM-2018#11", "institution": HOSPITAL, "technology": "national:G01", "outcome": "meets",
+     "standard": "同种胰岛移植技术管理规范"},
+    {"id": "EX-GC", "kind": "grading_catalogue.published", "effective": "2019-01-02", "by": CLINIC,
+     "basis": "MTM-2018#24", "institution": CLINIC, "procedures": {"人工膝关节置换术": 4, "阑尾切除术": 2},
+     "version": "2019年版"},
 ]  # fmt: skip
 """One decision of every kind (two of some), valid for an empty ledger, in this order."""
 

@@ -274,7 +274,7 @@ def test_log_filters(loaded_db: str) -> None:
     assert ids("--jurisdiction", "national") == ["EX-02", "EX-22", "EX-30"]
     assert ids("--from", "2024-01-01") == ["EX-30", "EX-31", "EX-32", "EX-33", "EX-KEY"]
     assert ids("--from", "2020-01-01", "--to", "2020-06-01") == ["EX-14", "EX-15", "EX-16"]
-    assert ids("--subject", f"institution:{CLINIC}") == ["EX-04", "EX-27"]
+    assert ids("--subject", f"institution:{CLINIC}") == ["EX-04", "EX-27", "EX-GC"]
     assert ids("--limit", "3") == IDS[:3]
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ledger.decisions import DecisionRecord
 from ledger.hookspecs import hookimpl
 from ledger.jurisdictions import Jurisdiction
-from plugins.chongqing import rules
+from plugins.chongqing import clocks, rules
 from projections.findings import Deadline, Rule
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def ledger_validate_decision(decision: DecisionRecord) -> Iterable[tuple[str, st
 
 @hookimpl
 def ledger_rules() -> list[Rule]:
-    return list(rules.RULES)
+    return [*rules.RULES, *clocks.RULES]
 
 
 @hookimpl

@@ -16,6 +16,7 @@ import click
 
 from ledger.application import LedgerApplication
 from ledger.errors import ConfigurationError
+from plugins.chongqing.clocks import recorded_notice
 from projections.output import emit
 
 if TYPE_CHECKING:
@@ -40,20 +41,49 @@ def open_views(ctx: click.Context) -> Views:
 
 
 def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None) -> list[dict[str, Any]]:
-    """Chongqing's filings inside their public-notice period on ``as_of``."""
-    return [
-        {
-            "institution": f.institution,
-            "institution_name": f.institution_name,
-            "technology": f.technology,
-            "technology_name": f.technology_name,
-            "filed_on": f.filed_on.isoformat() if f.filed_on else None,
-            "notice_until": f.notice_until.isoformat() if f.notice_until else None,
-            "authority": f.authority,
-        }
-        for f in views.filings(province="chongqing", as_of=as_of, known_at=known_at)
-        if f.status == "in public notice"
-    ]
+    """Chongqing's filings inside their public-notice period on ``as_of``: the notice the completion
+    records (``chongqing.public_notice_start`` … ``_end``, corrections as known at ``known_at``) wins;
+    only where none is recorded is it the views' 5 working days from the completion."""
+    n = views.position_at(known_at)
+    out = []
+    for f in views.filings(province="chongqing", as_of=as_of, known_at=known_at):
+        if f.status not in ("filed", "in public notice"):
+            continue
+        start, end = _recorded(views, f.decisions, n)
+        if end is not None:
+            if not (start or f.filed_on or as_of) <= as_of <= end:
+                continue
+        elif f.status != "in public notice":
+            continue
+        until = end or f.notice_until
+        out.append(
+            {
+                "institution": f.institution,
+                "institution_name": f.institution_name,
+                "technology": f.technology,
+                "technology_name": f.technology_name,
+                "filed_on": f.filed_on.isoformat() if f.filed_on else None,
+                "notice_until": until.isoformat() if until else None,
+                "authority": f.authority,
+            }
+        )
+    return out
+
+
+def _recorded(views: Views, decision_ids: tuple[str, ...], known_at: int) -> tuple[date | None, date | None]:
+    """The notice recorded on the latest completion among ``decision_ids``, as known at ``known_at``."""
+    from projections.replay import apply_correction
+
+    for decision_id in reversed(decision_ids):
+        found = views.app.decision(decision_id)
+        if found.record.kind != "filing.completed" or found.position > known_at:
+            continue
+        record = found.record
+        for c in sorted(found.corrections, key=lambda c: c.position):
+            if c.position <= known_at and c.record.kind == "decision.corrected":
+                record = apply_correction(record, c.record)
+        return recorded_notice(record)
+    return None, None
 
 
 @click.group("chongqing")

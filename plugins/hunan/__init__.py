@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ledger.decisions import DecisionRecord
 from ledger.hookspecs import hookimpl
 from ledger.jurisdictions import Jurisdiction
-from plugins.hunan import form, report, rules
+from plugins.hunan import assessment, form, report, rules
 from projections.findings import Deadline, Rule
 from projections.reports import Report
 
@@ -56,7 +56,7 @@ def ledger_validate_decision(decision: DecisionRecord) -> Iterable[tuple[str, st
 
 @hookimpl
 def ledger_rules() -> list[Rule]:
-    return list(rules.RULES)
+    return [*rules.RULES, *assessment.RULES]
 
 
 @hookimpl

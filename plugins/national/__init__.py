@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 from ledger.hookspecs import hookimpl
 from ledger.workdays import YearSchedule
-from plugins.national import calendars, eval2026, mtm2009, mtm2018, transition2015
+from plugins.national import (
+    calendars,
+    clocks,
+    conditions,
+    enforcement,
+    eval2026,
+    grades2009,
+    mtm2009,
+    mtm2018,
+    transition2015,
+)
 from plugins.national.common import MTM2018_START, NATIONAL_GRANDFATHER
 from projections.findings import Deadline, Rule
 
@@ -44,12 +54,15 @@ def ledger_reference_data() -> list[Path]:
 
 @hookimpl
 def ledger_rules() -> list[Rule]:
-    return [*mtm2009.RULES, *transition2015.RULES, *mtm2018.RULES, *eval2026.RULES]
+    return [
+        *mtm2009.RULES, *grades2009.RULES, *transition2015.RULES, *mtm2018.RULES, *conditions.RULES,
+        *clocks.RULES, *enforcement.RULES, *eval2026.RULES,
+    ]
 
 
 @hookimpl
 def ledger_deadlines() -> list[Deadline]:
-    return list(DEADLINES)
+    return [*DEADLINES, *clocks.DEADLINES]
 
 
 @hookimpl

@@ -476,7 +476,7 @@ def ids(decisions: Iterator[Any]) -> list[str]:
 def test_records_by_subject(loaded: LedgerApplication) -> None:
     assert ids(loaded.records(subject=f"physician:{RESIDENT}")) == ["EX-06", "EX-16", "EX-17", "EX-19", "EX-31"]
     assert ids(loaded.records(subject="technology:hunan:S14")) == ["EX-01", "EX-29"]
-    assert ids(loaded.records(subject=f"institution:{CLINIC}")) == ["EX-04", "EX-27"]
+    assert ids(loaded.records(subject=f"institution:{CLINIC}")) == ["EX-04", "EX-27", "EX-GC"]
     assert ids(loaded.records(subject="panel:evaluation|national:G01|")) == ["EX-22"]
     assert ids(loaded.records(subject="nothing")) == []
 
@@ -492,7 +492,7 @@ def test_records_by_jurisdiction(loaded: LedgerApplication) -> None:
     assert "EX-03" in hunan_province
     assert "EX-04" not in hunan_province
     assert "EX-01" not in hunan_province  # a catalogue entry belongs to its catalogue
-    assert ids(loaded.records(jurisdictions=["重庆市"])) == ["EX-04", "EX-27"]
+    assert ids(loaded.records(jurisdictions=["重庆市"])) == ["EX-04", "EX-27", "EX-GC"]
     assert ids(loaded.records(jurisdictions=["hunan"])) == ["EX-01", "EX-29"]
     # The evaluation panel has no institution: it belongs to its technology's catalogue.
     assert ids(loaded.records(jurisdictions=["national"])) == ["EX-02", "EX-22", "EX-30"]
@@ -501,7 +501,7 @@ def test_records_by_jurisdiction(loaded: LedgerApplication) -> None:
     # Corrections and retractions belong where their target does.
     assert {"EX-32", "EX-33"} <= set(hunan_province)
     # The key registration (EX-KEY) belongs to no jurisdiction: it is about an authority.
-    assert len(hunan_province) + 2 + 3 + 2 + 1 == len(IDS)
+    assert len(hunan_province) + 2 + 3 + 3 + 1 == len(IDS)
 
 
 def test_records_by_effective_range(loaded: LedgerApplication) -> None:

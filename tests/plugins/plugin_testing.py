@@ -233,6 +233,14 @@ BASE: list[dict[str, Any]] = [
      "physician": "D1", "name": "张医生", "institution": "H1", "title": "主任医师"},
     {"id": "grant", "kind": "privilege.granted", "effective": "2005-03-01", "by": "H1", "institution": "H1",
      "physician": "D1", "level": 4, "procedures": ["hunan:S14", "national:G10", "national:P01", "national:C3"]},
+    *(
+        # MTM-2018#21: the technology-management committee's 论证, a condition of use like ethics (#13),
+        # on the day each technology is listed (a decision cannot name it before).
+        {"id": f"mgmt/{ref}", "kind": "review.concluded", "effective": day, "by": "H1", "institution": "H1",
+         "technology": ref, "committee": "management", "outcome": "approved"}
+        for ref, day in (("hunan:S14", "2018-11-19"), ("national:G10", "2015-06-29"), ("national:P01", "2018-11-01"),
+                         ("national:C3", "2009-05-01"))
+    ),
 ]
 
 

@@ -55,6 +55,8 @@ def history(*decisions: dict[str, Any], licensing: str = DISTRICT) -> list[tuple
          "physician": "D1", "level": 4, "procedures": ["national:G04", "chongqing:C2-01"]},
         {"id": "ethics", "kind": "review.concluded", "effective": "2010-01-01", "by": "Q1", "institution": "Q1",
          "technology": "national:G04", "committee": "ethics", "outcome": "approved"},
+        {"id": "mgmt", "kind": "review.concluded", "effective": "2010-01-01", "by": "Q1", "institution": "Q1",
+         "technology": "national:G04", "committee": "management", "outcome": "approved"},  # MTM-2018#21
     ]
     return log_of([*base, *decisions])
 

@@ -191,13 +191,14 @@ def form(**changes: Any) -> dict[str, Any]:
 
 def test_hn2018_2_2_1_annex2_complete_form_matching_its_filing_is_fine() -> None:
     log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
-                        submitted("f1", "2019-05-06", ext={"hunan.form": form()}))
+                        submitted("f1", "2019-05-06", ext={"hunan.form": form()}), completed("k1", "2019-05-20"))
     assert judge(log, as_of=date(2019, 12, 31)) == []
 
 
 def test_hn2018_2_2_1_annex2_incomplete_form_is_a_finding() -> None:
     log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
-                        submitted("f1", "2019-05-06", ext={"hunan.form": form(医疗机构意见="", 联系手机=None)}))
+                        submitted("f1", "2019-05-06", ext={"hunan.form": form(医疗机构意见="", 联系手机=None)}),
+                        completed("k1", "2019-05-20"))
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("hunan.form-incomplete", "HN-2018#二(二)1", ("f1",))}
     assert "联系手机" in found[0].message and "医疗机构意见" in found[0].message
@@ -207,7 +208,8 @@ def test_hn2018_annex2_form_that_says_another_code_institution_or_lead_is_a_find
     log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
                         submitted("f1", "2019-05-06", ext={"hunan.form": form(
                             技术编号="S15", 医疗机构名称="别的医院",
-                            技术负责人=[{"姓名": "王医生", "职称": "主任医师", "负责科室": "骨科"}])}))
+                            技术负责人=[{"姓名": "王医生", "职称": "主任医师", "负责科室": "骨科"}])}),
+                        completed("k1", "2019-05-20"))
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("hunan.form-mismatch", "HN-2018#二(二)1", ("f1",))}
     assert all(s in found[0].message for s in ("S15", "别的医院", "王医生"))

@@ -107,7 +107,8 @@ def test_mtm2009_13_58_prohibited_before_2018_is_judged_by_mtm2009() -> None:
 def test_mtm2018_11_filing_within_15_working_days_counts_the_may_day_make_up_days(filed: str, late: bool) -> None:
     """MTM-2018#11, HN-2018#二(二): first case 2019-04-22; 04-28 and 05-05 (Sundays) were working days,
     05-01..04 off, so the 15th working day is 2019-05-14 (NOTES.md)."""
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", filed))
+    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", filed),
+                        completed("k1", "2019-05-20"))  # the authority answers in time (MTM-2018#11)
     found = judge(log, as_of=date(2019, 12, 31))
     if not late:
         assert found == []
@@ -119,7 +120,7 @@ def test_mtm2018_11_filing_within_15_working_days_counts_the_may_day_make_up_day
 
 def test_mtm2018_11_outside_a_province_plugin_cites_the_national_article_alone() -> None:
     log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-20"),
-                        province=GD)
+                        completed("k1", "2019-05-27"), province=GD)
     assert summary(judge(log, as_of=date(2019, 12, 31))) == {("national.late-filing", "MTM-2018#11", ("f1", "c1"))}
 
 
@@ -169,7 +170,7 @@ def test_mtm2018_11_a_case_after_a_rejected_filing_is_unfiled_use() -> None:
     log = hunan_history(
         ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
         rejected("r1", "2019-05-20"), case_("c2", "2019-05-22"),
-        submitted("f2", "2019-06-03"), case_("c3", "2019-06-04"),
+        submitted("f2", "2019-06-03"), case_("c3", "2019-06-04"), completed("k2", "2019-06-10"),
     )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("national.unfiled-use", "MTM-2018#11, HN-2018#二(二)", ("c2", "r1", "c1"))}
@@ -199,6 +200,7 @@ def test_mtm2018_49_grandfathered_uses_file_by_the_national_or_provincial_date(
         submitted("f0", "2016-04-06", "national:G10"),
         completed("k0", "2016-04-20", "national:G10", by="湖南省卫生计生委"),
         submitted("f1", filed, "national:G10"),
+        completed("k1", "2019-02-15", "national:G10"),
         province=province,
     )
     found = judge(log, as_of=date(2019, 12, 31))
@@ -344,6 +346,7 @@ def test_mtm2018_11_3_technical_lead_must_be_registered_at_the_filing_institutio
         ethics("e", "2019-01-01"), case_("c1", "2019-07-16"), submitted("f1", "2019-08-02", lead="ELSEWHERE"),
         case_("g1", "2019-07-16", "national:G10"), ethics("e2", "2019-01-01", "national:G10"),
         submitted("f2", "2019-08-02", "national:G10", lead="D1"),
+        completed("k1", "2019-08-09"), completed("k2", "2019-08-09", "national:G10"),
     )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("national.technical-lead", "MTM-2018#11(3)", ("f1",))}
@@ -614,10 +617,10 @@ def test_mtm2018_25_a_suspension_recorded_after_a_case_on_the_same_day_does_not_
     use = {"by": "H1", "institution": "H1", "technology": "hunan:S14", "reason": "MTM-2018#25(3)"}
     suspension = {"id": "s1", "kind": "use.suspended", "effective": "2019-06-03", **use}
     first = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-                          case_("c2", "2019-06-03"), suspension)
+                          completed("k1", "2019-05-10"), case_("c2", "2019-06-03"), suspension)
     assert judge(first, as_of=date(2019, 12, 31)) == []
     after = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-                          suspension, case_("c2", "2019-06-03"))
+                          completed("k1", "2019-05-10"), suspension, case_("c2", "2019-06-03"))
     assert summary(judge(after, as_of=date(2019, 12, 31))) == {
         ("national.use-while-suspended", "MTM-2018#25", ("c2", "s1")),
     }

@@ -163,6 +163,8 @@ HISTORY: list[dict[str, Any]] = [
      "institution": "GD1", "technology": "guangdong:Y01", "technical_lead": "P1", "materials": ["备案表"]},
     {"id": "GD-2021-0007", "kind": "filing.completed", "effective": "2021-04-02", "by": "佛山市卫生健康局",
      "institution": "GD1", "technology": "guangdong:Y01"},
+    {"id": "GD-2021-0008", "kind": "review.concluded", "effective": "2021-03-01", "by": "GD1",
+     "institution": "GD1", "technology": "guangdong:Y01", "committee": "management", "outcome": "approved"},
 ]
 
 
