@@ -55,6 +55,8 @@ PINNED = [
     "ledger.events:DecisionCorrected",
     "ledger.events:DecisionRetracted",
     "ledger.events:AuthorityKeyRegistered",
+    "ledger.events:SelfAssessmentConcluded",
+    "ledger.events:GradingCataloguePublished",
 ]
 """Every topic ever written to a ledger. Append to it; never edit or remove a line: a class that
 moves keeps its old topic readable with ``ledger.topics.register_alias(old_topic, cls)``."""

@@ -708,17 +708,17 @@ def test_mtm2018_24_grading_catalogue_in_force_as_of_and_as_known(app: LedgerApp
 
 
 def test_mtm2018_24_the_institution_page_shows_its_grading_catalogue(app: LedgerApplication, tmp_path: Path) -> None:
-    from projections.publish import publish
+    from projections.publish import publish, slug
     from projections.views import Views
 
     recorded(app, *decisions_of(hunan_history(CATALOGUE_2019, CATALOGUE_2021)))
-    publish(Views(app), tmp_path, province="hunan", as_of=date(2022, 1, 1))
-    html = (tmp_path / "hunan/institutions/H1.html").read_text(encoding="utf-8")
+    publish(Views(app), tmp_path / "site", province="hunan", as_of=date(2022, 1, 1))
+    html = (tmp_path / f"site/hunan/institutions/{slug('H1')}.html").read_text(encoding="utf-8")
     section = html[html.index("<h2>手术分级管理目录</h2>") : html.index("<h2>手术分级授权</h2>")]
     assert "2021年版" in section and "2021-01-04" in section and "gc2" in section
     assert '经皮冠状动脉介入治疗术</td><td data-label="手术级别">四级手术' in section
     assert '阑尾切除术</td><td data-label="手术级别">二级手术' in section
     assert "腹腔镜胆囊切除术" not in section
     publish(Views(app), tmp_path / "old", province="hunan", as_of=date(2018, 12, 1))
-    old = (tmp_path / "old/hunan/institutions/H1.html").read_text(encoding="utf-8")
+    old = (tmp_path / f"old/hunan/institutions/{slug('H1')}.html").read_text(encoding="utf-8")
     assert "未公布手术分级管理目录" in old
