@@ -45,7 +45,7 @@ from projections.runner import BATCH_REBUILD, Projection, Runner
 
 TRACKING = "ledger_tracking"
 DECISION_INDEX = "ledger_decisions"
-SCRATCH_CACHE_KIB = 32 * 1024
+SCRATCH_CACHE_KIB = 8 * 1024
 """SQLite page cache of the scratch connection: the rebuild's writes and the comparison's sorts
 stay within it and spill to temporary files beyond (``temp_store = FILE``)."""
 SHOWN = 40

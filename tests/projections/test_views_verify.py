@@ -330,7 +330,11 @@ TRACKING_EDITS = [
      "cases: ledger_tracking says version 99"),
     ("DELETE FROM ledger_tracking WHERE projection = 'physicians'",
      "physicians: ledger_tracking has no row for it"),
+    ("DROP TABLE ledger_tracking", "trail: ledger_tracking has no row for it, yet its tables exist"),
+    ("DROP TABLE view_training_bases", "training_bases (view_training_bases, log up to 34): the table is missing"),
+    ("ALTER TABLE view_catalog ADD COLUMN note TEXT", "catalog (view_catalog, log up to 34): columns differ"),
 ]  # fmt: skip
+"""Edits of the tracking table, and of a view's tables as a whole."""
 
 
 @pytest.mark.parametrize(("edit", "expected"), TRACKING_EDITS)
@@ -370,6 +374,32 @@ def test_verify_views_leaves_the_ledger_as_it_was(example: str, tables: Tables) 
     if tables.postgres:
         left = tables.run("SELECT nspname FROM pg_namespace WHERE nspname LIKE ?", (f"{tables.schema}_verify_%",))
         assert left == []
+
+
+def test_views_caught_up_while_being_verified_are_compared_where_they_end(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process catching the views up during the rebuild: the scratch follows them there."""
+    from projections import audit
+
+    with opened_ledger(ledger_url) as app:
+        app.import_lines(to_jsonl(EXAMPLE_FILE[:20]).splitlines(keepends=True), source="first.jsonl")
+        Views(app)
+        rebuild = audit._rebuild
+        calls = []
+
+        def then_more(*args: Any) -> None:
+            rebuild(*args)
+            if not calls:  # the views move on once the scratch has been built to where they were
+                app.import_lines(to_jsonl(EXAMPLE_FILE[20:]).splitlines(keepends=True), source="second.jsonl")
+                Views(app)
+            calls.append(args[1])
+
+        monkeypatch.setattr(audit, "_rebuild", then_more)
+        report = verify_views(app)
+        assert report.ok, report.problems
+        assert calls[0]["trail"] == 20 and calls[1]["trail"] == 34
+        assert set(report.positions.values()) == {34}
 
 
 def test_views_behind_the_log_are_compared_at_their_own_position(ledger_url: str) -> None:
