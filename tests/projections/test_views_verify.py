@@ -345,6 +345,18 @@ def test_each_edit_of_the_tracking_table_is_caught(example: str, tables: Tables,
     assert expected in err
 
 
+def test_a_position_that_is_no_number_is_caught(example: str, tables: Tables) -> None:
+    """SQLite stores what it is given: text in the position column is named, never a traceback."""
+    if tables.postgres:
+        pytest.skip("PostgreSQL refuses text in a bigint column")
+    tables.run("UPDATE ledger_tracking SET position = 'abc', version = '4\u202e' WHERE projection = 'cases'")
+    code, _, err = verify_views_cli(example)
+    assert code == INTEGRITY_EXIT
+    assert "cases: ledger_tracking says position 'abc', not a position in the log" in err
+    assert "cases: ledger_tracking says version '4\\u202e', the projection is version 4" in err
+    assert "Traceback" not in err
+
+
 def test_a_tracking_row_of_no_enabled_projection_is_reported(example: str, tables: Tables) -> None:
     """A row naming a projection this ledger does not run (a disabled plugin's) answers nothing:
     shown, not an error. Once a projection of that name runs, its view is checked (below)."""
