@@ -834,8 +834,11 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
     type=click.Path(dir_okay=False),
     help="verifier key file (.pub): every checkpoint must then be signed by one of them (repeatable)",
 )
+@click.option("--views", is_flag=True, help="also compare every view and its tracked position with a rebuild")
 @click.pass_context
-def verify_command(ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...]) -> None:
+def verify_command(
+    ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...], views: bool = False
+) -> None:
     """Recompute the Merkle tree from storage and check it against every signed checkpoint.
 
     Exits non-zero naming the first position where storage and the signed history disagree.
@@ -845,6 +848,11 @@ def verify_command(ctx: click.Context, checkpoint_files: tuple[str, ...], key_fi
     report = _integrity.verify(open_app(ctx), notes, keys)
     report.check()
     click.echo(report.summary())
+    if views:
+        from projections.audit import verify_views
+
+        (views_report := verify_views(open_app(ctx))).check()
+        click.echo(views_report.summary())
 
 
 @cli.command("prove")

@@ -562,13 +562,17 @@ _text = stored_text
 class Runner:
     """Runs projections over one ledger: catch up after writes, rebuild on demand, follow."""
 
-    def __init__(self, app: LedgerApplication, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self, app: LedgerApplication, projections: Sequence[Projection], *, db: Database | None = None
+    ) -> None:
+        """``db``: where the views are written, when not beside the log (``projections.audit``
+        rebuilds into a scratch database that reads the log of ``app``)."""
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             msg = f"two projections share a name: {sorted(names)}"
             raise ValueError(msg)
         self.app = app
-        self.db = Database(app.store)
+        self.db = db or Database(app.store)
         self.projections = {p.name: p for p in projections}
         self.log = LogReader(app, self.db)
         self._ready = False
@@ -634,8 +638,11 @@ class Runner:
             rows = c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}").fetchall()
         return {name: int(pos) for name, pos in rows if name in self.projections}
 
-    def catch_up(self, names: Iterable[str] | None = None, *, batch: int | None = None) -> int:
-        """Apply every record not yet applied; returns how many records were read.
+    def catch_up(
+        self, names: Iterable[str] | None = None, *, batch: int | None = None, until: int | None = None
+    ) -> int:
+        """Apply every record not yet applied (up to position ``until``, when given); returns how
+        many records were read.
 
         ``batch``: records per transaction; by default ``BATCH``, then ``BATCH_REBUILD`` once a
         page comes back full (after a large import: fewer, larger transactions)."""
@@ -645,7 +652,7 @@ class Runner:
             return 0
         start = min(self.positions()[p.name] for p in chosen)
         read = 0
-        for page in self._pages(start, batch):
+        for page in self._pages(start, batch, until):
             read += len(page)
             last = page[-1][0]
             _TEXTS.clear()
@@ -675,11 +682,13 @@ class Runner:
                     )
         return read
 
-    def _pages(self, after: int, batch: int | None) -> Iterator[list[tuple[int, DecisionRecord]]]:
+    def _pages(
+        self, after: int, batch: int | None, until: int | None = None
+    ) -> Iterator[list[tuple[int, DecisionRecord]]]:
         """Pages of ``batch`` records; by default ``BATCH``, then ``BATCH_REBUILD`` once a page
         came back full (a large backlog: fewer, larger transactions)."""
         if not self._plain_storage():
-            yield from self._event_pages(after, batch or BATCH)
+            yield from self._event_pages(after, batch or BATCH, until)
             return
         size = batch or BATCH
         # The records straight from the stored state (``record_from_state``), as ``to_record``
@@ -689,13 +698,14 @@ class Runner:
         if self.db.dialect == "postgres":
             sql = (
                 f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > ? "
-                "ORDER BY notification_id LIMIT ?"
+                "AND notification_id <= ? ORDER BY notification_id LIMIT ?"
             )
         else:
-            sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        last = NOW if until is None else until
         while True:
             with self.db.transaction(write=False) as c:
-                rows = c.execute(sql, (after, size), binary=True).fetchall()
+                rows = c.execute(sql, (after, last, size), binary=True).fetchall()
             page = [(int(p), stored_decision(int(p), topic, state, decode)) for p, topic, state in rows]
             if page:
                 yield page
@@ -710,9 +720,11 @@ class Runner:
         mapper = self.app.mapper
         return mapper.cipher is None and mapper.compressor is None
 
-    def _event_pages(self, after: int, batch: int) -> Iterator[list[tuple[int, DecisionRecord]]]:
+    def _event_pages(
+        self, after: int, batch: int, until: int | None = None
+    ) -> Iterator[list[tuple[int, DecisionRecord]]]:
         page: list[tuple[int, DecisionRecord]] = []
-        for notification, event in self.app.notifications(after=after, batch=batch):
+        for notification, event in self.app.notifications(after=after, batch=batch, stop=until):
             page.append((notification.id, self.app.to_record(event)))
             if len(page) >= batch:
                 yield page
