@@ -51,6 +51,7 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -59,7 +60,7 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -304,6 +305,9 @@ class _Log:
     max_position: str
     select_hashes: str | None = None  # PostgreSQL: (after, stop, limit) -> (position, leaf hash)
     select_plain: str | None = None  # SQLite: (after, stop, limit) -> the columns as stored, unchecked
+    events: str = "stored_events"  # the events table, qualified
+    position: str = "rowid"  # its position column
+    index: str = "ledger_decisions"  # the decision index, qualified
 
     def t(self, name: str) -> str:
         return self.db.table(name)
@@ -350,6 +354,9 @@ def _log(app: LedgerApplication) -> _Log:
             if db.dialect == "postgres"
             else f"SELECT {pos}, originator_id, originator_version, topic, state {where}"
         ),
+        events=events,
+        position=pos,
+        index=db.table(getattr(app.store, "index_table", "ledger_decisions")),
     )
     if app.store not in _prepared:
         _create_tables(log)
@@ -708,6 +715,7 @@ class VerifyReport:
     covered: int = 0
     seconds: float = 0.0
     signatures_checked: bool = False
+    index_rows: int = 0
     first_disagreement: Disagreement | None = None
     problems: list[str] = field(default_factory=list)
     signature_problems: list[str] = field(default_factory=list)
@@ -825,7 +833,10 @@ def verify(
         stop = c.execute(log.max_position).fetchone()
         stop_position = int(stop[0]) if stop and stop[0] is not None else 0
         scan = _scan(c, log, tree_size, stop_position, targets, batch)
+        index = _check_index(c, log, app, stop_position, batch)
     report.records = scan.records
+    report.index_rows = index.rows
+    report.problems.extend(index.messages())
     report.checkpoints_verified = sum(t.verified for t in targets)
     report.covered = max((t.size for t in targets if t.verified), default=0)
     _judge(report, scan)
@@ -1206,6 +1217,221 @@ def _judge(report: VerifyReport, scan: _Scan) -> None:
             mismatch.leaf_index,
             f"{mismatch.reason} (after the last signed checkpoint: caught by the Merkle node store)",
         )
+
+
+# --- the decision index ---------------------------------------------------------------------
+
+INDEX_NAMED = 20
+"""Disagreements of the decision index named one by one in a report; beyond that, counted."""
+
+_INDEX_COLUMNS = (
+    "decision_id",
+    "originator_id",
+    "originator_version",
+    "kind",
+    "subject",
+    "effective",
+    "digest",
+    "target",
+    "jurisdiction",
+)
+
+
+@dataclass
+class IndexCheck:
+    """What ``verify`` found comparing the decision index with the events it is derived from."""
+
+    rows: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+    unnamed: int = 0
+
+    def add(self, text: str) -> None:
+        if len(self.problems) < INDEX_NAMED:
+            self.problems.append(text)
+        else:
+            self.unnamed += 1
+
+    def messages(self) -> list[str]:
+        more = [f"and {self.unnamed} more disagreements of the decision index"] if self.unnamed else []
+        return [f"decision index: {p}" for p in self.problems] + more
+
+
+def _state_decoder(app: LedgerApplication) -> Any:
+    """What ``Mapper.to_domain_event`` does to a stored state before the event is built."""
+    mapper = app.mapper
+    decode, cipher, compressor = mapper.transcoder.decode, mapper.cipher, mapper.compressor
+    if cipher is None and compressor is None:
+        return decode
+
+    def full(state: bytes) -> Any:
+        if cipher is not None:
+            state = cipher.decrypt(state)
+        if compressor is not None:
+            state = compressor.decompress(state)
+        return decode(state)
+
+    return full
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _b64(bytes(value))
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _IndexDeriver:
+    """An event's index row as the import derives it (``ledger.application``: the kind from the
+    topic, the digest of the record, the target of a correction, the jurisdiction of the
+    catalogue or of the institution), for events read in log order.
+
+    An institution's jurisdiction is that of its first registration (``jurisdiction_of``); a
+    correction's is its target's, read from the index row of the target (checked when it was
+    passed, earlier in the log). Memory stays bounded: the institutions' cache is emptied past
+    ``CACHE`` entries and asked of the index again.
+    """
+
+    CACHE = 100_000
+
+    def __init__(self, c: Cursor, log: _Log, app: LedgerApplication) -> None:
+        from ledger.application import CORRECTION_KINDS, _jurisdiction_source
+
+        self.c, self.log = c, log
+        self.kinds = _kinds_by_topic()
+        self.decode = _state_decoder(app)
+        self.corrections = dict(zip(CORRECTION_KINDS, ("corrects", "retracts"), strict=True))
+        self.source = _jurisdiction_source
+        self.institutions: dict[str, str | None] = {}
+
+    def row(self, topic: Any, state: Any) -> tuple[Any, ...]:
+        """``(decision id, kind, subject, effective, digest, target, jurisdiction)``; raises
+        (``ValueError``, ``KeyError``…) where the event cannot be read."""
+        if isinstance(topic, bytes):
+            topic = topic.decode("utf-8")
+        kind = self.kinds.get(topic)
+        if kind is None:
+            raise ValueError(f"its topic {topic!r} names no kind of decision")
+        values = self.decode(bytes(state))
+        record = record_from_state(kind, values)
+        subject = values["subject"]
+        target: str | None = None
+        name = self.corrections.get(kind)
+        if name is not None:
+            target = record.fields[name]
+            jurisdiction = self._target_jurisdiction(target)
+        else:
+            fixed, institution = self.source(kind, record.fields)
+            if kind == "institution.registered":
+                self._remember(subject, fixed)
+            jurisdiction = fixed if institution is None else self._jurisdiction(institution)
+        return record.id, kind, subject, record.effective, record.digest(), target, jurisdiction
+
+    def _remember(self, institution: str, jurisdiction: str | None) -> None:
+        if len(self.institutions) >= self.CACHE:
+            self.institutions.clear()
+        self.institutions.setdefault(institution, jurisdiction)
+
+    def _jurisdiction(self, institution: str) -> str | None:
+        if institution in self.institutions:
+            return self.institutions[institution]
+        sql = f"SELECT jurisdiction FROM {self.log.index} WHERE subject = ? ORDER BY position LIMIT 1"
+        found = self.c.execute(sql, (institution,)).fetchone()
+        jurisdiction = None if found is None else found[0]
+        self._remember(institution, jurisdiction)
+        return jurisdiction
+
+    def _target_jurisdiction(self, target: str) -> str | None:
+        found = self.c.execute(f"SELECT jurisdiction FROM {self.log.index} WHERE decision_id = ?", (target,)).fetchone()
+        return None if found is None else found[0]
+
+
+def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch: int) -> IndexCheck:
+    """Recompute the decision index from the events and compare it, row by row, in log order.
+
+    The index is outside the Merkle tree, and import, ``show``, ``log`` and the views' look-ups
+    answer from it: every event must have its row, with the content the import derives from that
+    event, and no row may lack its event. Streams the events joined with their rows by position,
+    ``batch`` positions at a time (one read transaction: the snapshot the tree was checked in).
+    """
+    out = IndexCheck()
+    derive = _IndexDeriver(c, log, app)
+    index_columns = ", ".join(f"d.{name}" for name in ("position", *_INDEX_COLUMNS))
+    sql = (
+        f"SELECT e.{log.position}, e.originator_id, e.originator_version, e.topic, e.state, {index_columns} "
+        f"FROM {log.events} e LEFT JOIN {log.index} d ON d.position = e.{log.position} "
+        f"WHERE e.{log.position} > ? AND e.{log.position} <= ? ORDER BY e.{log.position}"
+    )
+    careful = sql
+    if log.db.dialect == "sqlite":  # text that is not UTF-8 cannot be read as text: read bytes then
+        for name in ("e.originator_id", "e.topic", "e.state", *(f"d.{n}" for n in _INDEX_COLUMNS)):
+            careful = careful.replace(f"{name},", f"CAST({name} AS BLOB),", 1).replace(
+                f"{name} FROM", f"CAST({name} AS BLOB) FROM", 1
+            )
+    after, previous = 0, None
+    while after < stop:
+        high = min(stop, after + batch)
+        try:
+            rows = _fetch_rows(c, sql, (after, high))
+        except sqlite3.OperationalError:
+            rows = [_as_text(row) for row in _fetch_rows(c, careful, (after, high))]
+        for row in rows:
+            position = row[0]
+            if position == previous:  # a second row joined to the same event
+                out.add(f"a second row ({row[6]!r}) for the event at position {position}")
+                continue
+            previous = position
+            out.events += 1
+            if row[5] is None:
+                out.add(f"no row for the event at position {position}: its decision is hidden from look-ups")
+                continue
+            out.rows += 1
+            _compare_row(out, derive, row)
+        after = high
+    (count,) = c.execute(f"SELECT COUNT(*) FROM {log.index}").fetchone() or (0,)
+    if int(count) != out.rows:
+        extra = c.execute(
+            f"SELECT d.position, d.decision_id FROM {log.index} d WHERE NOT EXISTS (SELECT 1 FROM {log.events} e "
+            f"WHERE e.{log.position} = d.position) ORDER BY d.position LIMIT {INDEX_NAMED + 1}"
+        ).fetchall()
+        for position, decision_id in extra:
+            out.add(f"the row of {decision_id!r} names position {position}, where there is no event (planted)")
+        if not extra:
+            out.add(f"{count} rows for {out.rows} events")
+    return out
+
+
+def _as_text(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row read as bytes (``CAST … AS BLOB``) with its text columns as text again; bytes that
+    are not UTF-8 become U+FFFD, so they match nothing the events derive."""
+    text = {1, 6, 7, 9, 10, 11, 13, 14}  # originator ids, index text columns (not the state, digest)
+    return tuple(
+        v.decode("utf-8", "replace") if k in text and isinstance(v, bytes) else v for k, v in enumerate(row)
+    )
+
+
+def _compare_row(out: IndexCheck, derive: _IndexDeriver, row: Sequence[Any]) -> None:
+    position, oid, version, topic, state = row[:5]
+    stored = row[6:]
+    try:
+        decision_id, kind, subject, effective, digest, target, jurisdiction = derive.row(topic, state)
+    except Exception as e:  # a malformed event: the tree check names it; its row cannot be judged
+        out.add(f"the event at position {position} cannot be read ({type(e).__name__}: {e}): its row is unchecked")
+        return
+    expected = (decision_id, oid, version, kind, subject, effective.isoformat(), digest, target, jurisdiction)
+    got = list(stored)
+    if isinstance(got[5], date):
+        got[5] = got[5].isoformat()
+    if isinstance(got[6], (bytearray, memoryview)):
+        got[6] = bytes(got[6])
+    if tuple(got) == expected:
+        return
+    differ = [
+        f"{name} {_shown(have)} (the event says {_shown(want)})"
+        for name, have, want in zip(_INDEX_COLUMNS, got, expected, strict=True)
+        if have != want
+    ]
+    out.add(f"the row at position {position} ({_shown(stored[0])}) disagrees with its event: {', '.join(differ)}")
 
 
 # --- offline proofs -------------------------------------------------------------------------
