@@ -73,8 +73,10 @@ from ledger.checkpoints import (
     Checkpoint,
     SignerKey,
     VerifierKey,
+    check_origin,
     format_time,
     generate_key,
+    note_signers,
     open_note,
     parse_checkpoint,
     sign,
@@ -584,11 +586,50 @@ class StoredCheckpoint:
     time: str
     origin: str
     note: str
+    faults: tuple[str, ...] = ()
+    """What is wrong with the row's own columns (a size that is not a number…): -1 / empty stand in."""
 
 
 def _stored(c: Cursor, log: _Log) -> list[StoredCheckpoint]:
-    rows = c.execute(f"SELECT seq, size, root, time, origin, note FROM {log.t(CHECKPOINTS)} ORDER BY seq").fetchall()
-    return [StoredCheckpoint(int(s), int(n), bytes(r), str(t), str(o), str(note)) for s, n, r, t, o, note in rows]
+    """Every stored checkpoint row, oldest first, read as it is: a column holding what it should
+    not (SQLite stores anything anywhere) is a fault of that row, never an exception."""
+    sql = f"SELECT seq, size, root, time, origin, note FROM {log.t(CHECKPOINTS)} ORDER BY seq"
+    if log.db.dialect == "sqlite":  # text that is not UTF-8 cannot be read as text
+        sql = sql.replace("time, origin, note", "CAST(time AS BLOB), CAST(origin AS BLOB), CAST(note AS BLOB)")
+    out = []
+    for k, (seq, size, stored_root, *texts) in enumerate(c.execute(sql).fetchall(), 1):
+        faults: list[str] = []
+
+        def number(value: Any, name: str, faults: list[str] = faults) -> int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            faults.append(f"its {name} {_shown(value)} is not a number")
+            return -1
+
+        root = bytes(stored_root) if isinstance(stored_root, (bytes, bytearray, memoryview)) else b""
+        if len(root) != merkle.HASH_SIZE:
+            faults.append(f"its root {_shown(stored_root)} is not a {merkle.HASH_SIZE}-byte hash")
+            root = b""
+        strings = []
+        for name, value in zip(("time", "origin", "note"), texts, strict=True):
+            try:
+                strings.append(value.decode("utf-8") if isinstance(value, bytes) else str(value))
+            except UnicodeDecodeError:
+                faults.append(f"its {name} is not UTF-8 text")
+                strings.append("")
+        seq_number = number(seq, "seq")
+        out.append(
+            StoredCheckpoint(
+                seq_number if seq_number >= 0 else k,
+                number(size, "size"),
+                root,
+                strings[0],
+                strings[1],
+                strings[2],
+                tuple(faults),
+            )
+        )
+    return out
 
 
 def stored_checkpoints(app: LedgerApplication) -> list[StoredCheckpoint]:
@@ -626,6 +667,8 @@ def checkpoint(
     origin: str | None = None,
     *,
     now: datetime | None = None,
+    rotate_key: bool = False,
+    new_origin: bool = False,
 ) -> str:
     """Sync, then sign (origin, size, root, time) as a C2SP checkpoint, keep it, return the note.
 
@@ -633,6 +676,12 @@ def checkpoint(
     for each stored one, an RFC 9162 §2.1.4 consistency proof from the node store must verify
     against its signed root. A log that signed two inconsistent checkpoints would have proved
     it rewrote history; refusing keeps that from ever being signed.
+
+    A log keeps its identity: the key and the origin of the last signed checkpoint. Another key
+    is refused unless ``rotate_key`` (a key rotation, docs/reliability.md), another origin unless
+    ``new_origin``; with the same key, the last checkpoint's signature must verify with it (a
+    row claiming this key's signature that does not verify was forged). The origin must be one
+    C2SP allows (``checkpoints.check_origin``).
     """
     key = signer_key if isinstance(signer_key, SignerKey) else SignerKey.parse(signer_key)
     sync(app)
@@ -645,8 +694,20 @@ def checkpoint(
             raise IntegrityError("the Merkle node store and the stored frontier disagree: run `ledger verify`")
         stored = _stored(c, log)
         _check_consistent(stored, state, get_node)
+        last = stored[-1] if stored else None
         if origin is None:
-            origin = stored[-1].origin if stored else f"medtech-ledger/{state.log_id}"
+            origin = last.origin if last is not None else f"medtech-ledger/{state.log_id}"
+        elif last is not None and origin != last.origin and not new_origin:
+            raise ConfigurationError(
+                f"checkpoint #{last.seq} was signed for the origin {last.origin!r}, not {origin!r}: a log keeps its "
+                "origin; give --new-origin to sign under another one on purpose"
+            )
+        try:
+            check_origin(origin)
+        except ValueError as e:
+            raise ConfigurationError(f"cannot make a checkpoint: {e}") from None
+        if last is not None:
+            _check_same_key(last, key, rotate_key)
         when = (now or datetime.now(UTC)).replace(microsecond=0)
         try:
             cp = Checkpoint(origin, state.size, root).with_time(when)
@@ -661,9 +722,37 @@ def checkpoint(
     return note
 
 
+def _check_same_key(last: StoredCheckpoint, key: SignerKey, rotate_key: bool) -> None:
+    """Refuse to sign with another key than the last checkpoint's, unless rotating on purpose;
+    with the same key, the last checkpoint must really carry its signature."""
+    try:
+        signers = note_signers(last.note)
+    except SignatureError as e:
+        raise IntegrityError(f"stored checkpoint #{last.seq} is not a readable note ({e}): refusing to sign") from None
+    mine = (key.name, key.key_id)
+    if mine not in signers:
+        if rotate_key:
+            return
+        named = ", ".join(f"{name}+{kid:08x}" for name, kid in signers)
+        raise ConfigurationError(
+            f"checkpoint #{last.seq} was signed by {named}, not by this key ({key.name}+{key.key_id:08x}): "
+            "refusing to sign with another key; give --rotate-key if the log's key is being replaced "
+            "(docs/reliability.md, key rotation)"
+        )
+    try:
+        open_note(last.note, [key.verifier()])
+    except SignatureError as e:
+        raise IntegrityError(
+            f"stored checkpoint #{last.seq} names this key but its signature does not verify ({e}): "
+            "the checkpoints were altered; run `ledger verify`"
+        ) from None
+
+
 def _check_consistent(stored: Sequence[StoredCheckpoint], state: TreeState, get_node: merkle.GetNode) -> None:
     seen: set[tuple[int, bytes]] = set()
     for cp in stored:
+        if cp.faults:
+            raise IntegrityError(f"stored checkpoint #{cp.seq}: {'; '.join(cp.faults)}: refusing to sign")
         try:
             signed = _unverified(cp.note)
         except SignatureError as e:
@@ -719,6 +808,9 @@ class VerifyReport:
     first_disagreement: Disagreement | None = None
     problems: list[str] = field(default_factory=list)
     signature_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What holds but is not covered by a verified signature (no checkpoint, records after the
+    last one, no key given): said always, a failure only under ``check(strict=True)``."""
 
     @property
     def ok(self) -> bool:
@@ -735,7 +827,8 @@ class VerifyReport:
         tail = f"; {uncovered} newer records not yet covered by a checkpoint" if uncovered > 0 else ""
         return (
             f"{self.records} records, {self.checkpoints_verified} of {self.checkpoints_total} checkpoints verified, "
-            f"{self.rate:,.0f} records/s ({self.seconds:.2f} s); {signatures}{tail}"
+            f"{self.index_rows} decision index rows checked, {self.rate:,.0f} records/s ({self.seconds:.2f} s); "
+            f"{signatures}{tail}"
         )
 
     def message(self) -> str:
@@ -749,9 +842,14 @@ class VerifyReport:
         parts.extend(self.signature_problems)
         return "; ".join(parts)
 
-    def check(self) -> None:
-        """Raise ``IntegrityError`` (or ``SignatureError`` if only signatures failed) unless ok."""
+    def check(self, *, strict: bool = False) -> None:
+        """Raise ``IntegrityError`` (or ``SignatureError`` if only signatures failed) unless ok;
+        ``strict``: also while anything is not covered by a verified signature (``warnings``)."""
         if self.ok:
+            if strict and self.warnings:
+                raise IntegrityError(
+                    "not every record is covered by a verified signature (--strict): " + "; ".join(self.warnings)
+                )
             return
         if self.first_disagreement is None and not self.problems:
             raise SignatureError(self.message())
@@ -796,10 +894,33 @@ def _load_targets(
         if row is None and origins and signed.origin not in origins:
             report.problems.append(f"{label} is for log {signed.origin!r}, not this one ({', '.join(sorted(origins))})")
             continue
-        if row is not None and (row.size, row.root) != (signed.size, signed.root):
-            report.problems.append(f"{label}: its row (size {row.size}) disagrees with its signed note")
+        if row is not None:
+            _compare_checkpoint_row(label, row, signed, report)
         targets.append(_Target(label, signed.size, signed.root))
     return sorted(targets, key=lambda t: t.size)
+
+
+def _compare_checkpoint_row(label: str, row: StoredCheckpoint, signed: Checkpoint, report: VerifyReport) -> None:
+    """The row's columns are an index of its note (``checkpoints``, ``prove`` and signing read
+    them): each must say what the signed note says."""
+    report.problems.extend(f"{label}: {fault}" for fault in row.faults)
+    try:
+        when = signed.time
+        signed_time = "" if when is None else format_time(when)
+    except SignatureError:
+        signed_time = "?"
+    differ = [
+        f"{name} {_shown(have)} (the note says {_shown(want)})"
+        for name, have, want in (
+            ("size", row.size, signed.size),
+            ("root", row.root, signed.root),
+            ("time", row.time, signed_time),
+            ("origin", row.origin, signed.origin),
+        )
+        if have != want and not (name == "size" and have == -1) and not (name == "root" and not have)
+    ]
+    if differ:
+        report.problems.append(f"{label}: its row disagrees with its signed note: {', '.join(differ)}")
 
 
 def verify(
@@ -834,14 +955,38 @@ def verify(
         stop_position = int(stop[0]) if stop and stop[0] is not None else 0
         scan = _scan(c, log, tree_size, stop_position, targets, batch)
         index = _check_index(c, log, app, stop_position, batch)
+        signed_sizes = [t.size for t in targets if t.verified]
+        first_uncovered = _expected_position(c, log, max(signed_sizes, default=0))
     report.records = scan.records
     report.index_rows = index.rows
     report.problems.extend(index.messages())
     report.checkpoints_verified = sum(t.verified for t in targets)
     report.covered = max((t.size for t in targets if t.verified), default=0)
     _judge(report, scan)
+    _uncovered(report, first_uncovered)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _uncovered(report: VerifyReport, first_position: int | None) -> None:
+    """Say what no verified signature covers (findings 6 and 10 of the integrity review: with
+    every checkpoint deleted, "0 of 0 verified" passed): a failure under ``--strict``."""
+    if not report.signatures_checked:
+        report.warnings.append("signatures not checked: give --key with the ledger's verifier key")
+    if report.records == 0:
+        return
+    if report.checkpoints_total == 0:
+        report.warnings.append(
+            f"no signed checkpoint: none of the {report.records} records is covered by a signature (a log rewritten "
+            "after its checkpoints were deleted cannot be told from the real one: keep checkpoints outside the "
+            "ledger and give them with --checkpoint)"
+        )
+    elif report.covered < report.records:
+        where = f" (positions {first_position} on)" if first_position is not None else ""
+        report.warnings.append(
+            f"{report.records - report.covered} records{where} are after the last verified checkpoint: no signature "
+            "covers them yet (`ledger checkpoint` signs them)"
+        )
 
 
 @dataclass
@@ -1405,9 +1550,7 @@ def _as_text(row: Sequence[Any]) -> tuple[Any, ...]:
     """A row read as bytes (``CAST … AS BLOB``) with its text columns as text again; bytes that
     are not UTF-8 become U+FFFD, so they match nothing the events derive."""
     text = {1, 6, 7, 9, 10, 11, 13, 14}  # originator ids, index text columns (not the state, digest)
-    return tuple(
-        v.decode("utf-8", "replace") if k in text and isinstance(v, bytes) else v for k, v in enumerate(row)
-    )
+    return tuple(v.decode("utf-8", "replace") if k in text and isinstance(v, bytes) else v for k, v in enumerate(row))
 
 
 def _compare_row(out: IndexCheck, derive: _IndexDeriver, row: Sequence[Any]) -> None:
