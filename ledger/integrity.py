@@ -955,6 +955,7 @@ def verify(
         stop_position = int(stop[0]) if stop and stop[0] is not None else 0
         scan = _scan(c, log, tree_size, stop_position, targets, batch)
         index = _check_index(c, log, app, stop_position, batch)
+        report.problems.extend(_check_tree_tables(c, log, tree_size, batch))
         signed_sizes = [t.size for t in targets if t.verified]
         first_uncovered = _expected_position(c, log, max(signed_sizes, default=0))
     report.records = scan.records
@@ -1364,6 +1365,104 @@ def _judge(report: VerifyReport, scan: _Scan) -> None:
         )
 
 
+# --- the tables of the tree -----------------------------------------------------------------
+
+
+def _check_tree_tables(c: Cursor, log: _Log, tree_size: int, batch: int) -> list[str]:
+    """The node store above level 0, the leaf map and the stored tree state, against the tree.
+
+    The scan compared level 0 with the leaves recomputed from storage; here each level above must
+    hold exactly the hashes of the pairs below it (RFC 9162 §2.1.1), so by induction every stored
+    node is the recomputed tree's (proofs and signing read them). The leaf map must send the
+    ``i``-th record's position to ``i``, and the stored frontier and last position must be the
+    tree's. Each level is read as one concatenation per batch (as ``_level0_matches`` reads).
+    """
+    problems: list[str] = []
+    size, level = tree_size, 0
+    while size >= 2 and not problems:
+        count = size // 2
+        for start in range(0, count, batch):
+            end = min(count, start + batch)
+            below = _level_blob(c, log, level, 2 * start, 2 * end)
+            above = _level_blob(c, log, level + 1, start, end)
+            if below is None or above is None:
+                problems.append(f"the Merkle node store lacks nodes of level {level + 1 if below else level}")
+                break
+            sha, prefix = _sha256, _NODE_PREFIX
+            expected = b"".join(sha(prefix + below[k : k + 64]).digest() for k in range(0, len(below), 64))
+            if above != expected:
+                first = next(i for i in range(0, len(above), 32) if above[i : i + 32] != expected[i : i + 32]) // 32
+                problems.append(
+                    f"the Merkle node store's node ({level + 1}, {start + first}) is not the hash of its two children: "
+                    "the node store was altered (proofs and signing read it)"
+                )
+                break
+        size, level = count, level + 1
+    wanted = sum(tree_size >> k for k in range(tree_size.bit_length()))
+    (found,) = c.execute(f"SELECT COUNT(*) FROM {log.t(NODES)}").fetchone() or (0,)
+    if int(found) != wanted:
+        problems.append(f"the Merkle node store holds {found} nodes where a tree of {tree_size} has {wanted}")
+    problems.extend(_check_leaf_map(c, log, tree_size))
+    try:
+        state, frontier = _read_tree(c, log)
+        recomputed = merkle.Frontier.from_get_node(_node_reader(c, log), tree_size)
+    except (IntegrityError, ValueError):
+        return problems  # already said (the state row), or the nodes are missing (said above)
+    if frontier.nodes != recomputed.nodes:
+        problems.append("the stored Merkle frontier is not the tree's: the tree state was altered")
+    if tree_size and _expected_position(c, log, tree_size - 1) != state.last_position:
+        problems.append(f"the tree state's last position {state.last_position} is not its last leaf's")
+    return problems
+
+
+def _level_blob(c: Cursor, log: _Log, level: int, start: int, end: int) -> bytes | None:
+    """The node store's hashes of ``level`` from ``start`` to ``end`` (exclusive), end to end;
+    None unless exactly those are there."""
+    if log.db.dialect == "postgres":
+        sql = (
+            f"SELECT count(*), string_agg(hash, ''::bytea ORDER BY idx) FROM {log.t(NODES)} "
+            "WHERE level = ? AND idx >= ? AND idx < ?"
+        )
+    else:
+        sql = (
+            f"SELECT count(*), CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM {log.t(NODES)} "
+            "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx)"
+        )
+    rows = _fetch_rows(c, sql, (level, start, end))
+    if not rows or rows[0][0] != end - start or rows[0][1] is None:
+        return None
+    joined = bytes(rows[0][1])
+    return joined if len(joined) == merkle.HASH_SIZE * (end - start) else None
+
+
+def _check_leaf_map(c: Cursor, log: _Log, tree_size: int) -> list[str]:
+    """The leaf map sends the ``i``-th stored record's position to ``i``, for every leaf: its
+    positions are those of the records up to the last leaf's (as many, all of them there) and
+    its indexes are their ranks."""
+    leaves = log.t(LEAVES)
+    (count,) = c.execute(f"SELECT COUNT(*) FROM {leaves}").fetchone() or (0,)
+    if int(count) != tree_size:
+        return [f"the Merkle leaf map has {count} leaves where the tree has {tree_size}"]
+    if not tree_size:
+        return []
+    misplaced = c.execute(
+        f"SELECT position, leaf_index FROM (SELECT position, leaf_index, ROW_NUMBER() OVER (ORDER BY position) AS r "
+        f"FROM {leaves}) ranked WHERE r - 1 <> leaf_index ORDER BY r LIMIT 1"
+    ).fetchone()
+    if misplaced is not None:
+        return [f"the Merkle leaf map sends position {misplaced[0]} to leaf {misplaced[1]}: it was altered"]
+    last = c.execute(f"SELECT position FROM {leaves} WHERE leaf_index = ?", (tree_size - 1,)).fetchone()
+    (matched,) = c.execute(
+        f"SELECT COUNT(*) FROM {leaves} l JOIN {log.events} e ON e.{log.position} = l.position"
+    ).fetchone() or (0,)
+    (records,) = c.execute(
+        f"SELECT COUNT(*) FROM {log.events} WHERE {log.position} <= ?", (last[0] if last else 0,)
+    ).fetchone() or (0,)
+    if int(matched) != tree_size or int(records) != tree_size:
+        return ["the Merkle leaf map names positions that are not the records' (it was altered, or records were)"]
+    return []
+
+
 # --- the decision index ---------------------------------------------------------------------
 
 INDEX_NAMED = 20
@@ -1509,7 +1608,8 @@ def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch:
     )
     careful = sql
     if log.db.dialect == "sqlite":  # text that is not UTF-8 cannot be read as text: read bytes then
-        for name in ("e.originator_id", "e.topic", "e.state", *(f"d.{n}" for n in _INDEX_COLUMNS)):
+        text = ("decision_id", "originator_id", "kind", "subject", "effective", "target", "jurisdiction")
+        for name in ("e.originator_id", "e.topic", "e.state", *(f"d.{n}" for n in text)):
             careful = careful.replace(f"{name},", f"CAST({name} AS BLOB),", 1).replace(
                 f"{name} FROM", f"CAST({name} AS BLOB) FROM", 1
             )
