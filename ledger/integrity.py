@@ -956,8 +956,7 @@ def verify(
         scan = _scan(c, log, tree_size, stop_position, targets, batch)
         index = _check_index(c, log, app, stop_position, batch)
         report.problems.extend(_check_tree_tables(c, log, tree_size, batch))
-        signed_sizes = [t.size for t in targets if t.verified]
-        first_uncovered = _expected_position(c, log, max(signed_sizes, default=0))
+        first_uncovered = _position_after(c, log, max((t.size for t in targets if t.verified), default=0))
     report.records = scan.records
     report.index_rows = index.rows
     report.problems.extend(index.messages())
@@ -967,6 +966,15 @@ def verify(
     _uncovered(report, first_uncovered)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _position_after(c: Cursor, log: _Log, leaves: int) -> int | None:
+    """The position of the first stored record after the first ``leaves`` leaves."""
+    last = _expected_position(c, log, leaves - 1) if leaves else 0
+    if last is None:
+        return None
+    found = c.execute(f"SELECT MIN({log.position}) FROM {log.events} WHERE {log.position} > ?", (last,)).fetchone()
+    return None if found is None or found[0] is None else int(found[0])
 
 
 def _uncovered(report: VerifyReport, first_position: int | None) -> None:
