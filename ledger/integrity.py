@@ -978,8 +978,8 @@ def _position_after(c: Cursor, log: _Log, leaves: int) -> int | None:
 
 
 def _uncovered(report: VerifyReport, first_position: int | None) -> None:
-    """Say what no verified signature covers (findings 6 and 10 of the integrity review: with
-    every checkpoint deleted, "0 of 0 verified" passed): a failure under ``--strict``."""
+    """Say what no verified signature covers (with every checkpoint deleted, "0 of 0 verified"
+    used to pass in silence): a failure under ``--strict``."""
     if not report.signatures_checked:
         report.warnings.append("signatures not checked: give --key with the ledger's verifier key")
     if report.records == 0:
