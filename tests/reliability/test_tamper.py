@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from conftest import run_cli
 from strategies import EXAMPLE_FILE, to_jsonl
+from test_postgres_roles import Roles, roles, set_up_as_documented  # noqa: F401 - ``roles`` is a fixture
 
 from ledger import integrity
 from ledger.application import LedgerApplication
@@ -281,3 +282,38 @@ def test_every_edit_has_its_row_in_the_documentation() -> None:
     section = doc.split("## Tamper suite", 1)[1].split("\n## ", 1)[0]
     rows = {m.group(1).strip() for m in re.finditer(r"^\| ([^|]+?) \|", section, flags=re.M)}
     assert set(EDITS) <= rows, sorted(set(EDITS) - rows)
+
+
+def test_the_writer_roles_insert_alone_plants_nothing_silently(
+    roles: Roles,  # noqa: F811 - the documented roles' fixture, imported
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    keys: tuple[str, str],
+) -> None:
+    """Finding 2, with the privileges of docs/reliability.md's writer (INSERT and SELECT on the
+    log's tables, no trigger touched): a planted index row no longer blocks the real decision
+    with "already recorded (position 99999)" or shows another one; import and ``show`` stop with
+    a clear error pointing to ``verify``, which names the row."""
+    set_up_as_documented(roles, monkeypatch)
+    url = roles.url(roles.writer)
+    first, rest = EXAMPLE_FILE[:-1], EXAMPLE_FILE[-1:]
+    (tmp_path / "first.jsonl").write_bytes(to_jsonl(first))
+    (tmp_path / "rest.jsonl").write_bytes(to_jsonl(rest))
+    (tmp_path / "ledger.pub").write_text(keys[1] + "\n", encoding="utf-8")
+    assert run_cli(["import", str(tmp_path / "first.jsonl")], url).exit_code == 0
+    planted = rest[0]["id"]
+    with roles.connect(roles.writer) as conn:
+        conn.execute(
+            f'INSERT INTO "{roles.schema}".ledger_decisions SELECT %s, 99999, originator_id, originator_version, '
+            f'kind, subject, effective, digest, target, jurisdiction FROM "{roles.schema}".ledger_decisions '
+            "WHERE position = 1",
+            (planted,),
+        )
+    imported = run_cli(["import", str(tmp_path / "rest.jsonl")], url)
+    assert imported.exit_code == 9, imported.stderr
+    assert f"the decision index says '{planted}' is at position 99999, but there is no event there" in imported.stderr
+    assert "ledger verify" in imported.stderr and "already recorded" not in imported.stderr
+    shown = run_cli(["show", planted], url)
+    assert shown.exit_code == 9 and "Traceback" not in shown.stderr
+    code, out = _verify(url, tmp_path / "ledger.pub")
+    assert code == 9 and f"the row of '{planted}' names position 99999, where there is no event (planted)" in out
