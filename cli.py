@@ -786,14 +786,24 @@ def keygen_command(name: str, key_file: str | None) -> None:
 @click.option("--key", "key_file", type=click.Path(dir_okay=False), envvar="LEDGER_KEY", help=_KEY_HELP)
 @click.option("--origin", envvar="LEDGER_ORIGIN", help="the log's origin line (default: the one it last signed)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the signed note to FILE")
+@click.option("--rotate-key", is_flag=True, help="sign with another key than the last checkpoint's (key rotation)")
+@click.option("--new-origin", is_flag=True, help="sign under another origin than the last checkpoint's")
 @click.pass_context
-def checkpoint_command(ctx: click.Context, key_file: str | None, origin: str | None, output: str | None) -> None:
+def checkpoint_command(
+    ctx: click.Context,
+    key_file: str | None,
+    origin: str | None,
+    output: str | None,
+    rotate_key: bool,
+    new_origin: bool,
+) -> None:
     """Bring the Merkle tree up to date and sign a checkpoint (C2SP tlog-checkpoint) of it.
 
-    Refuses to sign a tree that is inconsistent with a checkpoint signed before.
+    Refuses to sign a tree that is inconsistent with a checkpoint signed before, and, unless told
+    so, with another key or origin than the last checkpoint's (docs/reliability.md, key rotation).
     """
     key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
-    note = _integrity.checkpoint(open_app(ctx), key, origin)
+    note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
     if output:
         _write_text(output, note)
     click.echo(note, nl=False)
@@ -834,19 +844,28 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
     type=click.Path(dir_okay=False),
     help="verifier key file (.pub): every checkpoint must then be signed by one of them (repeatable)",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="also fail unless every record is covered by a checkpoint whose signature --key verified",
+)
 @click.option("--views", is_flag=True, help="also compare every view and its tracked position with a rebuild")
 @click.pass_context
 def verify_command(
-    ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...], views: bool = False
+    ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...], strict: bool, views: bool
 ) -> None:
-    """Recompute the Merkle tree from storage and check it against every signed checkpoint.
+    """Recompute the Merkle tree and the decision index from storage and check them against
+    every signed checkpoint and the events; with --views, every view against a rebuild.
 
-    Exits non-zero naming the first position where storage and the signed history disagree.
+    Exits non-zero naming the first position where storage and the signed history disagree, and
+    says what no verified signature covers (a failure with --strict).
     """
     keys = _integrity.load_verifier_keys(key_files)
     notes = [_read_text(path) for path in checkpoint_files]
     report = _integrity.verify(open_app(ctx), notes, keys)
-    report.check()
+    report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
+    for warning in report.warnings:
+        click.echo(f"Warning: {printable(warning)}", err=True)
     click.echo(report.summary())
     if views:
         from projections.audit import verify_views

@@ -279,6 +279,57 @@ def _check_line(line: str, what: str) -> None:
         raise ValueError(f"{what} must be one line of UTF-8 text without control characters")
 
 
+MAX_ORIGIN_BYTES = 255
+"""The longest origin a C2SP ML-DSA-44 cosignature can name (``opaque log_origin<1..2^8-1>``):
+a log with a longer one could not be cosigned by such a witness."""
+
+
+def check_origin(origin: str) -> str:
+    """The origin line a log signs under, or ``ValueError`` saying what is wrong with it.
+
+    C2SP tlog-checkpoint: non-empty; signed-note: UTF-8, no control character (so one line);
+    tlog-checkpoint SHOULD, made a rule here since the ledger chooses its own: no Unicode white
+    space and no '+' (a schema-less URL such as ``example.org/ledger``); at most
+    ``MAX_ORIGIN_BYTES`` bytes of UTF-8 (tlog-cosignature). Parsing others' notes stays as lenient
+    as the specifications (``parse_checkpoint``): this is what the ledger itself signs.
+    """
+    if not isinstance(origin, str) or not origin:
+        raise ValueError("the origin must be a non-empty line of text")
+    if not _encodable(origin):
+        raise ValueError("the origin must be valid UTF-8 text")
+    bad = next((c for c in origin if ord(c) < 0x20 or c == "\x7f" or c.isspace() or c == "+"), None)
+    if bad is not None:
+        raise ValueError(
+            f"the origin {origin!r} holds U+{ord(bad):04X}: it must be one line without white space, '+' or "
+            "control characters (a schema-less URL such as example.org/ledger)"
+        )
+    if not origin.isprintable():
+        raise ValueError(f"the origin {origin!r} holds a character that is not printable")
+    if len(origin.encode("utf-8")) > MAX_ORIGIN_BYTES:
+        raise ValueError(f"the origin is {len(origin.encode('utf-8'))} bytes of UTF-8, more than {MAX_ORIGIN_BYTES}")
+    return origin
+
+
+def note_signers(text: str) -> list[tuple[str, int]]:
+    """(key name, key ID) of each signature line of a signed note, unverified: which keys claim
+    to have signed it. ``SignatureError`` where the note has no well-formed signature block."""
+    note = _note_text(text, "signed note")
+    split = note.rfind("\n\n")
+    block = note[split + 2 :] if split >= 0 else ""
+    if not block.endswith("\n"):
+        raise SignatureError("malformed note: no signature lines after a blank line")
+    out: list[tuple[str, int]] = []
+    for number, line in enumerate(block[:-1].split("\n")[:MAX_SIGNATURES], 1):
+        name, _, b64 = line.removeprefix(SIG_PREFIX).partition(" ")
+        if not line.startswith(SIG_PREFIX) or not _is_valid_name(name):
+            raise SignatureError(f"malformed note: signature line {number} has no valid name")
+        raw = _b64decode(b64, f"signature line {number}")
+        if len(raw) < 5:
+            raise SignatureError(f"malformed note: signature line {number} is too short")
+        out.append((name, int.from_bytes(raw[:4], "big")))
+    return out
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A log's claim "my tree of ``size`` leaves has root ``root``" (C2SP tlog-checkpoint).

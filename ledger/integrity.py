@@ -52,6 +52,7 @@ import hmac
 import json
 import os
 import re
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -60,7 +61,7 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -71,8 +72,10 @@ from ledger.checkpoints import (
     Checkpoint,
     SignerKey,
     VerifierKey,
+    check_origin,
     format_time,
     generate_key,
+    note_signers,
     open_note,
     parse_checkpoint,
     sign,
@@ -313,6 +316,9 @@ class _Log:
     max_position: str
     select_hashes: str | None = None  # PostgreSQL: (after, stop, limit) -> (position, leaf hash)
     select_plain: str | None = None  # SQLite: (after, stop, limit) -> the columns as stored, unchecked
+    events: str = "stored_events"  # the events table, qualified
+    position: str = "rowid"  # its position column
+    index: str = "ledger_decisions"  # the decision index, qualified
 
     def t(self, name: str) -> str:
         return self.db.table(name)
@@ -359,6 +365,9 @@ def _log(app: LedgerApplication) -> _Log:
             if db.dialect == "postgres"
             else f"SELECT {pos}, originator_id, originator_version, topic, state {where}"
         ),
+        events=events,
+        position=pos,
+        index=db.table(getattr(app.store, "index_table", "ledger_decisions")),
     )
     if app.store not in _prepared:
         _create_tables(log)
@@ -586,11 +595,50 @@ class StoredCheckpoint:
     time: str
     origin: str
     note: str
+    faults: tuple[str, ...] = ()
+    """What is wrong with the row's own columns (a size that is not a number…): -1 / empty stand in."""
 
 
 def _stored(c: Cursor, log: _Log) -> list[StoredCheckpoint]:
-    rows = c.execute(f"SELECT seq, size, root, time, origin, note FROM {log.t(CHECKPOINTS)} ORDER BY seq").fetchall()
-    return [StoredCheckpoint(int(s), int(n), bytes(r), str(t), str(o), str(note)) for s, n, r, t, o, note in rows]
+    """Every stored checkpoint row, oldest first, read as it is: a column holding what it should
+    not (SQLite stores anything anywhere) is a fault of that row, never an exception."""
+    sql = f"SELECT seq, size, root, time, origin, note FROM {log.t(CHECKPOINTS)} ORDER BY seq"
+    if log.db.dialect == "sqlite":  # text that is not UTF-8 cannot be read as text
+        sql = sql.replace("time, origin, note", "CAST(time AS BLOB), CAST(origin AS BLOB), CAST(note AS BLOB)")
+    out = []
+    for k, (seq, size, stored_root, *texts) in enumerate(c.execute(sql).fetchall(), 1):
+        faults: list[str] = []
+
+        def number(value: Any, name: str, faults: list[str] = faults) -> int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            faults.append(f"its {name} {_shown(value)} is not a number")
+            return -1
+
+        root = bytes(stored_root) if isinstance(stored_root, (bytes, bytearray, memoryview)) else b""
+        if len(root) != merkle.HASH_SIZE:
+            faults.append(f"its root {_shown(stored_root)} is not a {merkle.HASH_SIZE}-byte hash")
+            root = b""
+        strings = []
+        for name, value in zip(("time", "origin", "note"), texts, strict=True):
+            try:
+                strings.append(value.decode("utf-8") if isinstance(value, bytes) else str(value))
+            except UnicodeDecodeError:
+                faults.append(f"its {name} is not UTF-8 text")
+                strings.append("")
+        seq_number = number(seq, "seq")
+        out.append(
+            StoredCheckpoint(
+                seq_number if seq_number >= 0 else k,
+                number(size, "size"),
+                root,
+                strings[0],
+                strings[1],
+                strings[2],
+                tuple(faults),
+            )
+        )
+    return out
 
 
 def stored_checkpoints(app: LedgerApplication) -> list[StoredCheckpoint]:
@@ -628,6 +676,8 @@ def checkpoint(
     origin: str | None = None,
     *,
     now: datetime | None = None,
+    rotate_key: bool = False,
+    new_origin: bool = False,
 ) -> str:
     """Sync, then sign (origin, size, root, time) as a C2SP checkpoint, keep it, return the note.
 
@@ -635,6 +685,12 @@ def checkpoint(
     for each stored one, an RFC 9162 §2.1.4 consistency proof from the node store must verify
     against its signed root. A log that signed two inconsistent checkpoints would have proved
     it rewrote history; refusing keeps that from ever being signed.
+
+    A log keeps its identity: the key and the origin of the last signed checkpoint. Another key
+    is refused unless ``rotate_key`` (a key rotation, docs/reliability.md), another origin unless
+    ``new_origin``; with the same key, the last checkpoint's signature must verify with it (a
+    row claiming this key's signature that does not verify was forged). The origin must be one
+    C2SP allows (``checkpoints.check_origin``).
     """
     key = signer_key if isinstance(signer_key, SignerKey) else SignerKey.parse(signer_key)
     sync(app)
@@ -647,8 +703,20 @@ def checkpoint(
             raise IntegrityError("the Merkle node store and the stored frontier disagree: run `ledger verify`")
         stored = _stored(c, log)
         _check_consistent(stored, state, get_node)
+        last = stored[-1] if stored else None
         if origin is None:
-            origin = stored[-1].origin if stored else f"medtech-ledger/{state.log_id}"
+            origin = last.origin if last is not None else f"medtech-ledger/{state.log_id}"
+        elif last is not None and origin != last.origin and not new_origin:
+            raise ConfigurationError(
+                f"checkpoint #{last.seq} was signed for the origin {last.origin!r}, not {origin!r}: a log keeps its "
+                "origin; give --new-origin to sign under another one on purpose"
+            )
+        try:
+            check_origin(origin)
+        except ValueError as e:
+            raise ConfigurationError(f"cannot make a checkpoint: {e}") from None
+        if last is not None:
+            _check_same_key(last, key, rotate_key)
         when = (now or datetime.now(UTC)).replace(microsecond=0)
         try:
             cp = Checkpoint(origin, state.size, root).with_time(when)
@@ -663,9 +731,37 @@ def checkpoint(
     return note
 
 
+def _check_same_key(last: StoredCheckpoint, key: SignerKey, rotate_key: bool) -> None:
+    """Refuse to sign with another key than the last checkpoint's, unless rotating on purpose;
+    with the same key, the last checkpoint must really carry its signature."""
+    try:
+        signers = note_signers(last.note)
+    except SignatureError as e:
+        raise IntegrityError(f"stored checkpoint #{last.seq} is not a readable note ({e}): refusing to sign") from None
+    mine = (key.name, key.key_id)
+    if mine not in signers:
+        if rotate_key:
+            return
+        named = ", ".join(f"{name}+{kid:08x}" for name, kid in signers)
+        raise ConfigurationError(
+            f"checkpoint #{last.seq} was signed by {named}, not by this key ({key.name}+{key.key_id:08x}): "
+            "refusing to sign with another key; give --rotate-key if the log's key is being replaced "
+            "(docs/reliability.md, key rotation)"
+        )
+    try:
+        open_note(last.note, [key.verifier()])
+    except SignatureError as e:
+        raise IntegrityError(
+            f"stored checkpoint #{last.seq} names this key but its signature does not verify ({e}): "
+            "the checkpoints were altered; run `ledger verify`"
+        ) from None
+
+
 def _check_consistent(stored: Sequence[StoredCheckpoint], state: TreeState, get_node: merkle.GetNode) -> None:
     seen: set[tuple[int, bytes]] = set()
     for cp in stored:
+        if cp.faults:
+            raise IntegrityError(f"stored checkpoint #{cp.seq}: {'; '.join(cp.faults)}: refusing to sign")
         try:
             signed = _unverified(cp.note)
         except SignatureError as e:
@@ -717,9 +813,13 @@ class VerifyReport:
     covered: int = 0
     seconds: float = 0.0
     signatures_checked: bool = False
+    index_rows: int = 0
     first_disagreement: Disagreement | None = None
     problems: list[str] = field(default_factory=list)
     signature_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What holds but is not covered by a verified signature (no checkpoint, records after the
+    last one, no key given): said always, a failure only under ``check(strict=True)``."""
 
     @property
     def ok(self) -> bool:
@@ -736,7 +836,8 @@ class VerifyReport:
         tail = f"; {uncovered} newer records not yet covered by a checkpoint" if uncovered > 0 else ""
         return (
             f"{self.records} records, {self.checkpoints_verified} of {self.checkpoints_total} checkpoints verified, "
-            f"{self.rate:,.0f} records/s ({self.seconds:.2f} s); {signatures}{tail}"
+            f"{self.index_rows} decision index rows checked, {self.rate:,.0f} records/s ({self.seconds:.2f} s); "
+            f"{signatures}{tail}"
         )
 
     def message(self) -> str:
@@ -750,9 +851,14 @@ class VerifyReport:
         parts.extend(self.signature_problems)
         return "; ".join(parts)
 
-    def check(self) -> None:
-        """Raise ``IntegrityError`` (or ``SignatureError`` if only signatures failed) unless ok."""
+    def check(self, *, strict: bool = False) -> None:
+        """Raise ``IntegrityError`` (or ``SignatureError`` if only signatures failed) unless ok;
+        ``strict``: also while anything is not covered by a verified signature (``warnings``)."""
         if self.ok:
+            if strict and self.warnings:
+                raise IntegrityError(
+                    "not every record is covered by a verified signature (--strict): " + "; ".join(self.warnings)
+                )
             return
         if self.first_disagreement is None and not self.problems:
             raise SignatureError(self.message())
@@ -797,10 +903,33 @@ def _load_targets(
         if row is None and origins and signed.origin not in origins:
             report.problems.append(f"{label} is for log {signed.origin!r}, not this one ({', '.join(sorted(origins))})")
             continue
-        if row is not None and (row.size, row.root) != (signed.size, signed.root):
-            report.problems.append(f"{label}: its row (size {row.size}) disagrees with its signed note")
+        if row is not None:
+            _compare_checkpoint_row(label, row, signed, report)
         targets.append(_Target(label, signed.size, signed.root))
     return sorted(targets, key=lambda t: t.size)
+
+
+def _compare_checkpoint_row(label: str, row: StoredCheckpoint, signed: Checkpoint, report: VerifyReport) -> None:
+    """The row's columns are an index of its note (``checkpoints``, ``prove`` and signing read
+    them): each must say what the signed note says."""
+    report.problems.extend(f"{label}: {fault}" for fault in row.faults)
+    try:
+        when = signed.time
+        signed_time = "" if when is None else format_time(when)
+    except SignatureError:
+        signed_time = "?"
+    differ = [
+        f"{name} {_shown(have)} (the note says {_shown(want)})"
+        for name, have, want in (
+            ("size", row.size, signed.size),
+            ("root", row.root, signed.root),
+            ("time", row.time, signed_time),
+            ("origin", row.origin, signed.origin),
+        )
+        if have != want and not (name == "size" and have == -1) and not (name == "root" and not have)
+    ]
+    if differ:
+        report.problems.append(f"{label}: its row disagrees with its signed note: {', '.join(differ)}")
 
 
 def verify(
@@ -834,12 +963,48 @@ def verify(
         stop = c.execute(log.max_position).fetchone()
         stop_position = int(stop[0]) if stop and stop[0] is not None else 0
         scan = _scan(c, log, tree_size, stop_position, targets, batch)
+        index = _check_index(c, log, app, stop_position, batch)
+        report.problems.extend(_check_tree_tables(c, log, tree_size, batch))
+        first_uncovered = _position_after(c, log, max((t.size for t in targets if t.verified), default=0))
     report.records = scan.records
+    report.index_rows = index.rows
+    report.problems.extend(index.messages())
     report.checkpoints_verified = sum(t.verified for t in targets)
     report.covered = max((t.size for t in targets if t.verified), default=0)
     _judge(report, scan)
+    _uncovered(report, first_uncovered)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _position_after(c: Cursor, log: _Log, leaves: int) -> int | None:
+    """The position of the first stored record after the first ``leaves`` leaves."""
+    last = _expected_position(c, log, leaves - 1) if leaves else 0
+    if last is None:
+        return None
+    found = c.execute(f"SELECT MIN({log.position}) FROM {log.events} WHERE {log.position} > ?", (last,)).fetchone()
+    return None if found is None or found[0] is None else int(found[0])
+
+
+def _uncovered(report: VerifyReport, first_position: int | None) -> None:
+    """Say what no verified signature covers (with every checkpoint deleted, "0 of 0 verified"
+    used to pass in silence): a failure under ``--strict``."""
+    if not report.signatures_checked:
+        report.warnings.append("signatures not checked: give --key with the ledger's verifier key")
+    if report.records == 0:
+        return
+    if report.checkpoints_total == 0:
+        report.warnings.append(
+            f"no signed checkpoint: none of the {report.records} records is covered by a signature (a log rewritten "
+            "after its checkpoints were deleted cannot be told from the real one: keep checkpoints outside the "
+            "ledger and give them with --checkpoint)"
+        )
+    elif report.covered < report.records:
+        where = f" (positions {first_position} on)" if first_position is not None else ""
+        report.warnings.append(
+            f"{report.records - report.covered} records{where} are after the last verified checkpoint: no signature "
+            "covers them yet (`ledger checkpoint` signs them)"
+        )
 
 
 @dataclass
@@ -1215,6 +1380,349 @@ def _judge(report: VerifyReport, scan: _Scan) -> None:
             mismatch.leaf_index,
             f"{mismatch.reason} (after the last signed checkpoint: caught by the Merkle node store)",
         )
+
+
+# --- the tables of the tree -----------------------------------------------------------------
+
+
+def _check_tree_tables(c: Cursor, log: _Log, tree_size: int, batch: int) -> list[str]:
+    """The node store above level 0, the leaf map and the stored tree state, against the tree.
+
+    The scan compared level 0 with the leaves recomputed from storage; here each level above must
+    hold exactly the hashes of the pairs below it (RFC 9162 §2.1.1), so by induction every stored
+    node is the recomputed tree's (proofs and signing read them). The leaf map must send the
+    ``i``-th record's position to ``i``, and the stored frontier and last position must be the
+    tree's. Each level is read as one concatenation per batch (as ``_level0_matches`` reads).
+    """
+    problems: list[str] = []
+    size, level = tree_size, 0
+    while size >= 2 and not problems:
+        count = size // 2
+        for start in range(0, count, batch):
+            end = min(count, start + batch)
+            below = _level_blob(c, log, level, 2 * start, 2 * end)
+            above = _level_blob(c, log, level + 1, start, end)
+            if below is None or above is None:
+                problems.append(f"the Merkle node store lacks nodes of level {level + 1 if below else level}")
+                break
+            sha, prefix = _sha256, _NODE_PREFIX
+            expected = b"".join(sha(prefix + below[k : k + 64]).digest() for k in range(0, len(below), 64))
+            if above != expected:
+                first = next(i for i in range(0, len(above), 32) if above[i : i + 32] != expected[i : i + 32]) // 32
+                problems.append(
+                    f"the Merkle node store's node ({level + 1}, {start + first}) is not the hash of its two children: "
+                    "the node store was altered (proofs and signing read it)"
+                )
+                break
+        size, level = count, level + 1
+    wanted = sum(tree_size >> k for k in range(tree_size.bit_length()))
+    (found,) = c.execute(f"SELECT COUNT(*) FROM {log.t(NODES)}").fetchone() or (0,)
+    if int(found) != wanted:
+        problems.append(f"the Merkle node store holds {found} nodes where a tree of {tree_size} has {wanted}")
+    problems.extend(_check_leaf_map(c, log, tree_size))
+    try:
+        state, frontier = _read_tree(c, log)
+        recomputed = merkle.Frontier.from_get_node(_node_reader(c, log), tree_size)
+    except (IntegrityError, ValueError):
+        return problems  # already said (the state row), or the nodes are missing (said above)
+    if frontier.nodes != recomputed.nodes:
+        problems.append("the stored Merkle frontier is not the tree's: the tree state was altered")
+    if tree_size and _expected_position(c, log, tree_size - 1) != state.last_position:
+        problems.append(f"the tree state's last position {state.last_position} is not its last leaf's")
+    return problems
+
+
+def _level_blob(c: Cursor, log: _Log, level: int, start: int, end: int) -> bytes | None:
+    """The node store's hashes of ``level`` from ``start`` to ``end`` (exclusive), end to end;
+    None unless exactly those are there."""
+    if log.db.dialect == "postgres":
+        sql = (
+            f"SELECT count(*), string_agg(hash, ''::bytea ORDER BY idx) FROM {log.t(NODES)} "
+            "WHERE level = ? AND idx >= ? AND idx < ?"
+        )
+    else:
+        sql = (
+            f"SELECT count(*), CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM {log.t(NODES)} "
+            "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx)"
+        )
+    rows = _fetch_rows(c, sql, (level, start, end))
+    if not rows or rows[0][0] != end - start or rows[0][1] is None:
+        return None
+    joined = bytes(rows[0][1])
+    return joined if len(joined) == merkle.HASH_SIZE * (end - start) else None
+
+
+def _check_leaf_map(c: Cursor, log: _Log, tree_size: int) -> list[str]:
+    """The leaf map sends the ``i``-th stored record's position to ``i``, for every leaf: its
+    positions are those of the records up to the last leaf's (as many, all of them there) and
+    its indexes are their ranks."""
+    leaves = log.t(LEAVES)
+    (count,) = c.execute(f"SELECT COUNT(*) FROM {leaves}").fetchone() or (0,)
+    if int(count) != tree_size:
+        return [f"the Merkle leaf map has {count} leaves where the tree has {tree_size}"]
+    if not tree_size:
+        return []
+    misplaced = c.execute(
+        f"SELECT position, leaf_index FROM (SELECT position, leaf_index, ROW_NUMBER() OVER (ORDER BY position) AS r "
+        f"FROM {leaves}) ranked WHERE r - 1 <> leaf_index ORDER BY r LIMIT 1"
+    ).fetchone()
+    if misplaced is not None:
+        return [f"the Merkle leaf map sends position {misplaced[0]} to leaf {misplaced[1]}: it was altered"]
+    last = c.execute(f"SELECT position FROM {leaves} WHERE leaf_index = ?", (tree_size - 1,)).fetchone()
+    (matched,) = c.execute(
+        f"SELECT COUNT(*) FROM {leaves} l JOIN {log.events} e ON e.{log.position} = l.position"
+    ).fetchone() or (0,)
+    (records,) = c.execute(
+        f"SELECT COUNT(*) FROM {log.events} WHERE {log.position} <= ?", (last[0] if last else 0,)
+    ).fetchone() or (0,)
+    if int(matched) != tree_size or int(records) != tree_size:
+        return ["the Merkle leaf map names positions that are not the records' (it was altered, or records were)"]
+    return []
+
+
+# --- the decision index ---------------------------------------------------------------------
+
+INDEX_NAMED = 20
+"""Disagreements of the decision index named one by one in a report; beyond that, counted."""
+
+_INDEX_COLUMNS = (
+    "decision_id",
+    "originator_id",
+    "originator_version",
+    "kind",
+    "subject",
+    "effective",
+    "digest",
+    "target",
+    "jurisdiction",
+)
+
+
+@dataclass
+class IndexCheck:
+    """What ``verify`` found comparing the decision index with the events it is derived from."""
+
+    rows: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+    unnamed: int = 0
+
+    def add(self, text: str) -> None:
+        if len(self.problems) < INDEX_NAMED:
+            self.problems.append(text)
+        else:
+            self.unnamed += 1
+
+    def messages(self) -> list[str]:
+        more = [f"and {self.unnamed} more disagreements of the decision index"] if self.unnamed else []
+        return [f"decision index: {p}" for p in self.problems] + more
+
+
+def _state_decoder(app: LedgerApplication) -> Any:
+    """What ``Mapper.to_domain_event`` does to a stored state before the event is built."""
+    mapper = app.mapper
+    decode, cipher, compressor = mapper.transcoder.decode, mapper.cipher, mapper.compressor
+    if cipher is None and compressor is None:
+        return decode
+
+    def full(state: bytes) -> Any:
+        if cipher is not None:
+            state = cipher.decrypt(state)
+        if compressor is not None:
+            state = compressor.decompress(state)
+        return decode(state)
+
+    return full
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _b64(bytes(value))
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+UNKNOWN: Any = object()
+"""A jurisdiction the events alone cannot give (the index disagrees where it points): not compared."""
+
+
+class _IndexDeriver:
+    """An event's index row as the import derives it (``ledger.application``: the kind from the
+    topic, the digest of the record, the target of a correction, the jurisdiction of the
+    catalogue or of the institution), for events read in log order.
+
+    An institution's jurisdiction is that of its first registration (``jurisdiction_of``); a
+    correction's is its target's, read from the index row of the target (checked when it was
+    passed, earlier in the log). Memory stays bounded: the institutions' cache is emptied past
+    ``CACHE`` entries and asked of the index again.
+    """
+
+    CACHE = 100_000
+
+    def __init__(self, c: Cursor, log: _Log, app: LedgerApplication) -> None:
+        from ledger.application import CORRECTION_KINDS, _jurisdiction_source
+
+        self.c, self.log = c, log
+        self.decode = _state_decoder(app)
+        self.corrections = dict(zip(CORRECTION_KINDS, ("corrects", "retracts"), strict=True))
+        self.source = _jurisdiction_source
+        self.institutions: dict[str, str | None] = {}
+        self.dates = log.db.dialect == "postgres"  # the index's days come back as dates, else as text
+        self.days: dict[date, str] = {}
+
+    def day(self, effective: date) -> str:
+        """``effective.isoformat()``, kept: a log names a few thousand distinct days."""
+        if len(self.days) > self.CACHE:
+            self.days.clear()
+        text = self.days[effective] = effective.isoformat()
+        return text
+
+    def row(self, topic: Any, state: Any) -> tuple[Any, ...]:
+        """``(decision id, kind, subject, effective, digest, target, jurisdiction)``; raises
+        (``ValueError``, ``KeyError``…) where the event cannot be read."""
+        if isinstance(topic, bytes):
+            topic = topic.decode("utf-8")
+        # Looked up and checked as every reader does (``ledger.topics``): an event whose topic or
+        # state no reader would take is reported here too, even after the last checkpoint.
+        cls, values = read_state(topic, state if type(state) is bytes else bytes(state), self.decode)
+        kind = cls.kind
+        record = record_from_state(kind, values)
+        subject = values["subject"]
+        target: str | None = None
+        name = self.corrections.get(kind)
+        if name is not None:
+            target = record.fields[name]
+            jurisdiction = self._target_jurisdiction(target)
+        else:
+            fixed, institution = self.source(kind, record.fields)
+            if kind == "institution.registered":
+                self._remember(subject, fixed)
+            jurisdiction = fixed if institution is None else self._jurisdiction(institution)
+        return record.id, kind, subject, record.effective, record.digest(), target, jurisdiction
+
+    def _remember(self, institution: str, jurisdiction: str | None) -> None:
+        if len(self.institutions) >= self.CACHE:
+            self.institutions.clear()
+        self.institutions.setdefault(institution, jurisdiction)
+
+    def _jurisdiction(self, institution: str) -> Any:
+        if institution in self.institutions:
+            return self.institutions[institution]
+        # Past the cache: the institution's first event, found through the index but read and
+        # derived here, so a row altered in the index does not vouch for itself.
+        sql = f"SELECT MIN(position) FROM {self.log.index} WHERE subject = ?"
+        return self._derived_at(self.c.execute(sql, (institution,)).fetchone(), institution, subject=True)
+
+    def _target_jurisdiction(self, target: str) -> Any:
+        sql = f"SELECT position FROM {self.log.index} WHERE decision_id = ?"
+        return self._derived_at(self.c.execute(sql, (target,)).fetchone(), target, subject=False)
+
+    def _derived_at(self, found: Sequence[Any] | None, key: str, *, subject: bool) -> Any:
+        """The jurisdiction derived from the event at a position the index names, if that event
+        is the one looked for (its decision id or subject is ``key``); else ``UNKNOWN`` (the
+        index disagrees there, and is reported at that position)."""
+        if found is None or found[0] is None:
+            return UNKNOWN
+        columns = "CAST(topic AS BLOB), CAST(state AS BLOB)" if self.log.db.dialect == "sqlite" else "topic, state"
+        sql = f"SELECT {columns} FROM {self.log.events} WHERE {self.log.position} = ?"
+        event = self.c.execute(sql, (found[0],)).fetchone()
+        if event is None:
+            return UNKNOWN
+        try:
+            decision_id, _, event_subject, _, _, _, jurisdiction = self.row(*event)
+        except Exception:  # an unreadable event: reported at its own position
+            return UNKNOWN
+        return jurisdiction if (event_subject if subject else decision_id) == key else UNKNOWN
+
+
+def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch: int) -> IndexCheck:
+    """Recompute the decision index from the events and compare it, row by row, in log order.
+
+    The index is outside the Merkle tree, and import, ``show``, ``log`` and the views' look-ups
+    answer from it: every event must have its row, with the content the import derives from that
+    event, and no row may lack its event. Streams the events joined with their rows by position,
+    ``batch`` positions at a time (one read transaction: the snapshot the tree was checked in).
+    """
+    out = IndexCheck()
+    derive = _IndexDeriver(c, log, app)
+    index_columns = ", ".join(f"d.{name}" for name in ("position", *_INDEX_COLUMNS))
+    sql = (
+        f"SELECT e.{log.position}, e.originator_id, e.originator_version, e.topic, e.state, {index_columns} "
+        f"FROM {log.events} e LEFT JOIN {log.index} d ON d.position = e.{log.position} "
+        f"WHERE e.{log.position} > ? AND e.{log.position} <= ? ORDER BY e.{log.position}"
+    )
+    careful = sql
+    if log.db.dialect == "sqlite":  # text that is not UTF-8 cannot be read as text: read bytes then
+        text = ("decision_id", "originator_id", "kind", "subject", "effective", "target", "jurisdiction")
+        for name in ("e.originator_id", "e.topic", "e.state", *(f"d.{n}" for n in text)):
+            careful = careful.replace(f"{name},", f"CAST({name} AS BLOB),", 1).replace(
+                f"{name} FROM", f"CAST({name} AS BLOB) FROM", 1
+            )
+    after, previous = 0, None
+    while after < stop:
+        high = min(stop, after + batch)
+        try:
+            rows = _fetch_rows(c, sql, (after, high))
+        except sqlite3.OperationalError:
+            rows = [_as_text(row) for row in _fetch_rows(c, careful, (after, high))]
+        for row in rows:
+            position = row[0]
+            if position == previous:  # a second row joined to the same event
+                out.add(f"a second row ({row[6]!r}) for the event at position {position}")
+                continue
+            previous = position
+            out.events += 1
+            if row[5] is None:
+                out.add(f"no row for the event at position {position}: its decision is hidden from look-ups")
+                continue
+            out.rows += 1
+            _compare_row(out, derive, row)
+        after = high
+    (count,) = c.execute(f"SELECT COUNT(*) FROM {log.index}").fetchone() or (0,)
+    if int(count) != out.rows:
+        extra = c.execute(
+            f"SELECT d.position, d.decision_id FROM {log.index} d WHERE NOT EXISTS (SELECT 1 FROM {log.events} e "
+            f"WHERE e.{log.position} = d.position) ORDER BY d.position LIMIT {INDEX_NAMED + 1}"
+        ).fetchall()
+        for position, decision_id in extra:
+            out.add(f"the row of {decision_id!r} names position {position}, where there is no event (planted)")
+        if not extra:
+            out.add(f"{count} rows for {out.rows} events")
+    return out
+
+
+def _as_text(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row read as bytes (``CAST … AS BLOB``) with its text columns as text again; bytes that
+    are not UTF-8 become U+FFFD, so they match nothing the events derive."""
+    text = {1, 6, 7, 9, 10, 11, 13, 14}  # originator ids, index text columns (not the state, digest)
+    return tuple(v.decode("utf-8", "replace") if k in text and isinstance(v, bytes) else v for k, v in enumerate(row))
+
+
+def _compare_row(out: IndexCheck, derive: _IndexDeriver, row: Sequence[Any]) -> None:
+    position, oid, version, topic, state = row[:5]
+    stored = row[6:]
+    try:
+        decision_id, kind, subject, effective, digest, target, jurisdiction = derive.row(topic, state)
+    except Exception as e:  # a malformed event: the tree check names it; its row cannot be judged
+        out.add(f"the event at position {position} cannot be read ({type(e).__name__}: {e}): its row is unchecked")
+        return
+    day = effective if derive.dates else derive.days.get(effective) or derive.day(effective)
+    expected = (decision_id, oid, version, kind, subject, day, digest, target, jurisdiction)
+    if stored == expected:  # the stored row as the database gives it (SQLite: the day as text)
+        return
+    got = list(stored)
+    if isinstance(got[5], date):
+        got[5], expected = got[5].isoformat(), (*expected[:5], effective.isoformat(), *expected[6:])
+    if isinstance(got[6], (bytearray, memoryview)):
+        got[6] = bytes(got[6])
+    differ = [
+        f"{name} {_shown(have)} (the event says {_shown(want)})"
+        for name, have, want in zip(_INDEX_COLUMNS, got, expected, strict=True)
+        if have != want and want is not UNKNOWN
+    ]
+    if not differ:
+        return
+    out.add(f"the row at position {position} ({_shown(stored[0])}) disagrees with its event: {', '.join(differ)}")
 
 
 # --- offline proofs -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.errors import ConcurrencyError, StorageError
 from ledger.storage import (
     _DEFAULT_FILTERS,
+    CHECKED_COLUMNS,
     INDEX_COLUMNS,
     SCHEMA_VERSION,
     DecisionRow,
@@ -27,6 +28,7 @@ from ledger.storage import (
     StagedEvent,
     StagedRow,
     WriteSession,
+    _checked,
     _filters,
     _row,
 )
@@ -181,12 +183,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
 
     def decision_rows(self, *, limit: int = 1000, **filters: Any) -> list[DecisionRow]:
         where, params = _filters("%s", **{**_DEFAULT_FILTERS, **filters})
-        sql = SQL("SELECT {cols} FROM {schema}.{index} WHERE ").format(
-            cols=SQL(INDEX_COLUMNS), schema=Identifier(self.datastore.schema), index=self._index
+        sql = SQL(
+            "SELECT {cols}, e.originator_id AS e_id, e.originator_version AS e_version FROM {schema}.{index} d "
+            "LEFT JOIN {schema}.{events} e ON e.notification_id = d.position WHERE "
+        ).format(
+            cols=SQL(CHECKED_COLUMNS), schema=Identifier(self.datastore.schema), index=self._index, events=self._events
         ) + SQL(where + " ORDER BY position LIMIT %s")
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(sql, [*params, limit])
-            return [_row(tuple(r.values())) for r in curs.fetchall()]
+            return [_checked(tuple(r.values())) for r in curs.fetchall()]
 
 
 def _storage_error(e: Exception) -> StorageError:
@@ -206,9 +211,11 @@ class _PostgresWriteSession(WriteSession):
         self.r = recorder
         self.c = curs
         schema = Identifier(recorder.datastore.schema)
-        self.q_find = SQL("SELECT {cols} FROM {s}.{i} WHERE decision_id = %s").format(
-            cols=SQL(INDEX_COLUMNS), s=schema, i=recorder._index
-        )
+        with_events = SQL(
+            "SELECT {cols}, e.originator_id AS e_id, e.originator_version AS e_version FROM {s}.{i} d "
+            "LEFT JOIN {s}.{e} e ON e.notification_id = d.position "
+        ).format(cols=SQL(CHECKED_COLUMNS), s=schema, i=recorder._index, e=recorder._events)
+        self.q_find = with_events + SQL("WHERE d.decision_id = %s")
         self.q_known = SQL("SELECT MIN(effective) AS m FROM {s}.{i} WHERE subject = %s AND kind = %s").format(
             s=schema, i=recorder._index
         )
@@ -238,9 +245,7 @@ class _PostgresWriteSession(WriteSession):
         self.events_name = ".".join(
             '"' + name.replace('"', '""') + '"' for name in (recorder.datastore.schema, recorder.events_table_name)
         )
-        self.q_find_many = SQL("SELECT {cols} FROM {s}.{i} WHERE decision_id = ANY(%s)").format(
-            cols=SQL(INDEX_COLUMNS), s=schema, i=recorder._index
-        )
+        self.q_find_many = with_events + SQL("WHERE d.decision_id = ANY(%s)")
         self.q_known_many = SQL(
             "SELECT subject, kind, MIN(effective) AS m FROM {s}.{i} WHERE subject = ANY(%s) AND kind = ANY(%s) "
             "GROUP BY subject, kind"
@@ -261,7 +266,7 @@ class _PostgresWriteSession(WriteSession):
     def find_decision(self, decision_id: str) -> DecisionRow | None:
         self.c.execute(self.q_find, (decision_id,))
         r = self.c.fetchone()
-        return _row(tuple(r.values())) if r else None
+        return _checked(tuple(r.values())) if r else None
 
     def known_since(self, subject: str, creating_kind: str) -> date | None:
         self.c.execute(self.q_known, (subject, creating_kind))
@@ -331,7 +336,7 @@ class _PostgresWriteSession(WriteSession):
 
     def find_decisions(self, decision_ids: Collection[str]) -> dict[str, DecisionRow]:
         self.c.execute(self.q_find_many, (list(decision_ids),))
-        return {r["decision_id"]: _row(tuple(r.values())) for r in self.c.fetchall()}
+        return {r["decision_id"]: _checked(tuple(r.values())) for r in self.c.fetchall()}
 
     def known_since_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], date]:
         wanted = set(keys)

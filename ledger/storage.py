@@ -12,7 +12,9 @@ Two things eventsourcing's recorders do not give, and an audit ledger needs:
   transaction as its event. It answers "is this id recorded, with what content?" (idempotent
   import), "is this institution known as of that date?" and "where is decision X?" with one
   indexed read each, instead of a scan of the log. It is derived from the events alone and could
-  be rebuilt from them; the events stay the only source of truth.
+  be rebuilt from them; the events stay the only source of truth. It is outside the Merkle tree,
+  so ``ledger verify`` recomputes every row from its event (``ledger.integrity._check_index``),
+  and a look-up believes a row only together with its event at that position (``_checked``).
 
 Stored events are append-only: on SQLite, triggers refuse UPDATE and DELETE of ``stored_events``
 and of the index; on PostgreSQL the same triggers, plus the role setup of docs/reliability.md.
@@ -37,7 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from ledger.errors import ConcurrencyError, StorageError
+from ledger.errors import ConcurrencyError, IntegrityError, StorageError
 
 SCHEMA_VERSION = 1
 WRITE_CACHE_KIB = -65536
@@ -78,6 +80,10 @@ class DecisionRow:
 INDEX_COLUMNS = (
     "decision_id, position, originator_id, originator_version, kind, subject, effective, digest, target, jurisdiction"
 )
+
+CHECKED_COLUMNS = ", ".join(f"d.{name.strip()}" for name in INDEX_COLUMNS.split(","))
+"""``INDEX_COLUMNS`` of the index as ``d``, to be followed by its event's originator id and version
+(``e.originator_id, e.originator_version`` of the events joined on the position): ``_checked``."""
 
 StagedEvent = tuple[str, int, str, bytes]
 """An event to append, as plain values: its originator id (32 hex digits, as SQLite stores it),
@@ -201,6 +207,29 @@ def _row(values: Sequence[Any]) -> DecisionRow:
         target=values[8],
         jurisdiction=values[9],
     )
+
+
+def _checked(values: Sequence[Any]) -> DecisionRow:
+    """An index row read with its event's originator id and version (``CHECKED_COLUMNS``, the
+    events joined on the position): the row, or ``IntegrityError`` where no such event is there.
+
+    Why: the index is outside the Merkle tree, and a role that may only INSERT can plant a row
+    (an id at a position with no event, or with another decision's event): an import would
+    then call a new decision "already recorded", ``show`` display another one. A row is only
+    believed with its event; ``ledger verify`` compares every row with its event."""
+    row = _row(values[:10])
+    oid, version = values[10], values[11]
+    if oid is None:
+        what = "there is no event there"
+    elif (oid if isinstance(oid, UUID) else UUID(str(oid))) != row.originator_id or version != row.originator_version:
+        what = "the event there is another decision's"
+    else:
+        return row
+    msg = (
+        f"the decision index says {row.decision_id!r} is at position {row.position}, but {what}: "
+        "the index was altered; run `ledger verify`"
+    )
+    raise IntegrityError(msg)
 
 
 def _filters(
@@ -383,10 +412,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
 
     def decision_rows(self, *, limit: int = 1000, **filters: Any) -> list[DecisionRow]:
         where, params = _filters("?", **{**_DEFAULT_FILTERS, **filters})
-        sql = f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE {where} ORDER BY position LIMIT ?"
+        sql = (
+            f"SELECT {CHECKED_COLUMNS}, e.originator_id, e.originator_version FROM ledger_decisions d "
+            f"LEFT JOIN {self.events_table_name} e ON e.rowid = d.position WHERE {where} ORDER BY position LIMIT ?"
+        )
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql, [*params, limit])
-            return [_row(tuple(r)) for r in c.fetchall()]
+            return [_checked(tuple(r)) for r in c.fetchall()]
 
 
 _DEFAULT_FILTERS: dict[str, Any] = {
@@ -457,10 +489,16 @@ class _SQLiteWriteSession(WriteSession):
         for sql, params in statements:
             self._writer.execute(sql, params)
 
+    def _with_events(self, where: str) -> str:
+        return (
+            f"SELECT {CHECKED_COLUMNS}, e.originator_id, e.originator_version FROM ledger_decisions d "
+            f"LEFT JOIN {self.events_table} e ON e.rowid = d.position WHERE {where}"
+        )
+
     def find_decision(self, decision_id: str) -> DecisionRow | None:
-        self.c.execute(f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE decision_id = ?", (decision_id,))
+        self.c.execute(self._with_events("d.decision_id = ?"), (decision_id,))
         r = self.c.fetchone()
-        return _row(tuple(r)) if r else None
+        return _checked(tuple(r)) if r else None
 
     def known_since(self, subject: str, creating_kind: str) -> date | None:
         self.c.execute(
@@ -507,8 +545,8 @@ class _SQLiteWriteSession(WriteSession):
             yield from self.c.fetchall()
 
     def find_decisions(self, decision_ids: Collection[str]) -> dict[str, DecisionRow]:
-        sql = f"SELECT {INDEX_COLUMNS} FROM ledger_decisions WHERE decision_id IN ({{keys}})"
-        return {r[0]: _row(tuple(r)) for r in self._chunks(sql, list(decision_ids))}
+        sql = self._with_events("d.decision_id IN ({keys})")
+        return {r[0]: _checked(tuple(r)) for r in self._chunks(sql, list(decision_ids))}
 
     def known_since_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], date]:
         kinds = sorted({kind for _, kind in keys})

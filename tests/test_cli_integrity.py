@@ -360,3 +360,58 @@ def test_a_spoilt_topic_in_a_real_process_exits_9_without_a_traceback(run: Run, 
         assert "Traceback" not in done.stderr and ZEN not in done.stdout + done.stderr
         assert "the record at position 2" in done.stderr
         assert "its topic 'this:s' is not a kind of decision in the ledger's vocabulary" in done.stderr
+
+
+# --- issue 17: what no signature covers (--strict), and a log's identity --------------------
+
+
+def test_verify_says_what_no_signature_covers_and_strict_fails_on_it(run: Run, env: Path, key: Path) -> None:
+    """Findings 6 and 10: with no checkpoint (all deleted), or records after the last one, verify
+    passed without a word."""
+    assert run("import", _jsonl(env / "first.jsonl", FIRST)).exit_code == 0
+    loose = run("verify", "--key", f"{key}.pub")
+    assert loose.exit_code == 0, loose.stderr
+    assert "Warning: no signed checkpoint: none of the 2 records is covered by a signature" in loose.stderr
+    strict = run("verify", "--key", f"{key}.pub", "--strict")
+    assert strict.exit_code == 9
+    assert strict.stderr.startswith("Error: not every record is covered by a verified signature (--strict)")
+    assert run("checkpoint", "--key", str(key)).exit_code == 0
+    assert run("verify", "--key", f"{key}.pub", "--strict").exit_code == 0
+    assert run("import", _jsonl(env / "second.jsonl", SECOND)).exit_code == 0
+    after = run("verify", "--key", f"{key}.pub", "--strict")
+    assert after.exit_code == 9
+    assert "2 records (positions 3 on) are after the last verified checkpoint" in after.stderr
+    assert run("verify", "--strict").exit_code == 9  # signatures not checked: nothing is covered
+    assert "Traceback" not in after.stderr
+
+
+def test_checkpoint_keeps_the_logs_key_and_origin_unless_told(run: Run, env: Path, key: Path, signed: Path) -> None:
+    other = env / "keys" / "other.key"
+    assert run("keygen", "--name", "test-ledger", "-o", str(other), db=None).exit_code == 0
+    refused = run("checkpoint", "--key", str(other))
+    assert refused.exit_code == 5
+    assert "--rotate-key" in refused.stderr and "Traceback" not in refused.stderr
+    assert run("checkpoint", "--key", str(other), "--rotate-key").exit_code == 0
+    moved = run("checkpoint", "--key", str(other), "--origin", "example.org/ledger")
+    assert moved.exit_code == 5 and "--new-origin" in moved.stderr
+    bad = run("checkpoint", "--key", str(other), "--origin", "example.org/a ledger", "--new-origin")
+    assert bad.exit_code == 5 and "white space" in bad.stderr
+    note = run("checkpoint", "--key", str(other), "--origin", "example.org/ledger", "--new-origin")
+    assert note.exit_code == 0 and note.stdout.startswith("example.org/ledger\n4\n")
+    both = run("verify", "--key", f"{key}.pub", "--key", f"{other}.pub", "--strict")
+    assert both.exit_code == 0, both.stderr
+    assert "4 records, 4 of 4 checkpoints verified" in both.stdout
+
+
+def test_an_altered_checkpoint_row_fails_verify_without_a_traceback(run: Run, key: Path, signed: Path) -> None:
+    con = sqlite3.connect(signed)
+    con.execute("DROP TRIGGER ledger_checkpoints_no_update")
+    con.execute("UPDATE ledger_checkpoints SET size = 'abc' WHERE seq = 1")
+    con.commit()
+    con.close()
+    result = run("verify", "--key", f"{key}.pub")
+    assert result.exit_code == 9
+    assert "checkpoint #1: its size 'abc' is not a number" in result.stderr
+    assert "Traceback" not in result.stderr
+    listed = run("checkpoints")
+    assert listed.exit_code == 0 and "Traceback" not in listed.stderr

@@ -16,12 +16,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from ledger.checkpoints import (
+    MAX_ORIGIN_BYTES,
     Checkpoint,
     SignerKey,
     VerifierKey,
+    check_origin,
     format_time,
     generate_key,
     key_id,
+    note_signers,
     open_note,
     open_signed_note,
     parse_checkpoint,
@@ -423,3 +426,29 @@ def test_impossible_checkpoints_cannot_be_built(fields: tuple[object, ...]) -> N
 def test_wrongly_typed_checkpoints_cannot_be_built(fields: tuple[object, ...]) -> None:
     with pytest.raises(TypeError):
         Checkpoint(*fields)  # type: ignore[arg-type]
+
+
+# --- what the ledger signs under, and who a note says signed it (issue 17) -------------------
+
+
+def test_check_origin_follows_c2sp() -> None:
+    """tlog-checkpoint: non-empty, no Unicode space or '+'; signed-note: no control character;
+    tlog-cosignature: an origin of at most 255 bytes."""
+    assert check_origin("example.org/ledger") == "example.org/ledger"
+    assert check_origin("卫健委.中国/" + "x" * (MAX_ORIGIN_BYTES - 17)) is not None  # 255 bytes of UTF-8
+    for bad in ("", "a b", "a\u3000b", "a+b", "a\nb", "a\x00b", "a\x7fb", "a\x85b", "a\u202eb", "a\u200bb", "\ud800"):
+        with pytest.raises(ValueError, match="origin"):
+            check_origin(bad)
+    with pytest.raises(ValueError, match="256 bytes"):
+        check_origin("卫健委.中国/" + "x" * (MAX_ORIGIN_BYTES - 16))
+
+
+def test_note_signers_names_every_signature_line() -> None:
+    first, second = generate_key("log.example/a"), generate_key("witness.example/w")
+    note = sign(Checkpoint("log.example/a", 3, b"\x01" * 32), first[0])
+    cosigned = note + sign(Checkpoint("log.example/a", 3, b"\x01" * 32), second[0]).split("\n\n", 1)[1]
+    a, b = SignerKey.parse(first[0]), SignerKey.parse(second[0])
+    assert note_signers(cosigned) == [(a.name, a.key_id), (b.name, b.key_id)]
+    for broken in (note.split("\n\n")[0], note.replace("\u2014 ", "- "), note[:-10] + "\n"):
+        with pytest.raises(SignatureError):
+            note_signers(broken)

@@ -353,6 +353,11 @@ def signed_sqlite(sqlite_url: str, keys: tuple[str, str]) -> str:
     return _signed(sqlite_url, keys[0])
 
 
+TRIGGERED = ("stored_events", "ledger_decisions", "ledger_merkle_nodes", "ledger_merkle_leaves", "ledger_checkpoints")
+"""The tables whose append-only triggers an attacker drops (SQLite names; PostgreSQL's events
+table is ``ledger_events``)."""
+
+
 @pytest.fixture
 def attacker(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[[str, list[str]], None]]:
     """Runs SQL on the ledger's database as someone with the file (or the server) would."""
@@ -360,7 +365,7 @@ def attacker(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[
     def on_sqlite(url: str, statements: list[str]) -> None:
         con = sqlite3.connect(url)
         try:
-            for table in ("stored_events", "ledger_decisions", "ledger_merkle_nodes"):
+            for table in TRIGGERED:
                 for op in ("update", "delete"):
                     con.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
             for sql in statements:
@@ -373,7 +378,8 @@ def attacker(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[
         schema = parse_qs(urlparse(url).query)["schema"][0]
         with request.getfixturevalue("postgres_server").connect() as con:
             con.execute(f'SET search_path TO "{schema}"')
-            for table in ("ledger_events", "ledger_decisions", "ledger_merkle_nodes"):
+            for name in TRIGGERED:
+                table = name.replace("stored_events", "ledger_events")
                 con.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             for sql in statements:
                 con.execute(sql.replace("stored_events", "ledger_events").replace("rowid", "notification_id"))
@@ -681,3 +687,295 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> Non
         integrity.load_signer_key(tmp_path / "missing.key")
     with pytest.raises(ConfigurationError):
         integrity.keygen(tmp_path / "bad.key", "has space")
+
+
+# --- the decision index, checkpoint rows and identity (issue 17, findings 2, 6, 10) ---------
+
+
+def _plant(backend: str, decision_id: str, position: int, oid: str) -> str:
+    """An index row as a role that may only INSERT can plant it (no trigger dropped)."""
+    digest = "x'00'" if backend == "sqlite" else "'\\x00'::bytea"
+    return (
+        "INSERT INTO ledger_decisions (decision_id, position, originator_id, originator_version, kind, subject, "
+        f"effective, digest, target, jurisdiction) VALUES ('{decision_id}', {position}, '{oid}', 1, "
+        f"'technology.listed', 'technology:hunan:S03', '2018-11-19', {digest}, NULL, 'hunan')"
+    )
+
+
+def test_a_planted_index_row_is_caught_and_blocks_nothing_silently(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None], backend: str
+) -> None:
+    """Finding 2: INSERT alone (the writer role's privilege) planted a row that blocked a real
+    import ("already recorded (position 99999)") and made ``show`` display another decision."""
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        s02 = app.store.decision_rows(ids=["T-S02"])[0]  # position 8
+    finally:
+        app.close()
+    oid = s02.originator_id.hex if backend == "sqlite" else str(s02.originator_id)
+    attacker(signed_ledger, [_plant(backend, "T-S03", 99999, oid), _plant(backend, "FAKE-1", 99998, oid)])
+    report = _verify(signed_ledger, keys[1])
+    assert not report.ok
+    assert "the row of 'FAKE-1' names position 99998, where there is no event (planted)" in report.message()
+    assert "the row of 'T-S03' names position 99999" in report.message()
+    with pytest.raises(IntegrityError, match="decision index"):
+        report.check()
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        with pytest.raises(IntegrityError, match=r"'T-S03' is at position 99999, but there is no event there.*verify"):
+            record(app, [_tech("T-S03", "S03", "三级及以上咽喉科内镜诊疗技术")])
+        with pytest.raises(IntegrityError, match="FAKE-1"):
+            app.decision("FAKE-1")
+        assert app.decision("T-S02").record.id == "T-S02"
+    finally:
+        app.close()
+
+
+INDEX_EDITS = {
+    "deleted": ("DELETE FROM ledger_decisions WHERE position = 6", "no row for the event at position 6"),
+    "renamed": ("UPDATE ledger_decisions SET decision_id = 'P-9' WHERE position = 6", "decision_id 'P-9'"),
+    "re-jurisdictioned": (
+        "UPDATE ledger_decisions SET jurisdiction = 'chongqing' WHERE position = 9",
+        "jurisdiction 'chongqing' (the event says",
+    ),
+    "other digest": (
+        "UPDATE ledger_decisions SET digest = (SELECT digest FROM ledger_decisions WHERE position = 1) "
+        "WHERE position = 2",
+        "the row at position 2 ('T-S14') disagrees with its event: digest",
+    ),
+    "other effective": (
+        "UPDATE ledger_decisions SET effective = '2001-01-01' WHERE position = 3",
+        "effective '2001-01-01' (the event says '2003-09-18')",
+    ),
+    "other kind": ("UPDATE ledger_decisions SET kind = 'use.stopped' WHERE position = 7", "kind 'use.stopped'"),
+    "other subject": (
+        "UPDATE ledger_decisions SET subject = 'institution:X' WHERE position = 4",
+        "subject 'institution:X'",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(INDEX_EDITS))
+def test_every_index_edit_is_caught_by_verify(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None], edit: str
+) -> None:
+    """Finding 2: with the triggers dropped, deleting, renaming or re-jurisdictioning index rows
+    hid decisions or let a second one with the same id in, and ``verify`` exited 0."""
+    sql, reason = INDEX_EDITS[edit]
+    attacker(signed_ledger, [sql])
+    report = _verify(signed_ledger, keys[1])
+    assert not report.ok and report.first_disagreement is None  # the log itself is intact
+    assert reason in report.message(), report.message()
+    with pytest.raises(IntegrityError, match="decision index"):
+        report.check()
+
+
+def test_a_deleted_index_row_no_longer_lets_a_second_decision_in(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    attacker(signed_ledger, ["DELETE FROM ledger_decisions WHERE position = 2"])
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        record(app, [_tech("T-S14", "S14", "另一个名字")])  # accepted: the index no longer knows T-S14
+    finally:
+        app.close()
+    assert "no row for the event at position 2" in _verify(signed_ledger, keys[1]).message()
+
+
+def _delete_checkpoints(url: str, attacker: Callable[[str, list[str]], None], where: str = "") -> None:
+    attacker(url, [f"DELETE FROM ledger_checkpoints {where}".strip()])
+
+
+def test_with_every_checkpoint_deleted_verify_says_so_and_strict_fails(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    """Finding 6: deleting every checkpoint made ``verify --key`` pass ("0 of 0")."""
+    _delete_checkpoints(signed_ledger, attacker)
+    report = _verify(signed_ledger, keys[1])
+    assert report.ok and report.checkpoints_total == 0  # nothing disagrees...
+    assert any("no signed checkpoint: none of the 9 records" in w for w in report.warnings)  # ...but it is said
+    report.check()
+    with pytest.raises(IntegrityError, match="no signed checkpoint"):
+        report.check(strict=True)
+
+
+def test_records_after_the_last_checkpoint_are_said_and_strict_fails(signed_ledger: str, keys: tuple[str, str]) -> None:
+    """Finding 10: records after the last checkpoint were unprotected and ``verify`` said nothing."""
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        record(app, [_tech("T-S03", "S03", "三级及以上咽喉科内镜诊疗技术"), _tech("T-S04", "S04", "四")])
+        report = integrity.verify(app, keys=[keys[1]])
+        assert report.ok
+        assert report.warnings == [
+            "2 records (positions 10 on) are after the last verified checkpoint: no signature covers them yet "
+            "(`ledger checkpoint` signs them)"
+        ]
+        with pytest.raises(IntegrityError, match="2 records"):
+            report.check(strict=True)
+        integrity.checkpoint(app, keys[0])
+        report = integrity.verify(app, keys=[keys[1]])
+        assert report.warnings == []
+        report.check(strict=True)
+        unsigned = integrity.verify(app)
+        with pytest.raises(IntegrityError, match="give --key"):
+            unsigned.check(strict=True)
+    finally:
+        app.close()
+
+
+def test_checkpoint_refuses_another_key_unless_rotating(app: LedgerApplication, keys: tuple[str, str]) -> None:
+    """Finding 6: ``checkpoint`` signed silently with a different key."""
+    record(app, FILE_A)
+    integrity.checkpoint(app, keys[0])
+    other, other_pub = generate_key("test-ledger")  # same name, another key
+    record(app, FILE_B)
+    with pytest.raises(ConfigurationError, match="--rotate-key"):
+        integrity.checkpoint(app, other)
+    assert len(integrity.stored_checkpoints(app)) == 1
+    integrity.checkpoint(app, other, rotate_key=True)
+    with pytest.raises(ConfigurationError, match="not by this key"):
+        integrity.checkpoint(app, keys[0])  # the old key is not the log's any more
+    report = integrity.verify(app, keys=[keys[1], other_pub])
+    assert report.ok and report.checkpoints_verified == 2, report.message()
+
+
+def test_checkpoint_refuses_when_the_last_row_is_another_keys_or_forged(
+    app: LedgerApplication, keys: tuple[str, str]
+) -> None:
+    record(app, FILE_A)
+    integrity.checkpoint(app, keys[0])
+    _forge(app, generate_key("test-ledger")[0], 4, integrity.root_at(app, 4))  # same name, another key
+    with pytest.raises(ConfigurationError, match="checkpoint #2 was signed by test-ledger"):
+        integrity.checkpoint(app, keys[0])
+    genuine = integrity.stored_checkpoints(app)[0].note
+    altered = genuine.replace("\ntime 2", "\ntime 1", 1)  # claims this key's signature, which no longer verifies
+    assert altered != genuine
+    db, root, origin = Database(app.store), integrity.root_at(app, 4), integrity.default_origin(app)
+    with db.transaction() as c:
+        c.execute(
+            f"INSERT INTO {db.table('ledger_checkpoints')} (seq, size, root, time, origin, note) "
+            "VALUES (3, 4, ?, '2026-01-01T00:00:00Z', ?, ?)",
+            (root, origin, altered),
+        )
+    with pytest.raises(IntegrityError, match="checkpoint #3 names this key but its signature does not verify"):
+        integrity.checkpoint(app, keys[0])
+
+
+def test_checkpoint_refuses_another_origin_unless_asked(app: LedgerApplication, keys: tuple[str, str]) -> None:
+    """Finding 6: ``checkpoint`` signed a rewritten log under a new origin without a word."""
+    record(app, FILE_A)
+    integrity.checkpoint(app, keys[0], "example.org/ledger")
+    with pytest.raises(ConfigurationError, match="--new-origin"):
+        integrity.checkpoint(app, keys[0], "example.org/another")
+    assert integrity.checkpoint(app, keys[0], "example.org/ledger").startswith("example.org/ledger\n")
+    note = integrity.checkpoint(app, keys[0], "example.org/another", new_origin=True)
+    assert note.startswith("example.org/another\n")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["", "two\nlines", "with space", "a+b", "tab\there", "x" * 256, "right\u202eleft", "zero\u200bwidth", "del\x7f"],
+)
+def test_origin_lines_are_validated(app: LedgerApplication, keys: tuple[str, str], origin: str) -> None:
+    """C2SP tlog-checkpoint: non-empty, no white space or '+'; signed-note: no control character;
+    tlog-cosignature: at most 255 bytes."""
+    record(app, FILE_A)
+    with pytest.raises(ConfigurationError, match="origin"):
+        integrity.checkpoint(app, keys[0], origin)
+    assert integrity.stored_checkpoints(app) == []
+    assert integrity.checkpoint(app, keys[0], "例子.中国/ledger-" + "x" * 200).startswith("例子.中国/")
+
+
+CHECKPOINT_ROW_EDITS = {
+    "size": ("UPDATE ledger_checkpoints SET size = 3 WHERE seq = 1", "size 3 (the note says 4)"),
+    "time": (
+        "UPDATE ledger_checkpoints SET time = '2030-01-01T00:00:00Z' WHERE seq = 2",
+        "checkpoint #2: its row disagrees with its signed note: time '2030-01-01T00:00:00Z'",
+    ),
+    "origin": ("UPDATE ledger_checkpoints SET origin = 'example.org/x' WHERE seq = 1", "origin 'example.org/x'"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(CHECKPOINT_ROW_EDITS))
+def test_a_checkpoint_row_that_disagrees_with_its_note_is_caught(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None], edit: str
+) -> None:
+    """Finding 6: the row's ``time`` and ``size`` were not compared with the signed note."""
+    sql, reason = CHECKPOINT_ROW_EDITS[edit]
+    attacker(signed_ledger, [sql])
+    report = _verify(signed_ledger, keys[1])
+    assert not report.ok and reason in report.message(), report.message()
+
+
+def test_a_size_that_is_not_a_number_is_a_disagreement_not_a_traceback(
+    signed_sqlite: str, keys: tuple[str, str]
+) -> None:
+    con = sqlite3.connect(signed_sqlite)
+    con.execute("DROP TRIGGER ledger_checkpoints_no_update")
+    con.execute("UPDATE ledger_checkpoints SET size = 'abc', time = x'ff' WHERE seq = 2")
+    con.commit()
+    con.close()
+    report = _verify(signed_sqlite, keys[1])
+    assert not report.ok
+    assert "checkpoint #2: its size 'abc' is not a number" in report.message()
+    assert "checkpoint #2: its time is not UTF-8 text" in report.message()
+    assert report.checkpoints_verified == 2  # the signed notes themselves still verify
+    app = LedgerApplication.open(signed_sqlite)
+    try:
+        with pytest.raises(IntegrityError, match="size 'abc' is not a number: refusing to sign"):
+            integrity.checkpoint(app, keys[0])
+        assert [cp.size for cp in integrity.stored_checkpoints(app)] == [4, -1]
+    finally:
+        app.close()
+
+
+def _rewrite_and_rebuild_tree(url: str, attacker: Callable[[str, list[str]], None], backend: str) -> None:
+    """What an attacker with the database does to hide a rewrite: change a record, then empty the
+    tree tables so that the next sync builds a tree over the rewritten log."""
+    if backend == "sqlite":
+        change = (
+            "UPDATE stored_events SET state = CAST(substr(state, 1, 10) || x'58' || substr(state, 12) AS BLOB) "
+            "WHERE rowid = 3"
+        )
+    else:
+        change = "UPDATE stored_events SET state = overlay(state placing '\\x58'::bytea from 11 for 1) WHERE rowid = 3"
+    frontier = "x'0000000000000000'" if backend == "sqlite" else "'\\x0000000000000000'::bytea"
+    attacker(
+        url,
+        [
+            change,
+            "DELETE FROM ledger_merkle_nodes",
+            "DELETE FROM ledger_merkle_leaves",
+            f"UPDATE ledger_merkle_tree SET size = 0, last_position = 0, frontier = {frontier}",
+        ],
+    )
+
+
+def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None], backend: str
+) -> None:
+    """Finding 6: with checkpoints deleted, ``checkpoint`` signed a rewritten log. Whenever one
+    checkpoint remains, the rewrite is refused; with none left, the ledger alone cannot tell (a
+    checkpoint kept outside it can: docs/reliability.md)."""
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        outside = integrity.stored_checkpoints(app)[0].note
+    finally:
+        app.close()
+    _delete_checkpoints(signed_ledger, attacker, "WHERE seq = 2")
+    _rewrite_and_rebuild_tree(signed_ledger, attacker, backend)
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        with pytest.raises(IntegrityError, match="not consistent with checkpoint #1"):
+            integrity.checkpoint(app, keys[0])
+    finally:
+        app.close()
+    _delete_checkpoints(signed_ledger, attacker)
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        integrity.checkpoint(app, keys[0])  # nothing left in the ledger to contradict it
+        assert integrity.verify(app, keys=[keys[1]]).ok
+        caught = integrity.verify(app, [outside], [keys[1]])  # the checkpoint an auditor kept
+        assert not caught.ok and "given checkpoint 1 (size 4" in caught.message()
+    finally:
+        app.close()
