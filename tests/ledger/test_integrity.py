@@ -974,7 +974,10 @@ def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
     app = LedgerApplication.open(signed_ledger)
     try:
         integrity.checkpoint(app, keys[0])  # nothing left in the ledger to contradict it
-        assert integrity.verify(app, keys=[keys[1]]).ok
+        # The tree and the new checkpoint agree; only because this rewrite left a state no reader
+        # takes (a field renamed) does the index check still name it. A well-formed rewrite would pass.
+        alone = integrity.verify(app, keys=[keys[1]])
+        assert not alone.ok and "position 3 cannot be read" in alone.message()
         caught = integrity.verify(app, [outside], [keys[1]])  # the checkpoint an auditor kept
         assert not caught.ok and "given checkpoint 1 (size 4" in caught.message()
     finally:

@@ -1,6 +1,6 @@
 """The tamper suite (issue 17): every table ``verify`` answers for, edited one way at a time.
 
-A ledger of ``EXAMPLE_FILE`` (34 decisions, every kind, a correction and a retraction) with one
+A ledger of ``EXAMPLE_FILE`` (one decision of every kind, every kind, a correction and a retraction) with one
 signed checkpoint, on SQLite and on PostgreSQL. Each edit is what someone holding the database
 does: drop the append-only triggers of the table, then UPDATE, DELETE or INSERT (or, for the
 duplicate index row, rebuild the table without its unique keys). Then ``ledger verify --key
@@ -29,6 +29,9 @@ from ledger.application import LedgerApplication
 from ledger.checkpoints import generate_key
 
 ROOT = Path(__file__).resolve().parents[2]
+N = len(EXAMPLE_FILE)
+NODES = sum(N >> level for level in range(N.bit_length()))
+"""The nodes a tree of ``N`` leaves stores: every complete subtree's root, level by level."""
 TABLES = (
     "stored_events",
     "ledger_decisions",
@@ -82,7 +85,7 @@ EDITS: dict[str, Edit] = {
             "INSERT INTO stored_events (originator_id, originator_version, topic, state) SELECT originator_id, "
             "originator_version + 50, topic, state FROM stored_events WHERE rowid = 26"
         ),
-        "no row for the event at position 35",
+        f"no row for the event at position {N + 1}",
     ),
     # --- the decision index ---------------------------------------------------------------
     "index: delete a row": Edit(
@@ -160,7 +163,7 @@ EDITS: dict[str, Edit] = {
         *same(
             "INSERT INTO ledger_merkle_nodes SELECT 0, 40, hash FROM ledger_merkle_nodes WHERE level = 0 AND idx = 0"
         ),
-        "the Merkle node store holds 67 nodes where a tree of 34 has 66",
+        f"the Merkle node store holds {NODES + 1} nodes where a tree of {N} has {NODES}",
     ),
     "leaf map: swap two leaves": Edit(
         "ledger_merkle_leaves",
@@ -192,7 +195,7 @@ EDITS: dict[str, Edit] = {
     "checkpoints: size": Edit(
         "ledger_checkpoints",
         *same("UPDATE ledger_checkpoints SET size = 32"),
-        "its row disagrees with its signed note: size 32 (the note says 34)",
+        f"its row disagrees with its signed note: size 32 (the note says {N})",
     ),
     "checkpoints: time": Edit(
         "ledger_checkpoints",
@@ -202,7 +205,7 @@ EDITS: dict[str, Edit] = {
     "checkpoints: delete all": Edit(
         "ledger_checkpoints",
         *same("DELETE FROM ledger_checkpoints"),
-        "no signed checkpoint: none of the 34 records is covered by a signature",
+        f"no signed checkpoint: none of the {N} records is covered by a signature",
     ),
 }
 
@@ -264,7 +267,7 @@ def _verify(url: str, vkey: Path) -> tuple[int, str]:
 def test_the_untouched_ledger_passes_strict_verify(history: tuple[str, Path]) -> None:
     code, out = _verify(*history)
     assert code == 0, out
-    assert "34 records, 1 of 1 checkpoints verified, 34 decision index rows checked" in out
+    assert f"{N} records, 1 of 1 checkpoints verified, {N} decision index rows checked" in out
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
