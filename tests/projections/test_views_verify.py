@@ -36,6 +36,8 @@ from tests.conftest import PG_URL, run_cli
 from tests.strategies import EXAMPLE_FILE, opened_ledger, to_jsonl
 
 INTEGRITY_EXIT = IntegrityError.exit_code
+N = len(EXAMPLE_FILE)
+"""The example ledger's size: its last position."""
 
 
 # --- a ledger, and a way to edit its tables behind the ledger's back ---------------------------------
@@ -144,7 +146,7 @@ def test_an_untouched_ledger_passes(example: str) -> None:
     code, out, err = verify_views_cli(example)
     assert code == 0, err
     assert f"views: {len(builtin_projections())} projections" in out
-    assert "equal to a rebuild from the log at position 34" in out
+    assert f"equal to a rebuild from the log at position {N}" in out
 
 
 def test_an_edited_catalog_row_is_shown_by_catalog_and_caught_by_verify_views(example: str, tables: Tables) -> None:
@@ -276,7 +278,7 @@ def test_each_edit_of_each_view_table_is_caught(example: str, tables: Tables, ed
             lines = [line for line in err.splitlines() if f"({table}, " in line]
             assert lines, err
             assert all(
-                line.strip().startswith(f"{projection_of.get(table, '')} ({table}, log up to 34)") for line in lines
+                line.strip().startswith(f"{projection_of.get(table, '')} ({table}, log up to {N})") for line in lines
             )
             assert any(expected in line for line in lines), err
     assert tried
@@ -301,10 +303,10 @@ def test_a_position_one_record_short_is_caught_where_that_record_shows(example: 
     """Every record has its trail row: the trail one record short is caught by that row. (A view the
     last record did not touch, claimed one record short, is exactly the log up to there: catching
     up again re-reads a record that changes nothing.)"""
-    tables.run("UPDATE ledger_tracking SET position = 33 WHERE projection = 'trail'")
+    tables.run(f"UPDATE ledger_tracking SET position = {N - 1} WHERE projection = 'trail'")
     code, _, err = verify_views_cli(example)
     assert code == INTEGRITY_EXIT
-    assert "trail (view_trail, log up to 33): position=34: a row not in a rebuild from the log" in err
+    assert f"trail (view_trail, log up to {N - 1}): position={N}: a row not in a rebuild from the log" in err
 
 
 def test_a_lagging_view_passes_and_a_raised_position_is_caught(example: str, tables: Tables) -> None:
@@ -314,7 +316,7 @@ def test_a_lagging_view_passes_and_a_raised_position_is_caught(example: str, tab
     tables.run("UPDATE ledger_tracking SET position = 30 WHERE projection = 'trail'")
     code, out, err = verify_views_cli(example)
     assert code == 0, err
-    assert "positions 30–34" in out
+    assert f"positions 30–{N}" in out
     tables.run("UPDATE ledger_tracking SET position = 32 WHERE projection = 'trail'")
     code, _, err = verify_views_cli(example)
     assert code == INTEGRITY_EXIT
@@ -322,17 +324,17 @@ def test_a_lagging_view_passes_and_a_raised_position_is_caught(example: str, tab
 
 
 TRACKING_EDITS = [
-    ("UPDATE ledger_tracking SET position = 35 WHERE projection = 'filings'",
-     "filings: ledger_tracking says position 35, but the log ends at 34"),
+    (f"UPDATE ledger_tracking SET position = {N + 1} WHERE projection = 'filings'",
+     f"filings: ledger_tracking says position {N + 1}, but the log ends at {N}"),
     ("UPDATE ledger_tracking SET position = 9000 WHERE projection = 'trail'",
-     "trail: ledger_tracking says position 9000, but the log ends at 34"),
+     f"trail: ledger_tracking says position 9000, but the log ends at {N}"),
     ("UPDATE ledger_tracking SET version = 99 WHERE projection = 'cases'",
      "cases: ledger_tracking says version 99"),
     ("DELETE FROM ledger_tracking WHERE projection = 'physicians'",
      "physicians: ledger_tracking has no row for it"),
     ("DROP TABLE ledger_tracking", "trail: ledger_tracking has no row for it, yet its tables exist"),
-    ("DROP TABLE view_training_bases", "training_bases (view_training_bases, log up to 34): the table is missing"),
-    ("ALTER TABLE view_catalog ADD COLUMN note TEXT", "catalog (view_catalog, log up to 34): columns differ"),
+    ("DROP TABLE view_training_bases", f"training_bases (view_training_bases, log up to {N}): the table is missing"),
+    ("ALTER TABLE view_catalog ADD COLUMN note TEXT", f"catalog (view_catalog, log up to {N}): columns differ"),
 ]  # fmt: skip
 """Edits of the tracking table, and of a view's tables as a whole."""
 
@@ -410,8 +412,8 @@ def test_views_caught_up_while_being_verified_are_compared_where_they_end(
         monkeypatch.setattr(audit, "_rebuild", then_more)
         report = verify_views(app)
         assert report.ok, report.problems
-        assert calls[0]["trail"] == 20 and calls[1]["trail"] == 34
-        assert set(report.positions.values()) == {34}
+        assert calls[0]["trail"] == 20 and calls[1]["trail"] == N
+        assert set(report.positions.values()) == {N}
 
 
 def test_views_behind_the_log_are_compared_at_their_own_position(ledger_url: str) -> None:
@@ -425,7 +427,7 @@ def test_views_behind_the_log_are_compared_at_their_own_position(ledger_url: str
         assert report.ok, report.problems
         assert set(report.positions.values()) == {20}
         Views(app)
-        assert verify_views(app).positions["trail"] == 34
+        assert verify_views(app).positions["trail"] == N
 
 
 # --- a plugin's own projection -----------------------------------------------------------------------
@@ -490,7 +492,7 @@ def test_a_plugins_own_view_is_verified_and_its_tracking_too(ledger_url: str) ->
             tables.run("UPDATE example_penalty_totals SET yuan = 1 WHERE institution = ?", (institution,))
             report = verify_views(app)
             assert any(
-                p.startswith("example_penalties (example_penalty_totals, log up to 34)") for p in report.problems
+                p.startswith(f"example_penalties (example_penalty_totals, log up to {N})") for p in report.problems
             )
             assert f"institution={institution!r}: yuan is 1 in the view, {yuan} in a rebuild" in report.message()
         finally:
