@@ -802,6 +802,22 @@ class Views:
 
         ``_logged``: the scope's trail, (position, record) in valid-time order, already read
         (``trail`` passes its own, so one query reads and parses each record once)."""
+        facts = self.facts_for(institution, as_of=as_of, known_at=known_at, _logged=_logged)
+        out: list[Finding] = []
+        for rule in self.rules:
+            if rule.applies_to(facts.jurisdiction):
+                out.extend(rule.check(facts))
+        return out
+
+    def facts_for(
+        self,
+        institution: str | None,
+        *,
+        as_of: date,
+        known_at: int,
+        _logged: Sequence[tuple[int, DecisionRecord]] | None = None,
+    ) -> Facts:
+        """What the rules know of one scope on ``as_of`` as known at ``known_at`` (``findings_for``)."""
         day = as_of.isoformat()
         if _logged is not None:
             logged = _logged
@@ -820,7 +836,7 @@ class Views:
             inst = self._institution(day, known_at, institution)
             jurisdiction = self.code_of_province(inst.province) if inst else None  # type: ignore[assignment]
         tech_class, classes_of = self._tech_class_lookup(known_at)
-        facts = Facts(
+        return Facts(
             scope=f"institution:{institution}" if institution else NATIONAL,
             jurisdiction=jurisdiction,
             as_of=as_of,
@@ -830,11 +846,6 @@ class Views:
             deadlines=self.deadlines,
             classes_of=classes_of,
         )
-        out: list[Finding] = []
-        for rule in self.rules:
-            if rule.applies_to(jurisdiction):
-                out.extend(rule.check(facts))
-        return out
 
     @cached_property
     def rules(self) -> list[Rule]:
