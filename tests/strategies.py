@@ -783,6 +783,16 @@ def standing_histories(draw: Any, max_size: int = 14) -> list[dict[str, Any]]:
     (2019-01-31 in Hunan, 2019-02-01 nationally). Recorded in any order of their days."""
     out: list[dict[str, Any]] = []
     retractable: list[dict[str, Any]] = []
+    for k, (institution, technology) in enumerate(
+        draw(st.lists(st.tuples(st.sampled_from(STANDING_HOSPITALS), st.sampled_from(STANDING_TECHNOLOGIES)),
+                      max_size=3, unique=True))
+    ):  # uses filed under the 2015 list, to lapse or be filed again (MTM-2018#49)
+        out.append({"id": f"SO-{k}S", "kind": "filing.submitted", "effective": "2016-04-06", "by": institution,
+                    "institution": institution, "technology": technology, "technical_lead": STANDING_LEAD,
+                    "materials": ["临床应用备案表"]})
+        out.append({"id": f"SO-{k}K", "kind": "filing.completed", "effective": "2016-04-20",
+                    "by": "长沙市卫生健康委员会", "institution": institution, "technology": technology})
+        retractable.extend(out[-2:])
     for k in range(draw(st.integers(1, max_size))):
         did = f"SH-{k:02d}"
         kind = draw(st.sampled_from(("filing.submitted", "filing.submitted", "filing.completed", "filing.completed",
