@@ -786,6 +786,21 @@ class Views:
         with self.db.transaction(write=False) as c:
             return c.execute(sql, (day, n, *params)).fetchall()
 
+    def _later_changes(self, institution: str | None, day: str, n: int) -> list[tuple[int, DecisionRecord]]:
+        """Corrections and retractions of the scope known at ``n`` but dated after ``day``. The views
+        apply a correction or retraction whatever its own date (``projections.replay.resolve``), so
+        the rules' facts do too: a submission retracted later is not live on any day, in the lists
+        and in the rules alike (``projections.standing``)."""
+        t = self.db.table("view_trail")
+        scope = "institution IS NULL" if institution is None else "institution = ?"
+        sql = (
+            f"SELECT position, record FROM {t} WHERE effective > ? AND position <= ? AND {scope} "
+            "AND kind IN ('decision.corrected', 'decision.retracted') ORDER BY position"
+        )
+        params: tuple[Any, ...] = (day, n) if institution is None else (day, n, institution)
+        with self.db.transaction(write=False) as c:
+            return [(int(r[0]), record_from_text(r[1])) for r in c.execute(sql, params).fetchall()]
+
     def _logged(self, where: str, params: Sequence[Any], day: str, n: int) -> list[tuple[int, DecisionRecord]]:
         """(position, record) of the trail rows ``where`` selects, in valid-time order."""
         return [(int(r[0]), record_from_text(r[5])) for r in self._trail_rows(where, params, day, n)]
@@ -830,6 +845,9 @@ class Views:
             )
         else:
             logged = self._logged("institution = ?", (institution,), day, known_at)
+        later = self._later_changes(institution, day, known_at)
+        if later:
+            logged = [*logged, *later]
         decisions = _decisions(logged, as_of)
         jurisdiction = NATIONAL
         if institution is not None:

@@ -778,7 +778,7 @@ def standing_base() -> list[dict[str, Any]]:
 @st.composite
 def standing_histories(draw: Any, max_size: int = 14) -> list[dict[str, Any]]:
     """Histories of the uses of ``standing_base``: submissions, completions, refusals, suspensions,
-    resumptions, stops, cases, retractions (on the retracted decision's own day), a technology
+    resumptions, stops, cases, retractions (on the retracted decision's day or later), a technology
     reclassified prohibited, the other delisted; days on both sides of the grandfather dates
     (2019-01-31 in Hunan, 2019-02-01 nationally). Recorded in any order of their days."""
     out: list[dict[str, Any]] = []
@@ -803,7 +803,8 @@ def standing_histories(draw: Any, max_size: int = 14) -> list[dict[str, Any]]:
                 continue
             target = draw(st.sampled_from(retractable))
             retractable.remove(target)
-            out.append({"id": did, "kind": kind, "effective": target["effective"], "by": target["by"],
+            later = [day for day in _STANDING_DAYS if day >= target["effective"]] or [target["effective"]]
+            out.append({"id": did, "kind": kind, "effective": draw(st.sampled_from(later)), "by": target["by"],
                         "retracts": target["id"], "reason": "撤回"})
             continue
         institution = draw(st.sampled_from(STANDING_HOSPITALS))

@@ -99,7 +99,7 @@ def rules_found(views: Views, day: date) -> set[tuple[str, str]]:
 def test_mtm2018_11_a_retracted_submission_voids_its_completion(app: LedgerApplication) -> None:
     views = views_of(app, [submitted("S1", "2019-03-01"), completed("K1", "2019-03-10")])
     known = app.position()
-    record(app, [decision("R1", "decision.retracted", "2019-03-01", retracts="S1", reason="提交有误")])
+    record(app, [decision("R1", "decision.retracted", "2019-04-01", retracts="S1", reason="提交有误")])
     views = Views(app)
     day = date(2019, 6, 1)
     row = filing(views, day)
@@ -107,6 +107,9 @@ def test_mtm2018_11_a_retracted_submission_voids_its_completion(app: LedgerAppli
     assert public(views, day) == set()  # MTM-2018#40: only uses 经备案 are published
     assert rules_standing(views, day) == "void"
     assert ("national.completion-without-submission", "MTM-2018#11") in rules_found(views, day)
+    # A retraction takes the submission out of every day, also those before its own date.
+    early = date(2019, 3, 15)
+    assert (filing(views, early).status, rules_standing(views, early)) == ("void", "void")  # type: ignore[union-attr]
     # As known before the retraction, it was filed, on the list and in the rules alike.
     assert public(views, day, known) == {(H1, TECH, FILED)}
     assert rules_standing(views, day, known) == FILED
