@@ -350,3 +350,16 @@ def test_the_public_list_shows_filed_exactly_what_the_rules_treat_as_filed(
                 assert {k for k, s in listed.items() if s == FILED} == {k for k, s in judged.items() if s == FILED}
     finally:
         app.close()
+
+
+def test_mtm2018_11_the_plot_counts_filings_as_the_standing_has_them(app: LedgerApplication) -> None:
+    """MTM-2018#11, #40: a completion counts in filings-over-time when it filed a live submission."""
+    from projections.plots import build_filings_over_time
+
+    h2 = STANDING_HOSPITALS[1]
+    views = views_of(
+        app, [submitted("S1", "2019-03-01"), completed("K1", "2019-03-10"), completed("K2", "2019-04-10", h2)]
+    )  # no submission: void
+    table = build_filings_over_time(views, {"province": "hunan", "as-of": "2019-12-31"})
+    counted = {r["month"]: r["filings"] for r in table.rows if r["filings"]}
+    assert counted == {"2019-03": 1}
