@@ -396,7 +396,8 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
         cases = [d for d in use if d.record.kind == "case.performed"]
         if not cases or cases[0].record.effective < CQ2017:
             continue
-        ends = [notice_end(facts, f.record) for f in use if f.record.kind == "filing.completed"]
+        ends = [notice_end(facts, s.decision.record) for s in use_states(use)
+                if s.decision.record.kind == "filing.completed" and not s.unbacked]
         done_from = min((end + timedelta(days=1) for end in ends if end is not None), default=date.max)
         for case in cases:
             r = case.record

@@ -363,3 +363,58 @@ def test_mtm2018_11_the_plot_counts_filings_as_the_standing_has_them(app: Ledger
     table = build_filings_over_time(views, {"province": "hunan", "as-of": "2019-12-31"})
     counted = {r["month"]: r["filings"] for r in table.rows if r["filings"]}
     assert counted == {"2019-03": 1}
+
+
+def test_cq2017_2_2_a_void_completion_does_not_file_a_chongqing_use(app: LedgerApplication) -> None:
+    """CQ-2017#二(二): a case after a completion with no submission is still use before filing."""
+    q1 = "50010000000000011A1001"
+    city = "重庆市卫生和计划生育委员会"
+    lines = [
+        decision(
+            "Q-I",
+            "institution.registered",
+            "2010-01-01",
+            by=city,
+            institution=q1,
+            name="山城测试医院",
+            province="重庆市",
+            city="渝中区",
+            category="医院",
+            level="三级",
+            licensing_authority=city,
+        ),
+        decision(
+            "Q-P",
+            "physician.registered",
+            "2010-01-01",
+            by=city,
+            physician=STANDING_LEAD,
+            name="胡德明",
+            institution=q1,
+            title="主任医师",
+        ),
+        decision(
+            "Q-C0",
+            "case.performed",
+            "2017-07-03",
+            by=q1,
+            institution=q1,
+            technology=TECH,
+            physician=STANDING_LEAD,
+            case="Q-C0",
+        ),
+        decision("Q-K", "filing.completed", "2017-07-10", by=city, institution=q1, technology=TECH),
+        decision(
+            "Q-C1",
+            "case.performed",
+            "2017-09-01",
+            by=q1,
+            institution=q1,
+            technology=TECH,
+            physician=STANDING_LEAD,
+            case="Q-C1",
+        ),
+    ]
+    views = views_of(app, lines)
+    found = {(f.rule, f.decisions) for f in views.trail(institution=q1, as_of=date(2017, 12, 31)).findings}
+    assert ("chongqing.use-before-filing", ("Q-C1",)) in found
