@@ -508,7 +508,7 @@ def disclosure_command(
     views = open_views(ctx)
     day = _date_option(as_of, "--as-of")
     sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
-    filings = views.filings(province, institution, as_of=day, known_at=known_at)
+    filings = views.public_filings(province, institution, as_of=day, known_at=known_at)
     sections.append(
         (
             "filings",

@@ -19,6 +19,7 @@ from ledger.events import EVENT_CLASSES
 from ledger.sql import Cursor, Database
 from projections.replay import Resolved
 from projections.runner import FOREVER, NOW, TimelineProjection, TimelineRow, intervals, stored_text
+from projections.standing import NOT_FILED, UseMachine
 
 
 def _kinds(*prefixes: str) -> frozenset[str]:
@@ -116,18 +117,33 @@ class PhysiciansProjection(TimelineProjection):
 
 
 class FilingsProjection(TimelineProjection):
-    """Each institution's use of each technology: submitted, filed, rejected, suspended, stopped.
+    """Each institution's use of each technology, as its own decisions leave it (``UseState``).
 
-    ``filed_on`` is the day the filing authority completed the filing (MTM-2018#11-#12) and
-    ``authority`` who did; suspension and stop keep them, so the list shows what was filed and
-    what happened to it since (MTM-2018#40, #41-#44).
+    A row holds what ``projections.standing.standing`` needs to say where the use stands on a day:
+    ``status`` (the suspension or stop in force, else ``filing``), ``filing`` (not filed, submitted,
+    filed, rejected, void), ``filed_on`` and ``authority`` of the completion in force (MTM-2018#11-#12,
+    #40), the latest and the earliest unanswered submission, and ``halted_on``, the recorded day of
+    the suspension or stop in force (MTM-2018#25, #41-#44). ``Views.filings`` adds the catalogue and
+    the grandfather date (prohibited, delisted, lapsed) on the day asked.
     """
 
     name = "filings"
     table = "view_filings"
-    version = 3
-    """3: the institution's index covers a list (2: inputs as references into the log)."""
-    columns = ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions")
+    version = 4
+    """4: a use's state as ``projections.standing`` has it (filing, pending and halt dates); 3: the
+    institution's index covers a list (2: inputs as references into the log)."""
+    columns = (
+        "institution",
+        "technology",
+        "status",
+        "filing",
+        "filed_on",
+        "authority",
+        "submitted_on",
+        "pending_on",
+        "halted_on",
+        "decisions",
+    )
     indexes = (("technology",),)
     kinds = _kinds("filing.", "use.")
 
@@ -144,38 +160,34 @@ class FilingsProjection(TimelineProjection):
 
     def timeline(self, key: str, decisions: Sequence[Resolved]) -> list[TimelineRow]:
         institution, _, technology = key.partition("|")
-        status: str | None = None
-        filed_on: str | None = None
-        authority: str | None = None
-        submitted_on: str | None = None
+        machine = UseMachine()
         seen: list[Resolved] = []
         states: list[tuple[date, tuple[Any, ...] | None]] = []
         for d in decisions:
-            r = d.record
             seen.append(d)
-            if r.kind == "filing.submitted":
-                submitted_on = r.effective.isoformat()
-                if status in (None, "rejected"):
-                    status = "submitted"
-            elif r.kind == "filing.completed":
-                filed_on, authority = r.effective.isoformat(), r.by
-                if status in (None, "submitted", "rejected"):
-                    status = "filed"
-            elif r.kind == "filing.rejected":
-                if status in (None, "submitted"):
-                    status = "rejected"
-            elif r.kind == "use.suspended":
-                status = "suspended"
-            elif r.kind == "use.resumed" and status == "suspended":
-                status = "filed" if filed_on else "submitted" if submitted_on else None
-            elif r.kind == "use.stopped":
-                status = "stopped"
-            if status is None:
+            s = machine.apply(d)
+            if s is None:
                 continue
-            states.append(
-                (r.effective, (institution, technology, status, filed_on, authority, submitted_on, _ids(seen)))
-            )
+            values = None
+            if s.status != NOT_FILED:
+                values = (
+                    institution,
+                    technology,
+                    s.status,
+                    s.filing,
+                    _iso(s.filed_on),
+                    s.authority,
+                    _iso(s.submitted_on),
+                    _iso(s.pending_on),
+                    _iso(s.halted_on),
+                    _ids(seen),
+                )
+            states.append((d.record.effective, values))
         return intervals(states)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 class TrainingBasesProjection(TimelineProjection):

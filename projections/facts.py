@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 from ledger.workdays import WorkdayCalendar
 from projections.findings import Deadline
 from projections.replay import Resolved
+from projections.standing import Grandfather, UseState, grandfather_for, state_standing, use_states
 
 TechClassLookup = Callable[[str, date], str | None]
 """``(technology ref, day) -> class`` of the catalogue entry in force that day, or None."""
@@ -229,20 +230,32 @@ class Facts:
             states.append(state)
         return registered, grants
 
-    def use_status(self, use: Iterable[Resolved], on: date) -> str:
-        """``active``, ``suspended`` or ``stopped`` for a use on ``on`` (MTM-2018#25, #41-#44)."""
-        status = "active"
-        for d in use:
-            if d.record.effective > on:
-                break
-            kind = d.record.kind
-            if kind == "use.suspended":
-                status = "suspended"
-            elif kind == "use.resumed" and status == "suspended":
-                status = "active"
-            elif kind == "use.stopped":
-                status = "stopped"
-        return status
+    # --- the standing of a use (``projections.standing``, the one model) ---------------------
+
+    @cached_property
+    def grandfather(self) -> Grandfather | None:
+        """The grandfather clause of this scope's jurisdiction (MTM-2018#49; HN-2018#六(一))."""
+        return grandfather_for(self.deadlines, self.jurisdiction)
+
+    def use_states(self, key: tuple[str, str]) -> list[UseState]:
+        """The states a use's own decisions leave it in (``UseMachine``), in valid-time order."""
+        memo: dict[tuple[str, str], list[UseState]] = self.__dict__.setdefault("_use_states", {})
+        found = memo.get(key)
+        if found is None:
+            use = self.uses.get(key)
+            found = memo[key] = use_states(use.others) if use is not None else []
+        return found
+
+    def use_state(self, key: tuple[str, str], on: date) -> UseState | None:
+        """The state of a use at the end of ``on`` (None: no filing or use decision by then)."""
+        states = self.use_states(key)
+        i = bisect_right(states, on, key=_state_day)
+        return states[i - 1] if i else None
+
+    def use_standing(self, key: tuple[str, str], on: date) -> str:
+        """Where the use ``(institution, technology)`` stands on ``on``: the same answer the public
+        lists give for that day and position (``projections.standing.standing``)."""
+        return state_standing(self.use_state(key, on), on, key[1], self.tech_class, self.grandfather)
 
     def first(self, use: Iterable[Resolved], kind: str, **where: Any) -> Resolved | None:
         """The earliest decision of ``kind`` in ``use`` whose fields match ``where``."""
@@ -294,6 +307,10 @@ class Standing(NamedTuple):
 
 def _valid_order(d: Resolved) -> tuple[date, int]:
     return d.record.effective, d.position
+
+
+def _state_day(state: UseState) -> date:
+    return state.decision.record.effective
 
 
 def _first_of(use: Use) -> tuple[date, int]:

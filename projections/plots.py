@@ -4,8 +4,10 @@
 ``ledger_reports`` (``cli.py`` lists it beside theirs), so it also writes as CSV or XLSX; as PNG or
 SVG it is drawn by ``render`` with matplotlib. The counts come from a province's inspection trail:
 
-* filings — ``filing.completed`` decisions (the filing authority's completion, MTM-2018#11-#12,
-  the date MTM-2018#40 publishes), a retracted one not counted;
+* filings — ``filing.completed`` decisions that filed a use (the filing authority's completion of a
+  live submission, MTM-2018#11-#12, the date MTM-2018#40 publishes), as the standing of each use
+  has them (``projections.standing``): a retracted one, or one void for want of a submission, not
+  counted;
 * suspensions — ``use.suspended`` and ``use.stopped`` (MTM-2018#25, #41-#44);
 * findings — what plugins' rules derive from the decisions (never stored, ARCHITECTURE.md rule 2),
   counted in the month of the act they judge.
@@ -121,12 +123,20 @@ def build_filings_over_time(views: Views, options: Mapping[str, str | None]) -> 
     for e in trail.entries:
         if e.decision_id in retracted:
             continue
-        if e.kind == "filing.completed":
-            filings[e.effective.strftime("%Y-%m")] += 1
-        elif e.kind in SUSPENSION_KINDS:
+        if e.kind in SUSPENSION_KINDS:
             suspensions[e.effective.strftime("%Y-%m")] += 1
     for f in trail.findings:
         findings[f.effective.strftime("%Y-%m")] += 1
+    # Filings as the standing of each use has them (projections.standing): a completion counts when
+    # it filed a live submission, not one void for want of it (MTM-2018#11).
+    position = views.position_at(None)
+    for institution in sorted({e.institution for e in trail.entries if e.institution}):
+        facts = views.facts_for(institution, as_of=as_of, known_at=position)
+        for key in facts.uses:
+            for state in facts.use_states(key):
+                r = state.decision.record
+                if r.kind == "filing.completed" and not state.unbacked:
+                    filings[r.effective.strftime("%Y-%m")] += 1
     seen = sorted({*filings, *suspensions, *findings})
     start_text, end_text = _option(options, "from"), _option(options, "to")
     end = _month(end_text, "to") if end_text else (as_of.year, as_of.month)

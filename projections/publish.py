@@ -82,10 +82,6 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 SITE_TITLE = "医疗技术临床应用信息公开"
 
-PUBLIC_STATUSES = ("filed", "in public notice", "suspended", "stopped")
-"""Uses the lists publish. A submission not yet completed, or refused, is not a filing: MTM-2018#40
-publishes the institutions *filed*; CQ-2017's notice (``in public notice``) is itself publication."""
-
 STATUS_LABELS = {
     "filed": "已备案",
     "in public notice": "公示中",
@@ -600,7 +596,7 @@ def _publish_jurisdiction(
         return {"j": j, "href": f"{base}index.html", "national": True, "catalog": len(catalog)}
 
     institutions = views.institutions(j.code, as_of=day)
-    filings = [f for f in views.filings(j.code, as_of=day) if f.status in PUBLIC_STATUSES]
+    filings = views.public_filings(j.code, as_of=day)
     bases = views.training_bases(j.code, as_of=day)
     trainees = views.trainees(j.code, as_of=day)
     cases = views.case_counts(j.code, as_of=day)

@@ -33,6 +33,7 @@ from projections.facts import ClassesOf, Facts, TechClassLookup
 from projections.findings import SEVERITY_ORDER, Deadline, Finding, Rule
 from projections.replay import Resolved, apply_correction, resolve
 from projections.runner import CORRECTION_KINDS, NOW, Projection, Runner
+from projections.standing import FILED, PUBLISHED, STOPPED, SUSPENDED, Grandfather, grandfather_for, standing
 from projections.trail import TrailProjection
 
 
@@ -73,6 +74,8 @@ class FilingRow:
     notice_until: date | None = None
     """For provinces with a public notice (CQ-2017): the last day of the notice. Until then the
     filing does not count as done, and ``status`` says ``in public notice``."""
+    halted_on: date | None = None
+    """The recorded day of the suspension or stop in force (MTM-2018#25, #41-#44)."""
 
 
 @dataclass(frozen=True)
@@ -350,24 +353,49 @@ class Views:
         as_of: date | None = None,
         known_at: int | str | datetime | None = None,
     ) -> list[FilingRow]:
-        """Uses of technologies per institution: filed (date, authority), suspended, stopped (MTM-2018#40)."""
+        """Every use with a filing or use decision, with its standing on the day
+        (``projections.standing``): filed (date, authority), submitted, rejected, void, suspended,
+        stopped, lapsed, prohibited or delisted. What the public lists show is ``public_filings``."""
         day, n = self._when(as_of, known_at)
         rows = self._listed(
             "view_filings",
-            ("institution", "technology", "status", "filed_on", "authority", "submitted_on", "decisions"),
+            (
+                "institution",
+                "technology",
+                "status",
+                "filing",
+                "filed_on",
+                "authority",
+                "submitted_on",
+                "pending_on",
+                "halted_on",
+                "decisions",
+            ),
             day,
             n,
             province,
             institution,
         )
         names = self._technology_names(day, n, (r[1] for r in rows))
+        tech_class, _ = self._tech_class_lookup(n)
+        on = date.fromisoformat(day)
+        grandfathers: dict[str, Grandfather | None] = {}
         out = []
-        for inst, technology, stored, filed, authority, submitted, ids, since, name, city, seat in rows:
+        for row in rows:
+            inst, technology, stored, filing, filed, authority, submitted, pending, halted, ids, since = row[:11]
+            name, city, seat = row[11:]
             filed_on = _date(filed)
-            notice_until = self._notice_until(seat, filed_on)
-            status = stored
-            if status == "filed" and notice_until is not None and day <= notice_until.isoformat():
+            if seat not in grandfathers:
+                grandfathers[seat] = grandfather_for(self.deadlines, self.code_of_province(seat))
+            status = standing(
+                stored, filing, filed_on, _date(pending), on, technology, tech_class, grandfathers[seat]
+            )
+            notice_until = self._notice_until(seat, filed_on) if status == FILED else None
+            if notice_until is not None and day <= notice_until.isoformat():
                 status = "in public notice"
+            halted_on = _date(halted)
+            if status not in (SUSPENDED, STOPPED) or halted_on is None:
+                halted_on = None
             out.append(
                 assemble(
                     FilingRow,
@@ -381,13 +409,32 @@ class Views:
                         "filed_on": filed_on,
                         "authority": authority,
                         "submitted_on": _date(submitted),
-                        "since": date.fromisoformat(since),
+                        "since": halted_on or date.fromisoformat(since),
                         "decisions": tuple(ids.split(",")),
                         "notice_until": notice_until,
+                        "halted_on": halted_on,
                     },
                 )
             )
         return sorted(out, key=lambda f: (f.technology, f.filed_on or date.max, f.institution))
+
+    def public_filings(
+        self,
+        province: str | None = None,
+        institution: str | None = None,
+        *,
+        as_of: date | None = None,
+        known_at: int | str | datetime | None = None,
+    ) -> list[FilingRow]:
+        """What the public lists show (``ledger disclosure`` and ``ledger publish`` alike): uses
+        经备案 in force (MTM-2018#40; in public notice where CQ-2017 has one), and suspended and
+        stopped uses (#41-#44). Not submissions, refusals, void or lapsed filings, nor prohibited
+        or delisted technologies (``projections.standing.PUBLISHED``)."""
+        return [
+            f
+            for f in self.filings(province, institution, as_of=as_of, known_at=known_at)
+            if f.status in PUBLISHED or f.status == "in public notice"
+        ]
 
     _notices: dict[tuple[str, date], date | None]
 
@@ -739,6 +786,21 @@ class Views:
         with self.db.transaction(write=False) as c:
             return c.execute(sql, (day, n, *params)).fetchall()
 
+    def _later_changes(self, institution: str | None, day: str, n: int) -> list[tuple[int, DecisionRecord]]:
+        """Corrections and retractions of the scope known at ``n`` but dated after ``day``. The views
+        apply a correction or retraction whatever its own date (``projections.replay.resolve``), so
+        the rules' facts do too: a submission retracted later is not live on any day, in the lists
+        and in the rules alike (``projections.standing``)."""
+        t = self.db.table("view_trail")
+        scope = "institution IS NULL" if institution is None else "institution = ?"
+        sql = (
+            f"SELECT position, record FROM {t} WHERE effective > ? AND position <= ? AND {scope} "
+            "AND kind IN ('decision.corrected', 'decision.retracted') ORDER BY position"
+        )
+        params: tuple[Any, ...] = (day, n) if institution is None else (day, n, institution)
+        with self.db.transaction(write=False) as c:
+            return [(int(r[0]), record_from_text(r[1])) for r in c.execute(sql, params).fetchall()]
+
     def _logged(self, where: str, params: Sequence[Any], day: str, n: int) -> list[tuple[int, DecisionRecord]]:
         """(position, record) of the trail rows ``where`` selects, in valid-time order."""
         return [(int(r[0]), record_from_text(r[5])) for r in self._trail_rows(where, params, day, n)]
@@ -755,6 +817,22 @@ class Views:
 
         ``_logged``: the scope's trail, (position, record) in valid-time order, already read
         (``trail`` passes its own, so one query reads and parses each record once)."""
+        facts = self.facts_for(institution, as_of=as_of, known_at=known_at, _logged=_logged)
+        out: list[Finding] = []
+        for rule in self.rules:
+            if rule.applies_to(facts.jurisdiction):
+                out.extend(rule.check(facts))
+        return out
+
+    def facts_for(
+        self,
+        institution: str | None,
+        *,
+        as_of: date,
+        known_at: int,
+        _logged: Sequence[tuple[int, DecisionRecord]] | None = None,
+    ) -> Facts:
+        """What the rules know of one scope on ``as_of`` as known at ``known_at`` (``findings_for``)."""
         day = as_of.isoformat()
         if _logged is not None:
             logged = _logged
@@ -767,13 +845,16 @@ class Views:
             )
         else:
             logged = self._logged("institution = ?", (institution,), day, known_at)
+        later = self._later_changes(institution, day, known_at)
+        if later:
+            logged = [*logged, *later]
         decisions = _decisions(logged, as_of)
         jurisdiction = NATIONAL
         if institution is not None:
             inst = self._institution(day, known_at, institution)
             jurisdiction = self.code_of_province(inst.province) if inst else None  # type: ignore[assignment]
         tech_class, classes_of = self._tech_class_lookup(known_at)
-        facts = Facts(
+        return Facts(
             scope=f"institution:{institution}" if institution else NATIONAL,
             jurisdiction=jurisdiction,
             as_of=as_of,
@@ -783,11 +864,6 @@ class Views:
             deadlines=self.deadlines,
             classes_of=classes_of,
         )
-        out: list[Finding] = []
-        for rule in self.rules:
-            if rule.applies_to(jurisdiction):
-                out.extend(rule.check(facts))
-        return out
 
     @cached_property
     def rules(self) -> list[Rule]:

@@ -358,6 +358,24 @@ def test_hunan_summary_csv_neutralises_a_hostile_institution_name(tmp_path: Path
     run = _runner(tmp_path / "l.sqlite")
     run("demo")
     _record_institution(run, "CSV-1", "44999999999999999A1001", '=HYPERLINK("http://evil")', "2020-01-02")
+    run(  # the institution's submission: a completion without one is void (MTM-2018#11)
+        "record",
+        "filing.submitted",
+        "--id",
+        "CSV-3",
+        "--effective",
+        "2020-02-17",
+        "--by",
+        "44999999999999999A1001",
+        "--field",
+        "institution=44999999999999999A1001",
+        "--field",
+        "technology=hunan:S14",
+        "--field",
+        "technical_lead=110430105000061",
+        "--field",
+        'materials=["临床应用备案表"]',
+    )
     run(
         "record",
         "filing.completed",

@@ -200,14 +200,21 @@ def check_public_notice(facts: Facts) -> Iterator[Finding]:
 def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
     """CQ-2017#二(二) (with #二(一)): between 2017-05-22 and 2018-10-31, an institution that starts a restricted or
     第二类 technology files first; the filing counts once its 5-working-day notice has run. A case before
-    that — in a use begun under CQ-2017 — is use without a filing."""
+    that — in a use begun under CQ-2017 — is use without a filing. A completion counts only when it
+    filed a live submission (the use's standing, ``projections.standing``)."""
     for (institution, technology), use in sorted(facts.uses.items()):
         if not use.cases or use.case_days[0] < CQ2017:
             continue  # begun before CQ-2017: the earlier regime's approval or filing governs it
         cases = use.cases_on(CQ2017, MTM2018_START)
         if not cases or not facts.may_be(technology, "restricted", "class2"):
             continue
-        ends = [notice_end(facts, f.record) for f in use.others if f.record.kind == "filing.completed"]
+        # The completions that filed the use (``projections.standing``): not one void for want of a
+        # live submission (MTM-2018#11; CQ-2017#二(二) files what the institution submitted).
+        ends = [
+            notice_end(facts, s.decision.record)
+            for s in facts.use_states((institution, technology))
+            if s.decision.record.kind == "filing.completed" and not s.unbacked
+        ]
         done_from = min((end + timedelta(days=1) for end in ends if end is not None), default=date.max)
         for case in cases:
             r = case.record

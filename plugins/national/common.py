@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 
@@ -26,6 +26,16 @@ from ledger.errors import CalendarError
 from projections.facts import Facts, Use
 from projections.findings import Deadline
 from projections.replay import Resolved
+from projections.standing import (
+    FILED,
+    NOT_FILED,
+    REJECTED,
+    SUBMITTED,
+    Grandfather,
+    UseMachine,
+    UseState,
+    filing_in_force,
+)
 
 MTM2009_START = date(2009, 5, 1)
 """MTM-2009#61: in force from 2009-05-01."""
@@ -37,7 +47,13 @@ NATIONAL_GRANDFATHER = date(2019, 2, 1)
 """MTM-2018#49: uses under way before the regime file "自2019年2月1日以前" (by 2019-02-01)."""
 
 FILING_KINDS = ("filing.submitted", "filing.completed", "filing.rejected")
-_FILING_STATES = {"filing.submitted": "submitted", "filing.completed": "completed"}
+_CLOCK_STATES = {NOT_FILED: "none", SUBMITTED: "submitted", FILED: "completed", REJECTED: "rejected"}
+"""A use's filing standing as the filing clock names it."""
+
+
+def _no_class(ref: str, day: date) -> str | None:
+    del ref, day
+    return None
 
 
 def is_mtm2009(day: date) -> bool:
@@ -79,24 +95,19 @@ def cases_with_state(use: Iterable[Resolved]) -> Iterator[tuple[Resolved, str, R
     """Each case of a use with the use's state then — ``active``, ``suspended`` or ``stopped`` — and the
     decision that made it so, in one pass (valid-time order, log order within a day).
 
-    A suspension recorded *after* a case on the same day does not cover it: the case is usually what
-    led to it (MTM-2018#25(3): a serious adverse event, then "立即停止"). A resumption ends a suspension;
-    a new completed filing after a stop starts the use afresh (a stopped technology may be filed
-    again, MTM-2018#11). Linear in the use's length: an institution reports every case (MTM-2018#37).
+    The state is the use's standing as ``projections.standing.UseMachine`` has it (one model for the
+    rules and the public lists): a resumption (``use.resumed``) ends a suspension or a stop, and so
+    does, for a stop, a new filing completed on a live submission (MTM-2018#11). A suspension
+    recorded *after* a case on the same day does not cover it: the case is usually what led to it
+    (MTM-2018#25(3): a serious adverse event, then "立即停止"). Linear in the use's length: an
+    institution reports every case (MTM-2018#37).
     """
-    state, why = "active", None
+    machine = UseMachine()
     for d in use:
-        kind = d.record.kind
-        if kind == "case.performed":
-            yield d, state, why
-        elif kind == "use.suspended":
-            state, why = "suspended", d
-        elif kind == "use.resumed" and state == "suspended":
-            state, why = "active", None
-        elif kind == "use.stopped":
-            state, why = "stopped", d
-        elif kind == "filing.completed" and state == "stopped":
-            state, why = "active", None
+        if d.record.kind == "case.performed":
+            yield d, machine.halt or "active", machine.halted_by
+        else:
+            machine.apply(d)
 
 
 def interrupted(use: Use) -> bool:
@@ -130,6 +141,10 @@ class Clock:
     """The grandfather date; None for a use on the 15-working-day clock."""
     filings: tuple[Resolved, ...]
     """Filing decisions that count for this clock, in valid-time order."""
+    states: tuple[UseState, ...] = ()
+    """The use's states (``projections.standing``): what ``filing_spans`` reads."""
+    grandfather: Grandfather | None = None
+    tech_class: Callable[[str, date], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def first_filing(self) -> Resolved | None:
@@ -144,21 +159,28 @@ class Clock:
     @cached_property
     def filing_spans(self) -> tuple[tuple[date, str, Resolved | None], ...]:
         """``(since, state, last)``: from ``since`` on (up to the next span's day) the filing state is
-        ``state`` — ``none``, ``submitted``, ``completed`` or ``rejected`` — and ``last`` the counted
-        filing decision that made it so; the first span starts at ``date.min``. A day's filings
-        all count on that day. A new form for a filed use (HN-2018 附件2 注2) keeps it completed."""
+        ``state`` — ``none``, ``submitted``, ``completed`` or ``rejected`` — and ``last`` the latest
+        filing decision by then; the first span starts at ``date.min``. The state is the filing part
+        of the use's standing (``projections.standing.filing_in_force``, the one model the public
+        lists answer from): a completion with no live submission is void (none), a filing from
+        before the regime lapses after the grandfather date (MTM-2018#49), a new form for a filed
+        use keeps it completed (HN-2018 附件2 注2). A day's decisions all count on that day."""
         spans: list[tuple[date, str, Resolved | None]] = [(date.min, "none", None)]
-        last: Resolved | None = None
-        for f in self.filings:
-            state = _FILING_STATES.get(f.record.kind, "rejected")
-            if state == "submitted" and last is not None and last.record.kind == "filing.completed":
-                state = "completed"
-            last = f
-            day = f.record.effective
-            if spans[-1][0] == day:
-                spans[-1] = (day, state, f)
-            else:
-                spans.append((day, state, f))
+        states = self.states
+        days = sorted({s.decision.record.effective for s in states})
+        if self.grandfather is not None and states:
+            days = sorted({*days, self.grandfather.by + timedelta(days=1)})
+        tech_class = self.tech_class or _no_class
+        i, state, last = 0, None, None
+        for day in days:
+            while i < len(states) and states[i].decision.record.effective <= day:
+                state = states[i]
+                if state.decision.record.kind in FILING_KINDS:
+                    last = state.decision
+                i += 1
+            filing = _CLOCK_STATES[filing_in_force(state, day, self.technology, tech_class, self.grandfather)]
+            if spans[-1][1:] != (filing, last):
+                spans.append((day, filing, last))
         return tuple(spans)
 
     @cached_property
@@ -211,7 +233,8 @@ def filing_clock(facts: Facts, use: Use, technology: str) -> Clock | None:
     if by is not None and tech_class(technology, by) == "restricted" and _used_before(facts, use, technology, by):
         first = _first_restricted(facts, use, technology)
         filings = tuple(d for d in use.others if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
-        return Clock(institution, technology, True, first, grandfather, by, filings)
+        standing = _standing(facts, institution, technology)
+        return Clock(institution, technology, True, first, grandfather, by, filings, *standing)
     first = _first_restricted(facts, use, technology)
     if first is None:
         return None
@@ -219,7 +242,15 @@ def filing_clock(facts: Facts, use: Use, technology: str) -> Clock | None:
     if deadline is None:
         return None
     filings = tuple(d for d in use.others if d.record.kind in FILING_KINDS)
-    return Clock(institution, technology, False, first, deadline, None, filings)
+    standing = _standing(facts, institution, technology)
+    return Clock(institution, technology, False, first, deadline, None, filings, *standing)
+
+
+def _standing(
+    facts: Facts, institution: str, technology: str
+) -> tuple[tuple[UseState, ...], Grandfather | None, Callable[[str, date], str | None]]:
+    """What a clock reads of the use's standing: its states, the grandfather clause, the catalogue."""
+    return tuple(facts.use_states((institution, technology))), facts.grandfather, facts.tech_class
 
 
 def _used_before(facts: Facts, use: Use, technology: str, by: date) -> bool:

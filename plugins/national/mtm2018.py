@@ -333,6 +333,31 @@ def check_ethics(facts: Facts) -> Iterator[Finding]:
                 )
 
 
+def check_unbacked_completion(facts: Facts) -> Iterator[Finding]:
+    """MTM-2018#11: the institution submits its filing materials and the authority files them, so a
+    ``filing.completed`` with no live ``filing.submitted`` before it (never submitted, or its
+    submission retracted) completed nothing. It is recorded, the use's standing is ``void`` — not
+    filed, in the rules and on the public lists alike (``projections.standing``) — and flagged here."""
+    for key, use in sorted(facts.uses.items()):
+        if not any(d.record.kind == "filing.completed" for d in use.others):
+            continue
+        for state in facts.use_states(key):
+            r = state.decision.record
+            if not state.unbacked or not is_mtm2018(r.effective):
+                continue
+            yield Finding(
+                effective=r.effective,
+                rule="national.completion-without-submission",
+                article="MTM-2018#11",
+                severity="irregular",
+                message=f"filing of {key[1]} completed on {r.effective} by {r.by} with no live submission (none "
+                "submitted, or its submission retracted): it does not count as filed",
+                decisions=ids(state.decision),
+                institution=key[0],
+                technology=key[1],
+            )
+
+
 # --- MTM-2018#25, #41-#44: no use while suspended or stopped ----------------------------------------
 
 
@@ -512,6 +537,8 @@ RULES: tuple[Rule, ...] = (
     Rule("national.late-filing", "MTM-2018#11", "Filing later than the deadline after the first case",
          check_late_filing),
     Rule("national.filing-overdue", "MTM-2018#11", "Filing deadline passed, no filing yet", check_filing_overdue),
+    Rule("national.completion-without-submission", "MTM-2018#11", "Filing completed with no live submission",
+         check_unbacked_completion),
     Rule("national.calendar-unknown", "MTM-2018#11", "A working-day deadline the calendar cannot count",
          check_calendar_unknown),
     Rule("national.ethics", "MTM-2018#13", "Case before the ethics committee approved", check_ethics),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from ledger.errors import CalendarError
 from plugins.chongqing.rules import CQ2017, notice_end
@@ -34,6 +35,7 @@ from plugins.national.transition2015 import TRANSITION_2015
 from projections.facts import Facts
 from projections.findings import Finding
 from projections.replay import Resolved
+from projections.standing import filing_in_force, use_states
 
 Check = Callable[[Facts], Iterator[Finding]]
 
@@ -42,17 +44,19 @@ Check = Callable[[Facts], Iterator[Finding]]
 
 
 def filing_state(clock: Clock, on: date) -> tuple[str, Resolved | None]:
-    """The filing state on ``on``, replaying the clock's filings (HN-2018 附件2 注2: a new form for a
-    filed use keeps it completed)."""
-    state, last = "none", None
-    for f in clock.filings:
-        if f.record.effective > on:
+    """The filing state on ``on``: the use's last state by then, read by ``filing_in_force`` (the one
+    model), and the last filing decision by then (HN-2018 附件2 注2: a new form for a filed use keeps
+    it completed; MTM-2018#49: a filing from before the regime lapses after the grandfather date)."""
+    state, last = None, None
+    for s in clock.states:
+        if s.decision.record.effective > on:
             break
-        state = {"filing.submitted": "submitted", "filing.completed": "completed"}.get(f.record.kind, "rejected")
-        if state == "submitted" and last is not None and last.record.kind == "filing.completed":
-            state = "completed"
-        last = f
-    return state, last
+        state = s
+        if s.decision.record.kind in FILING_KINDS:
+            last = s.decision
+    tech_class = clock.tech_class or (lambda ref, day: None)
+    filing = filing_in_force(state, on, clock.technology, tech_class, clock.grandfather)
+    return {"not filed": "none", "filed": "completed"}.get(filing, filing), last
 
 
 def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Clock | None:
@@ -78,7 +82,7 @@ def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Cloc
             None,
         )
         filings = tuple(d for d in use if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
-        return Clock(institution, technology, True, first, grandfather, by, filings)
+        return Clock(institution, technology, True, first, grandfather, by, filings, *standing_of(facts, use))
     first = next(
         (c for c in cases if is_mtm2018(c.record.effective)
          and facts.tech_class(technology, c.record.effective) == "restricted"),
@@ -90,7 +94,13 @@ def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Cloc
     if deadline is None:
         return None
     filings = tuple(d for d in use if d.record.kind in FILING_KINDS)
-    return Clock(institution, technology, False, first, deadline, None, filings)
+    return Clock(institution, technology, False, first, deadline, None, filings, *standing_of(facts, use))
+
+
+def standing_of(facts: Facts, use: Sequence[Resolved]) -> tuple[Any, ...]:
+    """The use's states (``projections.standing``, replayed over the whole use), its grandfather
+    clause and the catalogue: what a clock reads of the use's standing."""
+    return tuple(use_states(use)), facts.grandfather, facts.tech_class
 
 
 def clocks(facts: Facts) -> list[Clock]:
@@ -386,7 +396,8 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
         cases = [d for d in use if d.record.kind == "case.performed"]
         if not cases or cases[0].record.effective < CQ2017:
             continue
-        ends = [notice_end(facts, f.record) for f in use if f.record.kind == "filing.completed"]
+        ends = [notice_end(facts, s.decision.record) for s in use_states(use)
+                if s.decision.record.kind == "filing.completed" and not s.unbacked]
         done_from = min((end + timedelta(days=1) for end in ends if end is not None), default=date.max)
         for case in cases:
             r = case.record

@@ -135,11 +135,12 @@ def test_cq2017_2_2_filing_authority(tech: str, by: str, licensing: str, wrong: 
 def test_cq2017_2_2_restricted_filing_needs_the_experts_formal_review() -> None:
     filing = completed("k1", "2019-04-17", notice=("2019-04-17", "2019-04-23"))
     del filing["chongqing.expert_review"]
-    found = judge(history(filing), as_of=date(2019, 12, 31))
+    # Each completion on a live submission: one without is MTM-2018#11's finding, not this rule's.
+    found = judge(history(submitted("f1", "2019-04-03"), filing), as_of=date(2019, 12, 31))
     assert summary(found) == {("chongqing.expert-review", "CQ-2017#二(二)", ("k1",))}
     class2 = completed("k2", "2019-04-17", "chongqing:C2-01", DISTRICT, notice=("2019-04-17", "2019-04-23"))
     del class2["chongqing.expert_review"]
-    assert judge(history(class2), as_of=date(2019, 12, 31)) == []
+    assert judge(history(submitted("f2", "2019-04-03", "chongqing:C2-01"), class2), as_of=date(2019, 12, 31)) == []
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ def test_cq2017_2_2_public_notice_of_5_working_days_first_day_counted(
 ) -> None:
     day = notice[0] if notice and notice[0] >= "2020" else "2019-04-17"
     filing = completed("k1", day, notice=notice, review=notice is not None)
-    found = judge(history(filing), as_of=date(2020, 12, 31))
+    found = judge(history(submitted("f1", "2019-04-03"), filing), as_of=date(2020, 12, 31))
     if problem is None:
         assert found == []
         return

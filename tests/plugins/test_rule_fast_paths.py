@@ -39,6 +39,7 @@ from plugin_testing import (
 from plugins.national.common import Clock, clocks
 from projections.facts import Facts
 from projections.replay import Resolved
+from projections.standing import use_states
 
 TECHS = ("national:G10", "national:P01", "hunan:S14", "chongqing:Q2")
 CLASSES = ("restricted", "prohibited", "class2", "class3", "clinical-research")
@@ -308,13 +309,14 @@ def test_may_be_answers_yes_when_the_lookup_cannot_say() -> None:
 
 
 def test_filing_spans_say_the_filing_state_of_every_day() -> None:
-    """MTM-2018#11 and HN-2018 附件2 注2: the filing state of a day is the last span started by it."""
+    """MTM-2018#11 and HN-2018 附件2 注2: the filing state of a day is the last span started by it
+    (the filing part of the use's standing, ``projections.standing``)."""
     start = date(2020, 1, 1)
     kinds = ("filing.submitted", "filing.rejected", "filing.submitted", "filing.completed", "filing.submitted")
     filings = tuple(
         Resolved(k, _record(f"F{k}", kind, start + timedelta(days=k // 2 * 5))) for k, kind in enumerate(kinds)
     )
-    clock = Clock("H1", "hunan:S14", False, None, None, None, filings)
+    clock = Clock("H1", "hunan:S14", False, None, None, None, filings, tuple(use_states(filings)))
     assert [(since, state) for since, state, _ in clock.filing_spans] == [
         (date.min, "none"), (start, "rejected"), (start + timedelta(days=5), "completed"),
         (start + timedelta(days=10), "completed"),

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import projections.views as views_module
 from ledger.errors import ConfigurationError
 from projections.runner import NOW
+from projections.standing import grandfather_for, standing
 from projections.views import (
     CaseCount,
     FilingRow,
@@ -63,22 +64,26 @@ def notice_until(views: Views, province: str, filed_on: date | None) -> date | N
 
 def ref_filings(views: Views, province: str | None, institution: str | None, day: str, n: int) -> list[FilingRow]:
     institutions, where, params = scope(views, day, n, province, institution)
-    rows = views._rows("view_filings", ("institution", "technology", "status", "filed_on", "authority",
-                                        "submitted_on", "decisions"), where, params, day, n)
+    rows = views._rows("view_filings", ("institution", "technology", "status", "filing", "filed_on", "authority",
+                                        "submitted_on", "pending_on", "halted_on", "decisions"), where, params, day, n)
     names = views._technology_names(day, n, (r[1] for r in rows))
+    tech_class, _ = views._tech_class_lookup(n)
     out = []
     for r in rows:
         inst = institutions.get(r[0])
         if inst is None:
             continue
-        filed_on = date.fromisoformat(r[3]) if r[3] else None
-        until = notice_until(views, inst.province, filed_on)
-        status = r[2]
-        if status == "filed" and until is not None and day <= until.isoformat():
+        filed_on = date.fromisoformat(r[4]) if r[4] else None
+        grandfather = grandfather_for(views.deadlines, views.code_of_province(inst.province))
+        status = standing(r[2], r[3], filed_on, date.fromisoformat(r[7]) if r[7] else None, date.fromisoformat(day),
+                          r[1], tech_class, grandfather)
+        until = notice_until(views, inst.province, filed_on) if status == "filed" else None
+        if until is not None and day <= until.isoformat():
             status = "in public notice"
-        out.append(FilingRow(r[0], inst.name, inst.city, r[1], names.get(r[1], ""), status, filed_on, r[4],
-                             date.fromisoformat(r[5]) if r[5] else None, date.fromisoformat(r[7]),
-                             tuple(r[6].split(",")), until))
+        halted = date.fromisoformat(r[8]) if r[8] and status in ("suspended", "stopped") else None
+        out.append(FilingRow(r[0], inst.name, inst.city, r[1], names.get(r[1], ""), status, filed_on, r[5],
+                             date.fromisoformat(r[6]) if r[6] else None, halted or date.fromisoformat(r[10]),
+                             tuple(r[9].split(",")), until, halted))
     return sorted(out, key=lambda f: (f.technology, f.filed_on or date.max, f.institution))
 
 

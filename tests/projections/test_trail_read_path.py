@@ -97,11 +97,13 @@ def reference(views: Views, institution: str, as_of: date, known_at: int) -> tup
     with views.db.transaction(write=False) as c:
         rows = c.execute(
             "SELECT position, decision_id, kind, effective, by_, basis, institution, physician, technology, record "
-            f"FROM {views.db.table('view_trail')} WHERE effective <= ? AND position <= ? AND institution = ? "
-            "ORDER BY effective, position",
-            (day, known_at, institution),
+            f"FROM {views.db.table('view_trail')} WHERE position <= ? AND institution = ? AND (effective <= ? "
+            "OR kind IN ('decision.corrected', 'decision.retracted')) ORDER BY effective, position",
+            (known_at, institution, day),
         ).fetchall()
+    # The rules judge with every correction and retraction known, whatever its own date (as the views).
     records = {int(r[0]): from_trusted_json_dict(json.loads(r[9], parse_float=Decimal)) for r in rows}
+    rows = [r for r in rows if r[3] <= day]
     entries = [
         TrailEntry(date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8],
                    summarise(records[int(r[0])]))
@@ -152,6 +154,7 @@ def test_trail_equals_the_plain_read(tmp_path_factory: Any, lines: list[dict[str
                     expected.entries
                 )
                 logged = views._logged("institution = ?", (institution,), day.isoformat(), position)
+                logged += views._later_changes(institution, day.isoformat(), position)
                 assert _decisions(logged, day) == decisions
     finally:
         app.close()
