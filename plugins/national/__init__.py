@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.competence import Body, Competence
 from ledger.hookspecs import hookimpl
 from ledger.workdays import YearSchedule
-from plugins.national import calendars, eval2026, mtm2009, mtm2018, transition2015
+from plugins.national import bodies, calendars, competence, eval2026, mtm2009, mtm2018, transition2015
 from plugins.national.common import MTM2018_START, NATIONAL_GRANDFATHER
 from projections.findings import Deadline, Rule
 
@@ -38,13 +39,18 @@ DEADLINES: tuple[Deadline, ...] = (
 
 
 @hookimpl
+def ledger_bodies() -> list[Body | Competence]:
+    return list(bodies.BODIES)
+
+
+@hookimpl
 def ledger_reference_data() -> list[Path]:
     return [DATA / "catalog.jsonl"]
 
 
 @hookimpl
 def ledger_rules() -> list[Rule]:
-    return [*mtm2009.RULES, *transition2015.RULES, *mtm2018.RULES, *eval2026.RULES]
+    return [*mtm2009.RULES, *transition2015.RULES, *mtm2018.RULES, *eval2026.RULES, *competence.RULES]
 
 
 @hookimpl
