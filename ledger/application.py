@@ -700,11 +700,8 @@ class _FileWriter:
         kind = record.kind
         if kind == "authority.key_registered":
             self._check_rekey(record)
-        elif kind not in CORRECTION_KINDS:
-            if self.authority_keys.get(normal(record.by), "") is not None:
-                self._check_signature(record)  # (else no key: nothing to check)
-            if kind in _JUDGED and (kind not in _OWN or record.by != record.fields.get("institution")):
-                self._check_competence(record)  # (an institution deciding for itself: nothing to judge)
+        elif kind not in CORRECTION_KINDS and self.authority_keys.get(normal(record.by), "") is not None:
+            self._check_signature(record)  # (else no key: nothing to check)
         known = self.known
         stored_known = self.stored_known
         effective = record.effective
@@ -713,7 +710,8 @@ class _FileWriter:
             # Known to storage in time, and not created anew in this batch: nothing more to see.
             if stored is _UNKNOWN or stored is None or stored > effective or key in known:
                 self._check_known(record, name, ref_kind, value, key)
-
+        if kind in _JUDGED and (kind not in _OWN or record.by != record.fields.get("institution")):
+            self._check_competence(record)  # (an institution deciding for itself: nothing to judge)
         target: str | None = None
         if kind in CORRECTION_KINDS:
             record, target, subject, jurisdiction, original = self._target(record)
@@ -876,9 +874,10 @@ class _FileWriter:
         """Refuse what cannot be a real decision (``ledger.competence.refusal``): a hospital
         amending a catalogue, a province listing what only the nation may, a decision changed by
         a body that is neither its author nor above it. ``target``: what a correction changes."""
+        corrected = None
         if target is not None and record.kind == "decision.corrected":
-            target = _corrected(target, record.fields["fields"])
-        found = competence.refusal(self.app.competence, record, self, target)
+            corrected = _corrected(target, record.fields["fields"])
+        found = competence.refusal(self.app.competence, record, self, target, corrected)
         if found is not None:
             name, message = found
             raise IncompetentDecision(message, field=name)
@@ -1047,7 +1046,8 @@ _CATALOGUE_KINDS = ("technology.listed", "technology.reclassified", "technology.
 _JUDGED = frozenset(
     c.kind
     for c in competence.TABLE
-    if c.refuse or c.who in ("filing-authority", "regulator", "institution-or-regulator", "orderer")
+    if (c.refuse or c.who in ("filing-authority", "regulator", "institution-or-regulator", "orderer"))
+    and c.kind not in CORRECTION_KINDS
 )
 """Kinds whose ``by`` core may refuse (``competence.refusal``); corrections are judged apart."""
 _OWN = frozenset(

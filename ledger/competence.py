@@ -209,7 +209,8 @@ class Registry:
         licensed by ``licensed_by`` (MTM-2018#35)? None when ``name`` is not a declared body.
 
         The nation regulates everywhere; a province its own; a city or district the institutions it
-        licensed (and any in its place when the licensing authority is not declared)."""
+        licensed (and any in its place when the licensing authority is not declared). None also
+        when the institution's province is unknown (no plugin speaks for it): nothing to judge."""
         body = self.body(name)
         if body is None:
             return None
@@ -217,7 +218,9 @@ class Registry:
             return False
         if body.jurisdiction == NATIONAL:
             return True
-        if jurisdiction is None or body.jurisdiction != jurisdiction:
+        if jurisdiction is None:
+            return None
+        if body.jurisdiction != jurisdiction:
             return False
         if body.role == "province":
             return True
@@ -285,18 +288,22 @@ def plain_name(name: str) -> str:
 
 
 def refusal(
-    registry: Registry, record: DecisionRecord, lookup: Lookup, author: DecisionRecord | None = None
+    registry: Registry,
+    record: DecisionRecord,
+    lookup: Lookup,
+    target: DecisionRecord | None = None,
+    corrected: DecisionRecord | None = None,
 ) -> tuple[str, str] | None:
     """Why ``record`` cannot be a real decision, as ``(field, message citing its article)``; None
-    when it can be (it may still be flagged on the read side). ``author`` is the decision a
-    correction or retraction changes, as corrected by it (for a correction)."""
+    when it can be (it may still be flagged on the read side). ``target`` is the decision a
+    correction or retraction changes, and ``corrected`` that decision as a correction makes it."""
     kind = record.kind
     by = record.by
     if kind in ("decision.corrected", "decision.retracted"):
-        assert author is not None
-        found = _changer(registry, record, lookup, author)
-        if found is None and kind == "decision.corrected" and author.kind in _CATALOGUE:
-            found = _catalogue(registry, author, lookup)  # the decision as the correction makes it
+        assert target is not None
+        found = _changer(registry, record, lookup, target)
+        if found is None and corrected is not None and corrected.kind in _CATALOGUE:
+            found = _catalogue(registry, corrected, lookup)  # the decision as the correction makes it
         return found
     if kind in _CATALOGUE:
         return _catalogue(registry, record, lookup)

@@ -31,7 +31,8 @@ _FILING = ("filing.completed", "filing.rejected")
 
 
 def check_competence(facts: Facts) -> Iterator[Finding]:
-    """MTM-2018#11, #35, #41 (and a province's own filing article): who decided each decision."""
+    """MTM-2018#35 (and MTM-2018#11, MTM-2018#41, a province's own filing article): who decided
+    each decision, judged against the bodies and competences the plugins declare."""
     if not facts.scope.startswith("institution:"):
         return
     bodies = registry(plugin_manager())

@@ -108,6 +108,15 @@ def test_a_province_lists_nothing_the_nation_prohibits_as_of_that_day(ledger: Le
     refused(ledger, rename, "name", "prohibited nationally")
 
 
+def test_a_correction_is_judged_as_the_decision_it_makes(ledger: LedgerApplication) -> None:
+    """The author may correct its decision, but not into one it could not make (MTM-2018#10)."""
+    imported(ledger, listing("M-1", code="S96"))
+    to_hospital = {"id": "M-2", "kind": "decision.corrected", "effective": "2020-01-01", "by": HUNAN,
+                   "corrects": "M-1", "fields": {"by": HOSPITAL}}  # fmt: skip
+    refused(ledger, to_hospital, "by", "is an institution")
+    assert imported(ledger, to_hospital | {"fields": {"version": "修订"}}) == 1
+
+
 def test_a_national_prohibition_in_the_same_file_counts(app: LedgerApplication) -> None:
     prohibition = listing("N-1", by=NATION, catalog="national", code="P99", name="新禁止技术", cls="prohibited",
                           effective="2019-01-01")  # fmt: skip
@@ -133,18 +142,17 @@ def test_decisions_are_changed_by_their_author_or_a_body_above(ledger: LedgerApp
 
 def test_an_institution_decides_for_itself_only(ledger: LedgerApplication) -> None:
     """MTM-2018#6: an institution's cases, filings and privileges are its own; no hospital fines."""
-    submission = {
+    review = {
         "id": "F-1",
-        "kind": "filing.submitted",
+        "kind": "review.concluded",
         "effective": "2019-05-06",
         "by": OTHER_HOSPITAL,
         "institution": HOSPITAL,
         "technology": "national:P18-02",
-        "technical_lead": "x",
-        "materials": [],
+        "committee": "ethics",
+        "outcome": "approved",
     }
-    with pytest.raises(IncompetentDecision):
-        imported(ledger, submission)
+    refused(ledger, review, "by", "is another institution")
     fine = {"id": "F-2", "kind": "penalty.imposed", "effective": "2020-01-01", "by": HOSPITAL,
             "institution": HOSPITAL, "amount_yuan": 1000, "reason": "x"}  # fmt: skip
     refused(ledger, fine, "by", "is a health authority's decision")
