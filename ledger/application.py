@@ -532,6 +532,8 @@ class _FileWriter:
     """The national catalogue's decisions (and their corrections) by id, as committed before this
     file, once a provincial listing asks whether the nation prohibits it (``prohibited_nationally``)."""
     file_national: dict[str, DecisionRecord] = field(default_factory=dict)
+    national_timelines: dict[str, list[tuple[date, str | None, str | None]]] | None = None
+    """``_national_timelines`` of both, worked out when first asked after either changed."""
     """This file's decisions about the national catalogue (bounded by the catalogue's size)."""
     asked_keys: set[str] = field(default_factory=set)
     """The authorities whose keys this batch's prefetch asked storage for (``stored_keys``)."""
@@ -747,6 +749,7 @@ class _FileWriter:
         self.pending[decision_id] = (row, made)
         if jurisdiction == NATIONAL and (kind in _CATALOGUE_KINDS or target is not None):
             self.file_national[decision_id] = record
+            self.national_timelines = None
         if kind == "authority.key_registered":
             self.authority_keys[record.fields["authority"]] = record.fields["public_key"]
         if kind in _CREATING:
@@ -913,8 +916,10 @@ class _FileWriter:
         if self.national is None:  # committed before this file (another connection: not this file's)
             kinds = [*_CATALOGUE_KINDS, *CORRECTION_KINDS]
             self.national = {r.record.id: r.record for r in self.app.records(kinds=kinds, jurisdictions=[NATIONAL])}
+        if self.national_timelines is None:  # again only after this file changed the national catalogue
+            self.national_timelines = _national_timelines({**self.national, **self.file_national}.values())
         wanted = competence.plain_name(name)
-        for code, timeline in _national_timelines({**self.national, **self.file_national}.values()).items():
+        for code, timeline in self.national_timelines.items():
             listed_as, cls = None, None
             for effective, entry_name, entry_class in timeline:
                 if effective > day:

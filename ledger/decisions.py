@@ -43,9 +43,6 @@ _HIDDEN_RE = re.compile(
 """What an identifier (``id``, ``by``, codes, reference ids) may not hold: C0 and C1 controls,
 zero-width characters, bidi controls and marks. Each makes a look-alike of a real id or body that
 reads the same and compares different (it would import beside the real one, or dodge its key)."""
-_HIDDEN_BYTES = (b"\xc2", b"\xd8\x9c", b"\xe1\xa0\x8e", b"\xe2\x80", b"\xe2\x81", b"\xef\xbb\xbf")
-"""The UTF-8 lead bytes of every character ``_HIDDEN_RE`` finds above U+007F (with some others,
-e.g. “ ” …): a line holding none of them holds no hidden character; one that does is searched."""
 IDENTIFIER_FIELDS = frozenset(
     {
         "catalog",
@@ -410,17 +407,12 @@ def _fast_parse(text: str | bytes) -> tuple[DecisionRecord, dict[str, Any]] | No
         # makes and clears a TypeError every time.
         if text.find(b"\\") >= 0 or text.startswith(b"\xef\xbb\xbf"):
             return None
-        for lead in _HIDDEN_BYTES:  # a hidden character anywhere: the slow path says where it may be
-            if text.find(lead) >= 0:
-                if _HIDDEN_RE.search(text.decode("utf-8", "replace")) is not None:
-                    return None
-                break
         quotes = text.count(b'"')
         # JSON refuses raw control characters in strings, UTF-8 has no surrogates, and without a
         # backslash there are no escapes: so ``_CONTROL_RE`` can match in a string only at DEL.
         clean = text.find(b"\x7f") < 0
     else:
-        if "\\" in text or text.startswith("\ufeff") or _HIDDEN_RE.search(text) is not None:
+        if "\\" in text or text.startswith("\ufeff"):
             return None
         quotes = text.count('"')
         clean = False
@@ -434,6 +426,26 @@ def _fast_parse(text: str | bytes) -> tuple[DecisionRecord, dict[str, Any]] | No
     if found is None or 2 * found[1] != quotes:
         return None
     return found[0], obj
+
+
+def _plain(value: str) -> bool:
+    """No character ``check_identifier`` refuses inside ``value`` (ASCII holds none but controls,
+    which the fast path's own checks leave to the slow path)."""
+    return value.isascii() or _HIDDEN_RE.search(value) is None
+
+
+_PLAIN_BY: dict[str, bool] = {}
+"""``by`` values that ``check_identifier`` accepts, remembered: a file names few bodies, on every line."""
+
+
+def _plain_by(by: str) -> bool:
+    """Would ``check_identifier`` accept ``by`` (of a line the fast path reads)?"""
+    plain = _plain(by) and not by[0].isspace() and not by[-1].isspace()
+    if plain:
+        if len(_PLAIN_BY) > 10_000:
+            _PLAIN_BY.clear()
+        _PLAIN_BY[by] = True
+    return plain
 
 
 def _text(value: Any) -> bool:
@@ -458,7 +470,11 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
     text = _clean_text if clean else _text
     get = obj.get
     decision_id = get("id")
-    if type(decision_id) is not str or not _ID_RE.match(decision_id):
+    if (
+        type(decision_id) is not str
+        or not _ID_RE.match(decision_id)
+        or not (decision_id.isascii() or _plain(decision_id))
+    ):
         return None
     kind = get("kind")
     if type(kind) is not str:
@@ -484,8 +500,7 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
     signature = get("signature")
     if (
         not text(by)
-        or by[0].isspace()
-        or by[-1].isspace()
+        or (not _PLAIN_BY.get(by, False) and not _plain_by(by))
         or (basis is not None and not text(basis))
         or (note is not None and note != "" and not text(note))
         or (signature is not None and (type(signature) is not str or not _SIGNATURE_RE.match(signature)))
@@ -497,6 +512,7 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
     specs = fast.fields
     texts = fast.texts
     identifiers = IDENTIFIER_FIELDS
+    hidden = _HIDDEN_RE.search
     envelope = _ENVELOPE
     search = _CONTROL_RE.search
     try:
@@ -507,7 +523,9 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
                 if name in texts:  # the common case first: ``_text`` inline
                     if value == "" or value.isspace() or (not clean and search(value) is not None):
                         return None
-                    if name in identifiers and (value[0].isspace() or value[-1].isspace()):
+                    if name in identifiers and (
+                        value[0].isspace() or value[-1].isspace() or (not value.isascii() and hidden(value))
+                    ):
                         return None
                     fields[name] = value
                     continue
