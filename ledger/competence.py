@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ledger.errors import PluginError
@@ -257,9 +257,9 @@ def build(contributed: Iterable[Iterable[Body | Competence] | None]) -> Registry
     return registry
 
 
-@cache
+@lru_cache(maxsize=16)
 def registry(pm: pluggy.PluginManager) -> Registry:
-    """The registry of a plugin manager's plugins (built once per manager)."""
+    """The registry of a plugin manager's plugins (built once per manager; a few kept)."""
     return build(pm.hook.ledger_bodies())
 
 
