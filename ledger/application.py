@@ -29,8 +29,9 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
-from ledger import aggregates, authority
+from ledger import aggregates, authority, competence
 from ledger import events as ev
+from ledger.competence import normal
 from ledger.decisions import (
     DecisionRecord,
     check_correction,
@@ -44,6 +45,7 @@ from ledger.errors import (
     ConfigurationError,
     ConflictingDecision,
     DecisionError,
+    IncompetentDecision,
     LedgerError,
     MalformedDecision,
     NotFound,
@@ -54,6 +56,7 @@ from ledger.errors import (
     UnsignedDecision,
 )
 from ledger.frozen import assemble
+from ledger.jurisdictions import NATIONAL
 from ledger.storage import DecisionRow, LedgerRecorder, StagedEvent, StagedRow, WriteSession
 from ledger.topics import LedgerMapper
 from ledger.transcoder import MsgpackTranscoder, packer
@@ -207,6 +210,11 @@ class LedgerApplication(Application[UUID]):
 
             self._plugins = plugin_manager()
         return self._plugins
+
+    @property
+    def competence(self) -> competence.Registry:
+        """Who may decide what: the bodies and competences the plugins declare (``ledger.competence``)."""
+        return competence.registry(self.plugins)
 
     @property
     def store(self) -> LedgerRecorder:
@@ -538,6 +546,15 @@ class _FileWriter:
     stored_versions: dict[str, int] = field(default_factory=dict)
     stored_jurisdictions: dict[str, str | None] = field(default_factory=dict)
     stored_keys: dict[str, DecisionRow] = field(default_factory=dict)
+    national: dict[str, DecisionRecord] | None = None
+    """The national catalogue's decisions (and their corrections) by id, as committed before this
+    file, once a provincial listing asks whether the nation prohibits it (``prohibited_nationally``)."""
+    file_national: dict[str, DecisionRecord] = field(default_factory=dict)
+    national_timelines: dict[str, list[tuple[date, str | None, str | None]]] | None = None
+    """``_national_timelines`` of both, worked out when first asked after either changed."""
+    """This file's decisions about the national catalogue (bounded by the catalogue's size)."""
+    asked_keys: set[str] = field(default_factory=set)
+    """The authorities whose keys this batch's prefetch asked storage for (``stored_keys``)."""
     validators: list[Callable[[DecisionRecord], Any]] | Literal[False] | None = None
     """The plugins' ``ledger_validate_decision`` functions (``_plain_validators``), once known."""
     pack: Callable[[Any], bytes] | None = None
@@ -642,8 +659,9 @@ class _FileWriter:
         jurisdictions = self.jurisdictions
         for record, _, _, references, subject, aggregate, _, institution, _ in batch:
             ids.add(record.id)
-            if record.by not in authority_keys:
-                authorities.add(f"authority:{record.by}")
+            by = normal(record.by)
+            if by not in authority_keys:
+                authorities.add(f"authority:{by}")
             kind = record.kind
             if kind in CORRECTION_KINDS:
                 f = record.fields
@@ -671,6 +689,7 @@ class _FileWriter:
         )
         self.stored_jurisdictions = s.jurisdictions_of(institutions) if institutions else {}
         self.stored_keys = s.latest_many(authorities, "authority.key_registered") if authorities else {}
+        self.asked_keys = {a.removeprefix("authority:") for a in authorities}
 
     def _aggregate_id(self, subject: str) -> tuple[UUID, str]:
         found = self.aggregate_ids.get(subject)
@@ -698,8 +717,11 @@ class _FileWriter:
                 "different content; decisions are never rewritten: record a decision.corrected instead"
             )
             raise ConflictingDecision(msg, field="id")
-        if self.authority_keys.get(record.by, "") is not None:  # else no key: nothing to check
-            self._check_signature(record)
+        kind = record.kind
+        if kind == "authority.key_registered":
+            self._check_rekey(record)
+        elif kind not in CORRECTION_KINDS and self.authority_keys.get(normal(record.by), "") is not None:
+            self._check_signature(record)  # (else no key: nothing to check)
         known = self.known
         stored_known = self.stored_known
         effective = record.effective
@@ -708,11 +730,13 @@ class _FileWriter:
             # Known to storage in time, and not created anew in this batch: nothing more to see.
             if stored is _UNKNOWN or stored is None or stored > effective or key in known:
                 self._check_known(record, name, ref_kind, value, key)
-
-        kind = record.kind
+        if kind in _JUDGED and (kind not in _OWN or record.by != record.fields.get("institution")):
+            self._check_competence(record)  # (an institution deciding for itself: nothing to judge)
         target: str | None = None
         if kind in CORRECTION_KINDS:
-            record, target, subject, jurisdiction = self._target(record)
+            record, target, subject, jurisdiction, original = self._target(record)
+            self._check_governing_keys(record, original.by)
+            self._check_competence(record, original)
             aggregate = self._aggregate_id(subject)
             state = None
         else:
@@ -741,6 +765,9 @@ class _FileWriter:
         self.events.append(event)
         self.rows.append(row)
         self.pending[decision_id] = (row, made)
+        if jurisdiction == NATIONAL and (kind in _CATALOGUE_KINDS or target is not None):
+            self.file_national[decision_id] = record
+            self.national_timelines = None
         if kind == "authority.key_registered":
             self.authority_keys[record.fields["authority"]] = record.fields["public_key"]
         if kind in _CREATING:
@@ -784,30 +811,142 @@ class _FileWriter:
             name, message = sorted(problems)[0]
             raise MalformedDecision(message, field=name)
 
-    def _check_signature(self, record: DecisionRecord) -> None:
+    def _key(self, name: str) -> str | None:
+        """The current key of authority ``name``: this file's registrations (``authority_keys``),
+        else storage's (the batch's prefetch asked for every ``by``; others are asked here)."""
+        name = normal(name)  # ``by`` is compared after NFC; a key's holder is written in NFC
+        key = self.authority_keys.get(name, "")
+        if key != "":
+            return key
+        subject = f"authority:{name}"
+        row = self.stored_keys.get(subject)
+        if row is None and name not in self.asked_keys:
+            row = self.session.latest(subject, "authority.key_registered")
+        key = None
+        if row is not None:
+            registration = self.app._decode(self.session.stored_event(row.originator_id, row.originator_version))
+            assert isinstance(registration, ev.AuthorityKeyRegistered)
+            key = registration.public_key
+        self.authority_keys[name] = key
+        return key
+
+    def _check_signature(self, record: DecisionRecord) -> str | None:
         """Once an authority has registered its key, every decision ``by`` it that is recorded
-        after that must carry its valid signature (issue 6, "Authority"): nobody else can write
-        in its name. A key is replaced by a new registration, which itself needs the old key's
-        signature when the authority registers it."""
-        key = self.authority_keys.get(record.by, "")
-        if key == "":
-            # Not registered by this file (its registrations are in ``authority_keys``): storage.
-            row = self.stored_keys.get(f"authority:{record.by}")
-            key = None
-            if row is not None:
-                stored = self.session.stored_event(row.originator_id, row.originator_version)
-                registration = self.app._decode(stored)
-                assert isinstance(registration, ev.AuthorityKeyRegistered)
-                key = registration.public_key
-            self.authority_keys[record.by] = key
+        after that must carry its valid signature: nobody else can write in its name. Returns
+        that key (None: ``by`` has none)."""
+        key = self._key(record.by)
         if key is None:
-            return
+            return None
         if record.signature is None:
             msg = f"{record.by!r} has registered a signing key: its decisions must be signed (`ledger sign`)"
             raise UnsignedDecision(msg, field="signature")
         if not authority.verify(record, key):
             msg = f"the signature does not verify with the key {record.by!r} registered"
             raise UnsignedDecision(msg, field="signature")
+        return key
+
+    def _check_rekey(self, record: DecisionRecord) -> None:
+        """Key continuity (docs/reliability.md, "Trust model"): an authority's key is registered
+        by that authority itself, or by a body above it that holds a registered key (and signs
+        with it); once it has a key, a new one is registered only under its current key or under
+        that superior's. So an unsigned registration by another body never re-keys anyone."""
+        holder = record.fields["authority"]
+        by_key = self._check_signature(record)
+        if normal(record.by) == holder:
+            return  # a first key (trust on first use), or a rotation signed with the current key
+        if not self.app.competence.above(record.by, holder):
+            msg = (
+                f"{holder!r}'s signing key is registered by {holder!r} itself, or by a body above it "
+                f"that holds a registered key; {record.by!r} is neither"
+            )
+            raise IncompetentDecision(msg, field="by")
+        if by_key is None:
+            current = self._key(holder)
+            if current is not None:
+                msg = f"{holder!r} has a signing key: only its current key, or a key of a body above it, replaces it"
+            else:
+                msg = f"a body above {holder!r} registers its key only under its own registered key"
+            raise UnsignedDecision(msg, field="signature")
+
+    def _check_governing_keys(self, record: DecisionRecord, author: str) -> None:
+        """A correction or retraction carries the signature of its own ``by`` (if keyed), and of
+        the key that governs the decision it changes: its author's, unless it is recorded by a
+        keyed body above that author (who then signed with its own key). A correction that puts a
+        decision in another body's name (``fields.by``) needs that body's key too."""
+        by_key = self._check_signature(record)
+        governed = [author]
+        moved = record.fields.get("fields", {}).get("by") if record.kind == "decision.corrected" else None
+        if isinstance(moved, str):
+            governed.append(moved)
+        for name in governed:
+            if normal(name) == normal(record.by):
+                continue
+            key = self._key(name)
+            if key is None or (by_key is not None and self.app.competence.above(record.by, name)):
+                continue
+            if not authority.verify(record, key):
+                msg = (
+                    f"{name!r} has registered a signing key: a {record.kind} of its decision must carry "
+                    "its signature (or be recorded and signed by a body above it)"
+                )
+                raise UnsignedDecision(msg, field="signature")
+
+    def _check_competence(self, record: DecisionRecord, target: DecisionRecord | None = None) -> None:
+        """Refuse what cannot be a real decision (``ledger.competence.refusal``): a hospital
+        amending a catalogue, a province listing what only the nation may, a decision changed by
+        a body that is neither its author nor above it. ``target``: what a correction changes."""
+        corrected = None
+        if target is not None and record.kind == "decision.corrected":
+            corrected = _corrected(target, record.fields["fields"])
+        found = competence.refusal(self.app.competence, record, self, target, corrected)
+        if found is not None:
+            name, message = found
+            raise IncompetentDecision(message, field=name)
+
+    # ``competence.Lookup``: what the judgement asks of the ledger.
+
+    def is_institution(self, name: str) -> bool:
+        """Is ``name`` the licence of an institution registered in the ledger or this file?"""
+        key = (aggregates.reference_subject("institution", name), "institution.registered")
+        if key in self.known:
+            return True
+        stored = self.stored_known.get(key, _UNKNOWN)
+        if stored is _UNKNOWN:
+            stored = self.stored_known[key] = self.session.known_since(*key)
+        return stored is not None
+
+    def listed_name(self, technology: str) -> str | None:
+        """The name a catalogue entry was listed under (this file's listing, else storage's)."""
+        subject = aggregates.reference_subject("technology", technology)
+        for row, made in self.pending.values():
+            if row[4] == subject and row[3] == "technology.listed":
+                state = self.app.mapper.transcoder.decode(made) if isinstance(made, bytes) else made
+                return str(state["name"])
+        row_ = self.session.latest(subject, "technology.listed")
+        if row_ is None:
+            return None
+        listed = self.app._decode(self.session.stored_event(row_.originator_id, row_.originator_version))
+        return str(self.app.to_record(listed).fields["name"])
+
+    def prohibited_nationally(self, name: str, day: date) -> str | None:
+        """The national code listed as ``name`` and prohibited on ``day`` (MTM-2009#9), from the
+        national catalogue's decisions: storage's, read once per file, and this file's."""
+        if self.national is None:  # committed before this file (another connection: not this file's)
+            kinds = [*_CATALOGUE_KINDS, *CORRECTION_KINDS]
+            self.national = {r.record.id: r.record for r in self.app.records(kinds=kinds, jurisdictions=[NATIONAL])}
+        if self.national_timelines is None:  # again only after this file changed the national catalogue
+            self.national_timelines = _national_timelines({**self.national, **self.file_national}.values())
+        wanted = competence.plain_name(name)
+        for code, timeline in self.national_timelines.items():
+            listed_as, cls = None, None
+            for effective, entry_name, entry_class in timeline:
+                if effective > day:
+                    break
+                listed_as = entry_name if entry_name is not None else listed_as
+                cls = entry_class
+            if cls == "prohibited" and listed_as is not None and competence.plain_name(listed_as) == wanted:
+                return code
+        return None
 
     def _check_known(
         self, record: DecisionRecord, name: str, ref_kind: str, value: str, key: tuple[str, str]
@@ -838,8 +977,9 @@ class _FileWriter:
             )
             raise UnknownReference(msg, field=name)
 
-    def _target(self, record: DecisionRecord) -> tuple[DecisionRecord, str, str, str | None]:
-        """The decision a correction or retraction points at; it lands on the same subject."""
+    def _target(self, record: DecisionRecord) -> tuple[DecisionRecord, str, str, str | None, DecisionRecord]:
+        """The decision a correction or retraction points at; it lands on the same subject. Also
+        that decision as recorded (its ``by`` is its author, whose key governs changes to it)."""
         name = "corrects" if record.kind == "decision.corrected" else "retracts"
         target_id = record.fields[name]
         waiting = self.pending.get(target_id)  # earlier in this batch, or else in storage
@@ -853,18 +993,18 @@ class _FileWriter:
         ):
             msg = f"{target_id!r} is itself a {row.kind}; point at the original decision instead"
             raise MalformedDecision(msg, field=name)
+        if waiting is not None:
+            state = waiting[1]
+            if isinstance(state, bytes):  # as ``_read`` stored it
+                state = self.app.mapper.transcoder.decode(state)
+            target = record_from_state(row.kind, state)
+        else:
+            original = self.app._decode(self.session.stored_event(row.originator_id, row.originator_version))
+            target = self.app.to_record(original)
         if record.kind == "decision.corrected":
-            if waiting is not None:
-                state = waiting[1]
-                if isinstance(state, bytes):  # as ``_read`` stored it
-                    state = self.app.mapper.transcoder.decode(state)
-                target = record_from_state(row.kind, state)
-            else:
-                original = self.app._decode(self.session.stored_event(row.originator_id, row.originator_version))
-                target = self.app.to_record(original)
             normalised = check_correction(target, record.fields["fields"])
             record = dataclasses.replace(record, fields={**record.fields, "fields": normalised})
-        return record, target_id, row.subject, row.jurisdiction
+        return record, target_id, row.subject, row.jurisdiction, target
 
     def _jurisdiction(self, institution: str) -> str | None:
         """The jurisdiction recorded for an institution (its subject key): this file's, else storage's."""
@@ -932,6 +1072,62 @@ class _FileWriter:
 
 
 _CREATING = frozenset(aggregates.CREATING_KINDS.values())
+_CATALOGUE_KINDS = ("technology.listed", "technology.reclassified", "technology.delisted")
+_JUDGED = frozenset(
+    c.kind
+    for c in competence.TABLE
+    if (c.refuse or c.who in ("filing-authority", "regulator", "institution-or-regulator", "orderer"))
+    and c.kind not in CORRECTION_KINDS
+)
+"""Kinds whose ``by`` core may refuse (``competence.refusal``); corrections are judged apart."""
+_OWN = frozenset(
+    c.kind for c in competence.TABLE if c.who in ("institution-own", "institution-or-regulator", "orderer")
+)
+"""Kinds an institution may decide for itself."""
+
+
+def _corrected(target: DecisionRecord, changes: Mapping[str, Any]) -> DecisionRecord:
+    """``target`` with a correction's (normalised) values in place: the decision as it will stand."""
+    envelope = {k: changes[k] for k in ("effective", "by", "basis", "note") if k in changes}
+    fields = dict(target.fields)
+    for name, value in changes.items():
+        if name in envelope or "." in name:
+            continue
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    return dataclasses.replace(target, **envelope, fields=fields)
+
+
+def _national_timelines(
+    records: Iterable[DecisionRecord],
+) -> dict[str, list[tuple[date, str | None, str | None]]]:
+    """Per national code, ``(effective, name listed, class)`` in valid-time order, with corrections
+    applied and retracted decisions left out (the read side's replay, for the one question the
+    import asks of the national catalogue: MTM-2009#9)."""
+    originals: dict[str, DecisionRecord] = {}
+    fixes: dict[str, list[Mapping[str, Any]]] = {}
+    retracted: set[str] = set()
+    for r in records:
+        if r.kind == "decision.corrected":
+            fixes.setdefault(r.fields["corrects"], []).append(r.fields["fields"])
+        elif r.kind == "decision.retracted":
+            retracted.add(r.fields["retracts"])
+        elif r.kind in _CATALOGUE_KINDS:
+            originals[r.id] = r
+    out: dict[str, list[tuple[date, str | None, str | None]]] = {}
+    for decision_id, original in originals.items():
+        if decision_id in retracted:
+            continue
+        r = original
+        for changes in fixes.get(decision_id, ()):
+            r = _corrected(r, changes)
+        cls = None if r.kind == "technology.delisted" else r.fields.get("class")
+        out.setdefault(r.fields["code"], []).append((r.effective, r.fields.get("name"), cls))
+    for timeline in out.values():
+        timeline.sort(key=lambda t: t[0])
+    return out
 
 
 def _pending_row(staged: StagedRow) -> DecisionRow:

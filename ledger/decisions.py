@@ -17,6 +17,7 @@ import json
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +38,31 @@ _ID_RE = re.compile(r"[^\s\x00-\x1f\x7f\ud800-\udfff]{1,200}\Z")
 # Control characters, and lone surrogates (a JSON escape like "\ud800" that pairs with nothing:
 # not a character, and not writable as UTF-8).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_HIDDEN_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+"""What an identifier (``id``, ``by``, codes, reference ids) may not hold: C0 and C1 controls,
+zero-width characters, bidi controls and marks. Each makes a look-alike of a real id or body that
+reads the same and compares different (it would import beside the real one, or dodge its key)."""
+IDENTIFIER_FIELDS = frozenset(
+    {
+        "catalog",
+        "code",
+        "institution",
+        "physician",
+        "technical_lead",
+        "technology",
+        "case",
+        "corrects",
+        "retracts",
+        "authority",
+        "licensing_authority",
+        "province",
+        "city",
+    }
+)
+"""Fields that name something (a subject, a decision, a body, a place) rather than describe it:
+plain, as ``id`` and ``by`` are (``check_identifier``). Free texts (name, note, reason…) are kept exactly."""
 MAX_DEPTH = 32
 """How deeply a value may nest lists and objects (a plugin's form nests two or three levels)."""
 _EXTENSION_RE = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_\-\u4e00-\u9fff]+\Z")
@@ -419,6 +445,26 @@ def _fast_parse(text: str | bytes) -> tuple[DecisionRecord, dict[str, Any]] | No
     return found[0], obj
 
 
+def _plain(value: str) -> bool:
+    """No character ``check_identifier`` refuses inside ``value`` (ASCII holds none but controls,
+    which the fast path's own checks leave to the slow path)."""
+    return value.isascii() or _HIDDEN_RE.search(value) is None
+
+
+_PLAIN_BY: dict[str, bool] = {}
+"""``by`` values that ``check_identifier`` accepts, remembered: a file names few bodies, on every line."""
+
+
+def _plain_by(by: str) -> bool:
+    """Would ``check_identifier`` accept ``by`` (of a line the fast path reads)?"""
+    plain = _plain(by) and not by[0].isspace() and not by[-1].isspace()
+    if plain:
+        if len(_PLAIN_BY) > 10_000:
+            _PLAIN_BY.clear()
+        _PLAIN_BY[by] = True
+    return plain
+
+
 def _text(value: Any) -> bool:
     """What ``_string`` accepts (``isspace`` and ``strip`` know the same white space)."""
     return type(value) is str and value != "" and not value.isspace() and _CONTROL_RE.search(value) is None
@@ -441,7 +487,11 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
     text = _clean_text if clean else _text
     get = obj.get
     decision_id = get("id")
-    if type(decision_id) is not str or not _ID_RE.match(decision_id):
+    if (
+        type(decision_id) is not str
+        or not _ID_RE.match(decision_id)
+        or not (decision_id.isascii() or _plain(decision_id))
+    ):
         return None
     kind = get("kind")
     if type(kind) is not str:
@@ -461,12 +511,13 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
         if len(_DAYS) > 100_000:  # a few thousand distinct days in practice
             _DAYS.clear()
         _DAYS[effective] = day
-    by = get("by")
+    by: Any = get("by")
     basis = get("basis")
     note = get("note")
     signature = get("signature")
     if (
         not text(by)
+        or (not _PLAIN_BY.get(by, False) and not _plain_by(by))
         or (basis is not None and not text(basis))
         or (note is not None and note != "" and not text(note))
         or (signature is not None and (type(signature) is not str or not _SIGNATURE_RE.match(signature)))
@@ -477,6 +528,8 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
     extensions: dict[str, Any] = {}
     specs = fast.fields
     texts = fast.texts
+    identifiers = IDENTIFIER_FIELDS
+    hidden = _HIDDEN_RE.search
     envelope = _ENVELOPE
     search = _CONTROL_RE.search
     try:
@@ -486,6 +539,10 @@ def _fast_record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionR
                 strings += 1
                 if name in texts:  # the common case first: ``_text`` inline
                     if value == "" or value.isspace() or (not clean and search(value) is not None):
+                        return None
+                    if name in identifiers and (
+                        value[0].isspace() or value[-1].isspace() or (not value.isascii() and hidden(value))
+                    ):
                         return None
                     fields[name] = value
                     continue
@@ -576,6 +633,7 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
     if not isinstance(decision_id, str) or not _ID_RE.match(decision_id):
         msg = "an id is 1–200 characters with no white space or control characters"
         raise MalformedDecision(msg, field="id")
+    check_identifier(decision_id, "id")
     kind = _require(obj, "kind")
     if not isinstance(kind, str):
         raise MalformedDecision(f"expected a string, got {_json_type(kind)}", field="kind")
@@ -584,7 +642,7 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
         msg = f"unknown kind {kind!r}; known kinds: {', '.join(sorted(kind_specs()))}"
         raise UnknownKind(msg, field="kind")
     effective = parse_date(_require(obj, "effective"), "effective")
-    by = _string(_require(obj, "by"), "by")
+    by = check_identifier(_string(_require(obj, "by"), "by"), "by")
     basis = _optional_string(obj.get("basis"), "basis")
     note = _optional_string(obj.get("note"), "note", allow_empty=True)
     signature = obj.get("signature")
@@ -602,6 +660,8 @@ def from_json_dict(obj: Mapping[str, Any]) -> DecisionRecord:
             if value is None and not field_spec.required:
                 continue
             fields[name] = coerce(value, field_spec.type, name)
+            if name in IDENTIFIER_FIELDS and type(fields[name]) is str:
+                check_identifier(fields[name], name)
         elif _EXTENSION_RE.match(name):
             _check_strings(value, name)
             extensions[name] = value
@@ -833,6 +893,9 @@ def _check_kind_rules(record: DecisionRecord) -> None:
         from ledger.checkpoints import VerifierKey
         from ledger.errors import SignatureError
 
+        if not unicodedata.is_normalized("NFC", f["authority"]):
+            # ``by`` is compared after NFC (ledger.competence.normal): the key's holder is written so.
+            raise MalformedDecision("write the authority's name in Unicode normal form NFC", field="authority")
         try:
             VerifierKey.parse(f["public_key"])
         except SignatureError as e:
@@ -888,7 +951,7 @@ def check_correction(target: DecisionRecord, corrected: Mapping[str, Any]) -> di
         if name == "effective":
             out[name] = parse_date(value, where)
         elif name == "by":
-            out[name] = _string(value, where)
+            out[name] = check_identifier(_string(value, where), where)
         elif name in ("basis", "note"):
             out[name] = _optional_string(value, where, allow_empty=name == "note")
         elif name in spec:
@@ -896,6 +959,8 @@ def check_correction(target: DecisionRecord, corrected: Mapping[str, Any]) -> di
                 out[name] = None
             else:
                 out[name] = coerce(value, spec[name].type, where)
+                if name in IDENTIFIER_FIELDS and type(out[name]) is str:
+                    check_identifier(out[name], where)
         elif _EXTENSION_RE.match(name):
             _check_strings(value, where)
             out[name] = value
@@ -920,6 +985,23 @@ def _string(value: Any, name: str) -> str:
     if not value.strip():
         raise MalformedDecision("must not be empty", field=name)
     _check_strings(value, name)
+    return value
+
+
+def check_identifier(value: str, name: str) -> str:
+    """Refuse a hidden character (``_HIDDEN_RE``) or leading or trailing white space in an
+    identifier: refused rather than stripped or normalised, so what is stored is what was written
+    and no two spellings of one id are both in the ledger. Returns ``value``."""
+    match = _HIDDEN_RE.search(value)
+    if match is not None:
+        code = ord(match.group())
+        msg = (
+            f"invisible or control character U+{code:04X} at offset {match.start()}: an identifier is "
+            "plain text (it would be a look-alike of another)"
+        )
+        raise MalformedDecision(msg, field=name)
+    if value[:1].isspace() or value[-1:].isspace():
+        raise MalformedDecision("leading or trailing white space in an identifier", field=name)
     return value
 
 

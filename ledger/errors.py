@@ -86,6 +86,11 @@ class UnsignedDecision(DecisionError):
     """A decision attributed to a jurisdiction with a registered key lacks a valid signature."""
 
 
+class IncompetentDecision(DecisionError):
+    """A body decided what it cannot decide (ledger.competence): a hospital amending a catalogue,
+    a province listing a prohibited technology, a key registered by a body that holds no key over it."""
+
+
 class NotFound(LedgerError):
     """A lookup (a decision id, a subject) found nothing; not an error in the ledger itself."""
 

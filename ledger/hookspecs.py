@@ -18,6 +18,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from ledger.competence import Body, Competence
     from ledger.decisions import DecisionRecord
     from ledger.jurisdictions import Jurisdiction
     from ledger.workdays import YearSchedule
@@ -47,6 +48,14 @@ def ledger_reference_data() -> Sequence[Path]:
 def ledger_demo_data() -> Sequence[Path]:
     """Called by ``ledger demo`` after every plugin's reference data is recorded. Return decision
     files of an illustrative history (fictitious institutions and people)."""
+
+
+@hookspec
+def ledger_bodies() -> Sequence[Body | Competence]:
+    """Called once when plugins load. Return the public bodies this plugin speaks for
+    (``ledger.competence.Body``: every name it has decided under, its jurisdiction, its role, the
+    body above it) and any ``Competence`` it sets for its jurisdiction (who completes a filing there,
+    citing the article); core judges who may decide what from these alone (ARCHITECTURE.md rule 10)."""
 
 
 @hookspec

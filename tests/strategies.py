@@ -22,6 +22,7 @@ import importlib.util
 import itertools
 import json
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,7 +185,34 @@ def plugin_fields(kind: str, effective: date) -> st.SearchStrategy[dict[str, Any
 
 # --- the file builder -----------------------------------------------------------------------
 
-_authorities = st.one_of(st.sampled_from(AUTHORITIES), chinese_text)
+_plain_text = chinese_text.filter(
+    lambda s: s == s.strip() and not any(unicodedata.category(c) in ("Cc", "Cf") for c in s)
+)
+"""Text that can be an identifier: no hidden character, no white space at either end (ledger.decisions)."""
+_authorities = st.one_of(st.sampled_from(AUTHORITIES), _plain_text)
+KEEPERS = {
+    "national": ("国家卫生健康委", "卫生部"),
+    "hunan": ("湖南省卫生健康委员会",),
+    "chongqing": ("重庆市卫生健康委员会",),
+}
+"""Who keeps each catalogue (ledger.competence: the commission the national one, a province its own)."""
+
+
+def _keepers(catalog: str) -> st.SearchStrategy[str]:
+    """The body that keeps ``catalog``, or a body the ledger does not know (which it does not judge)."""
+    return st.one_of(st.sampled_from(KEEPERS[catalog]), _plain_text)
+
+
+def _classes(catalog: str) -> tuple[str, ...]:
+    """The classes a catalogue may give: only the nation sets the prohibited list (MTM-2018#9–10)."""
+    return TECH_CLASSES if catalog == "national" else tuple(c for c in TECH_CLASSES if c != "prohibited")
+
+
+def _in_catalog(catalog: str, name: str) -> str:
+    """A provincial entry's name, never one the nation may prohibit in the same file (MTM-2009#9)."""
+    return name if catalog == "national" else f"{name}（{catalog}）"
+
+
 _bases = st.one_of(st.just(None), st.just("absent"), st.sampled_from(BASES))
 _notes = st.one_of(st.just("absent"), st.none(), st.just(""), chinese_text)
 _days_after = st.one_of(st.just(0), st.integers(min_value=0, max_value=800))
@@ -297,10 +325,11 @@ class FileBuilder:
         effective = self.draw(dates)
         d = self._envelope("technology.listed", effective)
         d |= {
+            "by": self.draw(_keepers(catalog)),
             "catalog": catalog,
             "code": code,
-            "name": self.draw(_tech_names),
-            "class": self.choice(TECH_CLASSES),
+            "name": _in_catalog(catalog, self.draw(_tech_names)),
+            "class": self.choice(_classes(catalog)),
             "version": self.draw(_versions),
         }
         self._finish(d)
@@ -355,9 +384,10 @@ class FileBuilder:
         elif kind in ("technology.reclassified", "technology.delisted"):
             tech = self.technology()
             d = self._envelope(kind, self._after(tech))
-            d |= {"catalog": tech.extra["catalog"], "code": tech.extra["code"]}
+            catalog = tech.extra["catalog"]
+            d |= {"by": self.draw(_keepers(catalog)), "catalog": catalog, "code": tech.extra["code"]}
             if kind == "technology.reclassified":
-                d["class"] = self.choice(TECH_CLASSES)
+                d["class"] = self.choice(_classes(catalog))
             self._finish(d)
         elif kind == "physician.deregistered":
             doc = self.physician()
@@ -416,19 +446,22 @@ class FileBuilder:
         elif kind == "decision.corrected":
             self._correction()
         elif kind == "decision.retracted":
-            targets = [d for d in self.lines if d["kind"] != "decision.retracted"]
+            targets = [d for d in self.lines if d["kind"] not in ("decision.retracted", "authority.key_registered")]
             if not targets:
                 self.register_institution()
-                targets = list(self.lines)
+                targets = [d for d in self.lines if d["kind"] != "authority.key_registered"]
             target = self.choice(targets)
             d = self._envelope(kind, self._day_after(target))
-            d |= {"retracts": target["id"], "reason": self.draw(chinese_text)}
+            # By the author (ledger.competence: a decision's author, or a body above it, retracts it).
+            d |= {"by": target["by"], "retracts": target["id"], "reason": self.draw(chinese_text)}
             self._finish(d)
         elif kind == "authority.key_registered":
             # An authority no other generated decision is `by`: its later decisions would need
             # signatures, which tests/ledger/test_authority.py covers on its own.
             d = self._envelope(kind, self._after())
-            d |= {"authority": f"KEYHOLDER-{self.prefix}-{len(self.lines)}", "public_key": PUBLIC_KEY}
+            # Registered by the authority itself (its first key: docs/reliability.md, "Trust model").
+            holder = f"KEYHOLDER-{self.prefix}-{len(self.lines)}"
+            d |= {"by": holder, "authority": holder, "public_key": PUBLIC_KEY}
             self._finish(d)
         else:  # pragma: no cover - a kind added to ledger.events must be added here too
             msg = f"tests/strategies.py cannot draw a {kind!r} decision yet"
@@ -498,17 +531,18 @@ class FileBuilder:
         self._finish(d)
 
     def _correction(self) -> None:
-        targets = [d for d in self.lines if d["kind"] not in ("decision.corrected", "decision.retracted")]
+        unkeyed = ("decision.corrected", "decision.retracted", "authority.key_registered")
+        targets = [d for d in self.lines if d["kind"] not in unkeyed]
         if not targets:
             self.register_institution()
-            targets = list(self.lines)
+            targets = [d for d in self.lines if d["kind"] not in unkeyed]
         target = self.choice(targets)
         choices = correctable_fields(target)
         names = sorted(choices)
         picked = sorted({self.choice(names) for _ in range(self.draw(st.integers(1, 3)))})
         fields = {name: self.draw(choices[name]) for name in picked}
         d = self._envelope("decision.corrected", self._day_after(target))
-        d |= {"corrects": target["id"], "fields": fields}
+        d |= {"by": target["by"], "corrects": target["id"], "fields": fields}
         self._finish(d)
 
 
@@ -580,6 +614,11 @@ def correctable_fields(target: dict[str, Any]) -> dict[str, st.SearchStrategy[An
     """
     kind = target["kind"]
     out = _COMMON_CORRECTIONS | _KIND_CORRECTIONS.get(kind, {})
+    if kind.startswith("technology."):  # what its catalogue's keeper may decide (ledger.competence)
+        catalog = target["catalog"]
+        out = out | {"by": _keepers(catalog), "class": st.sampled_from(_classes(catalog))}
+        if "name" in out:
+            out["name"] = chinese_text.map(lambda name: _in_catalog(catalog, name))
     if kind == "panel.concluded":
         out["outcome"] = st.sampled_from(OUTCOMES[target["panel"]])
         voters = tuple(m for m in target["members"] if m not in target["recused"])
@@ -722,7 +761,7 @@ EXAMPLE_FILE: list[dict[str, Any]] = [
      "corrects": "EX-26", "fields": {"amount_yuan": 20000, "reason": "MTM-2018#46（复核后）"}},
     {"id": "EX-33", "kind": "decision.retracted", "effective": "2024-04-02", "by": HOSPITAL,
      "retracts": "EX-10", "reason": "重复报送"},
-    {"id": "EX-KEY", "kind": "authority.key_registered", "effective": "2024-05-01", "by": "国家卫生健康委",
+    {"id": "EX-KEY", "kind": "authority.key_registered", "effective": "2024-05-01", "by": "KEYHOLDER-EX",
      "authority": "KEYHOLDER-EX", "public_key": PUBLIC_KEY},
     {"id": "EX-SA", "kind": "self_assessment.concluded", "effective": "2019-01-08", "by": HOSPITAL,
      "basis": "MTM-2018#11", "institution": HOSPITAL, "technology": "national:G01", "outcome": "meets",

@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.competence import Body, Competence
 from ledger.decisions import DecisionRecord
 from ledger.hookspecs import hookimpl
 from ledger.jurisdictions import Jurisdiction
-from plugins.chongqing import clocks, rules
+from plugins.chongqing import bodies, clocks, rules
 from projections.findings import Deadline, Rule
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ CHONGQING = Jurisdiction("chongqing", "重庆市", aliases=("重庆",))
 @hookimpl
 def ledger_jurisdictions() -> list[Jurisdiction]:
     return [CHONGQING]
+
+
+@hookimpl
+def ledger_bodies() -> list[Body | Competence]:
+    return list(bodies.BODIES)
 
 
 @hookimpl

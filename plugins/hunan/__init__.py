@@ -18,10 +18,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.competence import Body, Competence
 from ledger.decisions import DecisionRecord
 from ledger.hookspecs import hookimpl
 from ledger.jurisdictions import Jurisdiction
-from plugins.hunan import assessment, form, report, rules
+from plugins.hunan import assessment, bodies, form, report, rules
 from projections.findings import Deadline, Rule
 from projections.reports import Report
 
@@ -36,6 +37,11 @@ HUNAN = Jurisdiction("hunan", "湖南省", aliases=("湖南",))
 @hookimpl
 def ledger_jurisdictions() -> list[Jurisdiction]:
     return [HUNAN]
+
+
+@hookimpl
+def ledger_bodies() -> list[Body | Competence]:
+    return list(bodies.BODIES)
 
 
 @hookimpl

@@ -14,11 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.competence import Body, Competence
 from ledger.hookspecs import hookimpl
 from ledger.workdays import YearSchedule
 from plugins.national import (
+    bodies,
     calendars,
     clocks,
+    competence,
     conditions,
     enforcement,
     eval2026,
@@ -48,6 +51,11 @@ DEADLINES: tuple[Deadline, ...] = (
 
 
 @hookimpl
+def ledger_bodies() -> list[Body | Competence]:
+    return list(bodies.BODIES)
+
+
+@hookimpl
 def ledger_reference_data() -> list[Path]:
     return [DATA / "catalog.jsonl"]
 
@@ -56,7 +64,7 @@ def ledger_reference_data() -> list[Path]:
 def ledger_rules() -> list[Rule]:
     return [
         *mtm2009.RULES, *grades2009.RULES, *transition2015.RULES, *mtm2018.RULES, *conditions.RULES,
-        *clocks.RULES, *enforcement.RULES, *eval2026.RULES,
+        *clocks.RULES, *enforcement.RULES, *eval2026.RULES, *competence.RULES,
     ]
 
 

@@ -21,7 +21,7 @@ from tests.strategies import to_jsonl
 PROVINCE = "湖南省卫生健康委员会"
 
 
-def registration(public_key: str, decision_id: str = "KEY-1", by: str = "国家卫生健康委") -> dict[str, Any]:
+def registration(public_key: str, decision_id: str = "KEY-1", by: str = PROVINCE) -> dict[str, Any]:
     return {"id": decision_id, "kind": "authority.key_registered", "effective": "2024-01-01", "by": by,
             "authority": PROVINCE, "public_key": public_key}  # fmt: skip
 

@@ -87,7 +87,9 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
         rest = {k: v for k, v in obj.items() if k != key}
         yield canonical.dumps(rest).encode()  # missing
         for bad in (None, "", " ", "\u3000", 1, -1, 2**64, 1.5, True, [], {}, ["x"], {"a": 1}, "x\x7fy",
-                    "x\\u0001y", "\\ud800", "x\\ty", "2019-02-30", "2019-2-3", "a:b", ":b", "湖南", "NaN"):
+                    "x\\u0001y", "\\ud800", "x\\ty", "2019-02-30", "2019-2-3", "a:b", ":b", "湖南", "NaN",
+                    # look-alikes: refused in identifiers, kept exactly in free texts
+                    "湖南\u200b", "\u202e湖南", "湖\u2066南", "湖南\x85", "\ufeff湖南", "湖南 ", " 湖南", "a:b\u200d"):
             body = canonical.dumps({**obj, key: bad}) if not isinstance(bad, float) else text
             if isinstance(bad, float):
                 body = text[:-1] + "," + json.dumps(key) + ":1.5}"
@@ -107,6 +109,11 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
     yield b"[" + text.encode() + b"]"
     yield text.encode("utf-8").replace("湖".encode(), b"\xed\xa0\x80")
     yield text.replace(":", ": ", 3).encode() + b"\r\n"
+    for key in keys:  # a hidden character or white space added to each string value, in place
+        if isinstance(obj[key], str):
+            for extra in ("\u200b", "\u202e", "\u061c", "\x9f", " ", "\u3000"):
+                yield canonical.dumps({**obj, key: obj[key] + extra}).encode()
+                yield canonical.dumps({**obj, key: extra + obj[key]}).encode()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))

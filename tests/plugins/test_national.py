@@ -632,4 +632,4 @@ def test_national_plugin_describes_its_hooks() -> None:
     info = next(p for p in describe(plugin_manager()) if p.name == "national")
     assert info.version == "0.1.0"
     assert set(info.hooks) == {"ledger_reference_data", "ledger_rules", "ledger_deadlines", "ledger_calendar_years",
-                               "ledger_register_commands"}
+                               "ledger_register_commands", "ledger_bodies"}
