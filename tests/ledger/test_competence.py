@@ -93,12 +93,12 @@ def test_a_province_lists_no_prohibited_technology(ledger: LedgerApplication) ->
 
 
 def test_a_province_lists_nothing_the_nation_prohibits_as_of_that_day(ledger: LedgerApplication) -> None:
-    """MTM-2009#9: 代孕技术 is prohibited nationally from 2018-11-01 (national:P18-02)."""
+    """MTM-2009#9: 代孕技术 is prohibited nationally from 2015-06-29 (national:P18-02, 国卫医发〔2015〕71号)."""
     refused(ledger, listing("Y-1", name="代孕技术"), "name", r"prohibited nationally \(national:P18-02\)")
     refused(ledger, listing("Y-2", name=" 代孕 技术", cls="class2"), "name", "MTM-2009#9")
     refused(ledger, listing("Y-3", name="异种干细胞治疗技术", cls="class2", effective="2012-03-01"), "name", "P09-01")
     # Before the nation prohibited it, a listing of that name was not against MTM-2009#9.
-    assert imported(ledger, listing("Y-4", name="代孕技术", code="S93", effective="2017-01-01")) == 1
+    assert imported(ledger, listing("Y-4", name="代孕技术", code="S93", effective="2014-01-01")) == 1
     keep = {"id": "Y-5", "kind": "technology.reclassified", "effective": "2019-01-01", "by": HUNAN,
             "catalog": "hunan", "code": "S93", "class": "restricted"}  # fmt: skip
     refused(ledger, keep, "code", "prohibited nationally")
