@@ -973,9 +973,11 @@ def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
     _delete_checkpoints(signed_ledger, attacker)
     app = LedgerApplication.open(signed_ledger)
     try:
-        integrity.checkpoint(app, keys[0])  # nothing left in the ledger to contradict it
-        # The tree and the new checkpoint agree; only because this rewrite left a state no reader
-        # takes (a field renamed) does the index check still name it. A well-formed rewrite would pass.
+        # Nothing left in the ledger to contradict the tree; only because this rewrite left a state
+        # no reader takes (a field renamed) does checkpoint's check of the index rows it would
+        # cover refuse it, naming the position. A well-formed rewrite would be signed.
+        with pytest.raises(IntegrityError, match="position 3 cannot be read.*refusing to sign"):
+            integrity.checkpoint(app, keys[0])
         alone = integrity.verify(app, keys=[keys[1]])
         assert not alone.ok and "position 3 cannot be read" in alone.message()
         caught = integrity.verify(app, [outside], [keys[1]])  # the checkpoint an auditor kept
