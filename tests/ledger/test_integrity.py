@@ -976,7 +976,7 @@ def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
         # Nothing left in the ledger to contradict the tree; only because this rewrite left a state
         # no reader takes (a field renamed) does checkpoint's check of the index rows it would
         # cover refuse it, naming the position. A well-formed rewrite would be signed.
-        with pytest.raises(IntegrityError, match="position 3 cannot be read.*refusing to sign"):
+        with pytest.raises(IntegrityError, match=r"position 3 cannot be read.*refusing to sign"):
             integrity.checkpoint(app, keys[0])
         alone = integrity.verify(app, keys=[keys[1]])
         assert not alone.ok and "position 3 cannot be read" in alone.message()
