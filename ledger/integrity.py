@@ -36,6 +36,13 @@ Verification (``verify``)
     and the recorded history disagree. On a large SQLite log, helper processes read and hash
     ranges of records ahead (``_Prefetcher``) while this one compares and folds.
 
+The decision index (``_check_index``, ``ledger.indexhash``)
+    Outside the tree, so ``checkpoint`` recomputes the rows of the records it newly covers from
+    their events, refuses to sign if one disagrees, and signs a digest chain of the rows as an
+    extension line (``decision-index <position> <digest>``). ``verify --key`` hashes the stored
+    rows under the newest verified one against it and recomputes only the rows after it; all of
+    them without a key, with ``full``, or (to name them) where the digest disagrees.
+
 Offline proofs (``prove`` / ``verify_proof``)
     A JSON bundle with the decision, its leaf bytes, the inclusion proof and the signed note, plus
     the same evidence as a C2SP ``tlog-proof`` text (leaf bytes as its ``extra`` data), checkable
