@@ -801,6 +801,8 @@ def checkpoint_command(
 
     Refuses to sign a tree that is inconsistent with a checkpoint signed before, and, unless told
     so, with another key or origin than the last checkpoint's (docs/reliability.md, key rotation).
+    Recomputes the decision index rows of the records it newly covers, refuses if one disagrees
+    with its event, and signs their digest (a decision-index line) for `verify --key` to check.
     """
     key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
     note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
