@@ -28,7 +28,7 @@ import pytest
 from conftest import run_cli
 from strategies import EXAMPLE_FILE, to_jsonl
 
-from ledger import hookspecs, integrity, merkle
+from ledger import hookspecs, indexhash, integrity, merkle
 from ledger.application import LedgerApplication
 from ledger.checkpoints import Checkpoint, generate_key, open_note, sign
 from ledger.errors import ConfigurationError, IntegrityError, NotFound, SignatureError
@@ -1148,3 +1148,22 @@ def test_verify_full_recomputes_every_row(signed_ledger: str, keys: tuple[str, s
         assert integrity.verify(app, keys=[keys[1]], full=True).index_signed == 0
     finally:
         app.close()
+
+
+def test_the_helper_process_hashes_the_index_as_this_one(signed_sqlite: str) -> None:
+    """``verify``'s helper (``python -I ledger/indexhash.py``) gives the digest and row count the
+    verifying process computes, for the chain of the stored checkpoints."""
+    app = LedgerApplication.open(signed_sqlite)
+    try:
+        log = integrity._log(app)
+        lines = _index_lines(app)
+        chain = [integrity._IndexLink(f"#{k}", *line) for k, line in enumerate(lines, 1) if line]
+        with log.db.transaction(write=False) as c:
+            helper = integrity._IndexHelper.start(c, log, chain, 3)
+            here = indexhash.chain(integrity._index_fetch(c, log), [link.position for link in chain], 3)
+    finally:
+        app.close()
+    if helper is None:
+        pytest.skip("one core: no helper process")
+    assert helper.result() == here
+    assert here == (chain[-1].digest, 9)
