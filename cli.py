@@ -801,6 +801,8 @@ def checkpoint_command(
 
     Refuses to sign a tree that is inconsistent with a checkpoint signed before, and, unless told
     so, with another key or origin than the last checkpoint's (docs/reliability.md, key rotation).
+    Recomputes the decision index rows of the records it newly covers, refuses if one disagrees
+    with its event, and signs their digest (a decision-index line) for `verify --key` to check.
     """
     key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
     note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
@@ -850,19 +852,28 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
     help="also fail unless every record is covered by a checkpoint whose signature --key verified",
 )
 @click.option("--views", is_flag=True, help="also compare every view and its tracked position with a rebuild")
+@click.option(
+    "--full", is_flag=True, help="recompute every decision index row from its event, even under a signed index digest"
+)
 @click.pass_context
 def verify_command(
-    ctx: click.Context, checkpoint_files: tuple[str, ...], key_files: tuple[str, ...], strict: bool, views: bool
+    ctx: click.Context,
+    checkpoint_files: tuple[str, ...],
+    key_files: tuple[str, ...],
+    strict: bool,
+    views: bool,
+    full: bool,
 ) -> None:
     """Recompute the Merkle tree and the decision index from storage and check them against
     every signed checkpoint and the events; with --views, every view against a rebuild.
 
     Exits non-zero naming the first position where storage and the signed history disagree, and
-    says what no verified signature covers (a failure with --strict).
+    says what no verified signature covers (a failure with --strict). With --key, the index rows a
+    verified checkpoint signed a digest of are checked against it; --full recomputes them all.
     """
     keys = _integrity.load_verifier_keys(key_files)
     notes = [_read_text(path) for path in checkpoint_files]
-    report = _integrity.verify(open_app(ctx), notes, keys)
+    report = _integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)

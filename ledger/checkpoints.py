@@ -20,7 +20,11 @@ size): a checkpoint has exactly one byte representation, so two notes about the 
 compared byte for byte.
 
 The ledger also commits to *when* it saw a tree: an extension line ``time <RFC 3339 UTC>``
-(``Checkpoint.with_time`` / ``Checkpoint.time``), covered by the signature like every body line.
+(``Checkpoint.with_time`` / ``Checkpoint.time``), covered by the signature like every body line;
+and to its decision index: ``decision-index <last position> <base64 SHA-256>``
+(``Checkpoint.with_index`` / ``Checkpoint.index``; the digest is defined in ``ledger.integrity``
+and docs/reliability.md). C2SP lets a checkpoint carry such extension lines after the root hash;
+readers that do not know them keep them verbatim (they are signed bytes).
 
 Every refusal raises ``SignatureError`` (ledger.errors), so the CLI reports it without a
 traceback. Constructing a ``Checkpoint`` with impossible fields in code is a bug and raises
@@ -56,6 +60,10 @@ MAX_SIGNATURES = 100
 
 TIME_PREFIX = "time "
 """Extension line carrying the checkpoint's time stamp: ``time 2026-11-24T09:37:00Z``."""
+
+INDEX_PREFIX = "decision-index "
+"""Extension line carrying the digest of the decision index up to a position:
+``decision-index 100030 <base64 SHA-256>``."""
 
 _HASH_SIZE = 32
 _MAX_TREE_SIZE = 2**64 - 1  # tree sizes are uint64 everywhere else (Go, RFC 9162 TLS structs)
@@ -371,6 +379,33 @@ class Checkpoint:
             raise SignatureError("checkpoint has more than one time line")
         return parse_time(stamps[0])
 
+    @property
+    def index(self) -> tuple[int, bytes] | None:
+        """The signed (last position, digest) of the decision index (``decision-index`` line), or
+        None when there is none (checkpoints signed before it existed)."""
+        lines = [line[len(INDEX_PREFIX) :] for line in self.extensions if line.startswith(INDEX_PREFIX)]
+        if not lines:
+            return None
+        if len(lines) > 1:
+            raise SignatureError("checkpoint has more than one decision-index line")
+        position, _, digest = lines[0].partition(" ")
+        if not _SIZE_RE.fullmatch(position) or int(position) > _MAX_TREE_SIZE:
+            raise SignatureError(f"checkpoint decision-index position {position!r} is not a canonical decimal number")
+        raw = _b64decode(digest, "checkpoint decision-index digest")
+        if len(raw) != _HASH_SIZE:
+            raise SignatureError(f"checkpoint decision-index digest is {len(raw)} bytes, not {_HASH_SIZE}")
+        return int(position), raw
+
+    def with_index(self, position: int, digest: bytes) -> Checkpoint:
+        """The same checkpoint carrying the decision index's digest up to ``position`` (after any
+        time line; an old index line is replaced)."""
+        if not isinstance(digest, bytes) or len(digest) != _HASH_SIZE:
+            raise ValueError(f"an index digest is {_HASH_SIZE} bytes")
+        if not isinstance(position, int) or not 0 <= position <= _MAX_TREE_SIZE:
+            raise ValueError("an index position is an int within 0..2**64-1")
+        others = tuple(line for line in self.extensions if not line.startswith(INDEX_PREFIX))
+        return replace(self, extensions=(*others, f"{INDEX_PREFIX}{position} {_b64encode(digest)}"))
+
     def with_time(self, when: datetime) -> Checkpoint:
         """The same checkpoint stamped with ``when``; the time line replaces any old one, first."""
         others = tuple(line for line in self.extensions if not line.startswith(TIME_PREFIX))
@@ -407,6 +442,7 @@ def parse_checkpoint(body: bytes | str) -> Checkpoint:
     except ValueError as exc:  # pragma: no cover - every field was checked above
         raise SignatureError(f"malformed checkpoint: {exc}") from exc
     _ = checkpoint.time  # a malformed or repeated time line is refused here, not at first use
+    _ = checkpoint.index  # likewise the decision-index line
     return checkpoint
 
 

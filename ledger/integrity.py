@@ -36,6 +36,13 @@ Verification (``verify``)
     and the recorded history disagree. On a large SQLite log, helper processes read and hash
     ranges of records ahead (``_Prefetcher``) while this one compares and folds.
 
+The decision index (``_check_index``, ``ledger.indexhash``)
+    Outside the tree, so ``checkpoint`` recomputes the rows of the records it newly covers from
+    their events, refuses to sign if one disagrees, and signs a digest chain of the rows as an
+    extension line (``decision-index <position> <digest>``). ``verify --key`` hashes the stored
+    rows under the newest verified one against it and recomputes only the rows after it; all of
+    them without a key, with ``full``, or (to name them) where the digest disagrees.
+
 Offline proofs (``prove`` / ``verify_proof``)
     A JSON bundle with the decision, its leaf bytes, the inclusion proof and the signed note, plus
     the same evidence as a C2SP ``tlog-proof`` text (leaf bytes as its ``extra`` data), checkable
@@ -67,7 +74,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from ledger import aggregates, canonical, leafhash, merkle
+from ledger import aggregates, canonical, indexhash, leafhash, merkle
 from ledger.checkpoints import (
     Checkpoint,
     SignerKey,
@@ -717,9 +724,10 @@ def checkpoint(
             raise ConfigurationError(f"cannot make a checkpoint: {e}") from None
         if last is not None:
             _check_same_key(last, key, rotate_key)
+        index_position, index_digest = _index_link(c, log, app, stored, state)
         when = (now or datetime.now(UTC)).replace(microsecond=0)
         try:
-            cp = Checkpoint(origin, state.size, root).with_time(when)
+            cp = Checkpoint(origin, state.size, root).with_time(when).with_index(index_position, index_digest)
         except ValueError as e:
             raise ConfigurationError(f"cannot make a checkpoint: {e}") from None
         note = sign(cp, key)
@@ -729,6 +737,29 @@ def checkpoint(
             (seq, state.size, root, format_time(when), origin, note),
         )
     return note
+
+
+def _index_link(
+    c: Cursor, log: _Log, app: LedgerApplication, stored: Sequence[StoredCheckpoint], state: TreeState
+) -> tuple[int, bytes]:
+    """The ``decision-index`` line the new checkpoint signs: the rows of the records it newly
+    covers (after the last index line signed, up to the tree's last position) are recomputed
+    from their events first, and signing is refused where one disagrees, so a digest is only
+    ever signed over rows that were checked. Incremental: the rows signed before are not read."""
+    after, previous = _last_index_line(stored)
+    if after > state.last_position:
+        raise IntegrityError(
+            f"the last signed decision-index line covers positions up to {after}, but the tree ends at position "
+            f"{state.last_position}: refusing to sign"
+        )
+    found = _check_index(c, log, app, state.last_position, BATCH, after=after, bounded=True)
+    if found.problems:
+        raise IntegrityError(
+            f"the decision index disagrees with its events at the records this checkpoint would cover (positions "
+            f"{after + 1} to {state.last_position}): {'; '.join(found.messages())}: refusing to sign; run "
+            "`ledger verify`"
+        )
+    return state.last_position, indexhash.link(_index_fetch(c, log), previous, after, state.last_position, BATCH)[0]
 
 
 def _check_same_key(last: StoredCheckpoint, key: SignerKey, rotate_key: bool) -> None:
@@ -814,6 +845,8 @@ class VerifyReport:
     seconds: float = 0.0
     signatures_checked: bool = False
     index_rows: int = 0
+    index_signed: int = 0
+    """Of ``index_rows``, those checked against a signed index digest rather than recomputed."""
     first_disagreement: Disagreement | None = None
     problems: list[str] = field(default_factory=list)
     signature_problems: list[str] = field(default_factory=list)
@@ -834,10 +867,11 @@ class VerifyReport:
         signatures = "signatures checked" if self.signatures_checked else "signatures not checked (give --key)"
         uncovered = self.records - self.covered
         tail = f"; {uncovered} newer records not yet covered by a checkpoint" if uncovered > 0 else ""
+        signed = f" ({self.index_signed} by a signed digest)" if self.index_signed else ""
         return (
             f"{self.records} records, {self.checkpoints_verified} of {self.checkpoints_total} checkpoints verified, "
-            f"{self.index_rows} decision index rows checked, {self.rate:,.0f} records/s ({self.seconds:.2f} s); "
-            f"{signatures}{tail}"
+            f"{self.index_rows} decision index rows checked{signed}, {self.rate:,.0f} records/s "
+            f"({self.seconds:.2f} s); {signatures}{tail}"
         )
 
     def message(self) -> str:
@@ -871,6 +905,9 @@ class _Target:
     size: int
     root: bytes
     verified: bool = False
+    index: tuple[int, bytes] | None = None  # the signed decision-index line, if any
+    seq: int | None = None  # its row of ``ledger_checkpoints`` (None: a note given from outside)
+    signed: bool = False  # its signature verified with a given key
 
 
 def _load_targets(
@@ -889,9 +926,11 @@ def _load_targets(
     notes: list[tuple[str, str, StoredCheckpoint | None]] = [(f"checkpoint #{cp.seq}", cp.note, cp) for cp in stored]
     notes += [(f"given checkpoint {i}", note, None) for i, note in enumerate(given, 1)]
     for label, note, row in notes:
+        signature_ok = bool(keys)
         try:
             signed = open_note(note, keys)[0] if keys else _unverified(note)
         except SignatureError as e:
+            signature_ok = False
             if not keys:
                 report.problems.append(f"{label} is not a readable checkpoint: {e}")
                 continue
@@ -905,7 +944,8 @@ def _load_targets(
             continue
         if row is not None:
             _compare_checkpoint_row(label, row, signed, report)
-        targets.append(_Target(label, signed.size, signed.root))
+        seq = None if row is None else row.seq
+        targets.append(_Target(label, signed.size, signed.root, False, signed.index, seq, signature_ok))
     return sorted(targets, key=lambda t: t.size)
 
 
@@ -938,6 +978,7 @@ def verify(
     keys: Sequence[str | VerifierKey] = (),
     *,
     batch: int = BATCH,
+    full: bool = False,
 ) -> VerifyReport:
     """Recompute the tree from storage and check it against every checkpoint; never trusts nodes.
 
@@ -945,6 +986,12 @@ def verify(
     given, every checkpoint must carry a valid signature by one of them. Returns a report; call
     ``report.check()`` to raise on failure. Reads the log in batches in one read transaction
     (a consistent snapshot), hashing with ``hashlib`` directly and no per-record objects.
+
+    The decision index: with ``keys``, the rows up to the last stored checkpoint whose signature
+    and root verified and which signs a ``decision-index`` line are hashed as stored against that
+    digest (``_verify_index``); the rows after it are recomputed from their events. Without a key
+    (nothing to trust the digest by), with ``full``, or where the digest disagrees (to name the
+    rows), every row is recomputed.
     """
     started = time.perf_counter()
     log = _log(app)
@@ -962,12 +1009,23 @@ def verify(
         report.checkpoints_total = len(targets)
         stop = c.execute(log.max_position).fetchone()
         stop_position = int(stop[0]) if stop and stop[0] is not None else 0
-        scan = _scan(c, log, tree_size, stop_position, targets, batch)
-        index = _check_index(c, log, app, stop_position, batch)
+        # The chain is known from the signed notes before the scan, and hashed meanwhile; it is
+        # trusted only up to the checkpoints whose roots the scan verifies.
+        hinted = [] if full or not keys else _index_chain_links(targets, roots_checked=False)
+        helper = _IndexHelper.start(c, log, hinted, batch)
+        try:
+            scan = _scan(c, log, tree_size, stop_position, targets, batch)
+        except BaseException:
+            if helper is not None:
+                helper.close()
+            raise
+        chain = [] if full or not keys else _index_chain_links(targets)
+        index = _verify_index(c, log, app, stop_position, batch, chain, helper)
         report.problems.extend(_check_tree_tables(c, log, tree_size, batch))
         first_uncovered = _position_after(c, log, max((t.size for t in targets if t.verified), default=0))
     report.records = scan.records
     report.index_rows = index.rows
+    report.index_signed = index.signed
     report.problems.extend(index.messages())
     report.checkpoints_verified = sum(t.verified for t in targets)
     report.covered = max((t.size for t in targets if t.verified), default=0)
@@ -1148,6 +1206,7 @@ _WORKER_MIN = 200_000
 
 _HELPERS = 2
 """Helper processes: on two cores two of them and the folding here keep both busy."""
+
 
 def _cores() -> int:
     """Cores this process may run on: helpers only pay where there is a second one."""
@@ -1506,6 +1565,7 @@ class IndexCheck:
     events: int = 0
     problems: list[str] = field(default_factory=list)
     unnamed: int = 0
+    signed: int = 0  # rows checked by a signed digest instead of recomputed
 
     def add(self, text: str) -> None:
         if len(self.problems) < INDEX_NAMED:
@@ -1635,13 +1695,18 @@ class _IndexDeriver:
         return jurisdiction if (event_subject if subject else decision_id) == key else UNKNOWN
 
 
-def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch: int) -> IndexCheck:
+def _check_index(
+    c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch: int, *, after: int = 0, bounded: bool = False
+) -> IndexCheck:
     """Recompute the decision index from the events and compare it, row by row, in log order.
 
     The index is outside the Merkle tree, and import, ``show``, ``log`` and the views' look-ups
     answer from it: every event must have its row, with the content the import derives from that
     event, and no row may lack its event. Streams the events joined with their rows by position,
     ``batch`` positions at a time (one read transaction: the snapshot the tree was checked in).
+    Only positions after ``after`` (those a signed index digest covers are checked by
+    ``_index_chain``); rows without an event are looked for up to ``stop`` when ``bounded``
+    (what a checkpoint is about to cover), else at every position after ``after``.
     """
     out = IndexCheck()
     derive = _IndexDeriver(c, log, app)
@@ -1658,7 +1723,7 @@ def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch:
             careful = careful.replace(f"{name},", f"CAST({name} AS BLOB),", 1).replace(
                 f"{name} FROM", f"CAST({name} AS BLOB) FROM", 1
             )
-    after, previous = 0, None
+    first, previous = after, None
     while after < stop:
         high = min(stop, after + batch)
         try:
@@ -1678,16 +1743,212 @@ def _check_index(c: Cursor, log: _Log, app: LedgerApplication, stop: int, batch:
             out.rows += 1
             _compare_row(out, derive, row)
         after = high
-    (count,) = c.execute(f"SELECT COUNT(*) FROM {log.index}").fetchone() or (0,)
+    where, params = ("position > ? AND position <= ?", (first, stop)) if bounded else ("position > ?", (first,))
+    (count,) = c.execute(f"SELECT COUNT(*) FROM {log.index} WHERE {where}", params).fetchone() or (0,)
     if int(count) != out.rows:
         extra = c.execute(
-            f"SELECT d.position, d.decision_id FROM {log.index} d WHERE NOT EXISTS (SELECT 1 FROM {log.events} e "
-            f"WHERE e.{log.position} = d.position) ORDER BY d.position LIMIT {INDEX_NAMED + 1}"
+            f"SELECT d.position, d.decision_id FROM {log.index} d WHERE {where} AND NOT EXISTS (SELECT 1 FROM "
+            f"{log.events} e WHERE e.{log.position} = d.position) ORDER BY d.position LIMIT {INDEX_NAMED + 1}",
+            params,
         ).fetchall()
         for position, decision_id in extra:
             out.add(f"the row of {decision_id!r} names position {position}, where there is no event (planted)")
         if not extra:
             out.add(f"{count} rows for {out.rows} events")
+    return out
+
+
+# --- the decision index's signed digest ---------------------------------------------------
+
+INDEX_SEED = indexhash.SEED
+"""``D_0``, the digest of the empty index: the chain starts here (docs/reliability.md)."""
+
+
+def index_row_bytes(
+    position: int,
+    decision_id: str,
+    originator_id: UUID,
+    originator_version: int,
+    kind: str,
+    subject: str,
+    effective: date,
+    digest: bytes,
+    target: str | None,
+    jurisdiction: str | None,
+) -> bytes:
+    """The canonical bytes of one decision-index row: a MessagePack array of its ten values, in
+    this order, each in its smallest encoding (integers as integers, texts as ``str``, the
+    digest as ``bin``, an absent target or jurisdiction as ``nil``), the subject's UUID as its 32
+    lower-case hex digits, the day as ``YYYY-MM-DD``. The reference definition; ``verify`` and
+    ``checkpoint`` have the database give the values in this form (``_index_select``)."""
+    return indexhash.PACK(
+        (
+            position,
+            decision_id,
+            originator_id.hex,
+            originator_version,
+            kind,
+            subject,
+            effective.isoformat(),
+            digest,
+            target,
+            jurisdiction,
+        )
+    )
+
+
+def _index_select(log: _Log) -> str:
+    """Every index row with a position in ``(after, stop]``, in position order, its values as
+    ``index_row_bytes`` takes them (PostgreSQL's ``uuid`` and ``date`` as that text; SQLite
+    stores them so). SQLite gives each value with the type it is stored as, so a value stored as
+    another type than the import writes packs to other bytes."""
+    if log.db.dialect == "postgres":
+        uuid_text, day = "replace(originator_id::text, '-', '')", "to_char(effective, 'YYYY-MM-DD')"
+    else:
+        uuid_text, day = "originator_id", "effective"
+    return (
+        f"SELECT position, decision_id, {uuid_text}, originator_version, kind, subject, {day}, digest, target, "
+        f"jurisdiction FROM {log.index} WHERE position > ? AND position <= ? ORDER BY position"
+    )
+
+
+def _index_fetch(c: Cursor, log: _Log) -> indexhash.Fetch:
+    sql = _index_select(log)
+    return lambda after, stop: _fetch_rows(c, sql, (after, stop))
+
+
+@dataclass(frozen=True)
+class _IndexLink:
+    """A checkpoint's signed ``decision-index`` line: the index digest up to ``position``."""
+
+    label: str
+    position: int
+    digest: bytes
+
+
+def _last_index_line(stored: Sequence[StoredCheckpoint]) -> tuple[int, bytes]:
+    """(position, digest) of the newest stored checkpoint carrying an index line, else the
+    chain's start ``(0, INDEX_SEED)``: where the next checkpoint's link begins."""
+    for cp in reversed(stored):
+        line = _unverified(cp.note).index
+        if line is not None:
+            return line
+    return 0, INDEX_SEED
+
+
+def _signed_index(fetch: indexhash.Fetch, chain: Sequence[_IndexLink], batch: int) -> tuple[bool, int]:
+    """Whether the stored rows up to the last link's position hash, link by link, to its signed
+    digest; and how many rows were hashed. Any row that cannot be read as stored (SQLite text
+    that is not UTF-8) is a disagreement: the caller then recomputes the rows to name it."""
+    try:
+        digest, rows = indexhash.chain(fetch, [link.position for link in chain], batch)
+    except (sqlite3.Error, ValueError, TypeError):
+        return False, 0
+    return hmac.compare_digest(digest, chain[-1].digest), rows
+
+
+class _IndexHelper:
+    """``indexhash.chain`` of a SQLite ledger in a helper process, while ``verify`` scans the log.
+
+    Why: reading the index rows is ≈ 3 µs a row, a third of the whole check, and needs nothing
+    from the scan, so another core can do it meanwhile (as ``_Prefetcher``'s helpers read the
+    log). The helper opens the file read-only on its own connection and reads the rows up to a
+    signed position, which the append-only index never changes: the rows this transaction's
+    snapshot holds. Only a digest comes back, compared with the signed one; any failure (no
+    process, no answer) only means the rows are hashed here afterwards.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], positions: list[int]) -> None:
+        self._proc, self.positions = proc, positions
+
+    @classmethod
+    def start(cls, c: Cursor, log: _Log, chain: Sequence[_IndexLink], batch: int) -> _IndexHelper | None:
+        if not chain or log.db.dialect != "sqlite" or not sys.executable or _cores() < 2:
+            return None
+        found = [row for row in c.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+        path = found[0][2] if found else ""  # "" for an in-memory or temporary database
+        if not isinstance(path, str) or not path or not os.path.isfile(path):
+            return None
+        positions = [link.position for link in chain]
+        args = [path, _index_select(log), str(batch), *map(str, positions)]
+        try:
+            proc = subprocess.Popen(  # our interpreter, our code, no shell
+                [sys.executable, "-I", indexhash.__file__, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            return None
+        return cls(proc, positions)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+
+    def result(self) -> tuple[bytes, int] | None:
+        """(digest, rows hashed), or None where the helper gave no well-formed answer."""
+        try:
+            out, _ = self._proc.communicate()
+        except OSError:
+            self._proc.kill()
+            self._proc.wait()
+            return None
+        digest, _, rows = out.decode("ascii", "replace").strip().partition(" ")
+        if self._proc.returncode != 0 or len(digest) != 64 or not rows.isdigit():
+            return None
+        try:
+            return bytes.fromhex(digest), int(rows)
+        except ValueError:
+            return None
+
+
+def _index_chain_links(targets: Sequence[_Target], *, roots_checked: bool = True) -> list[_IndexLink]:
+    """The signed index lines of the stored checkpoints, oldest first, up to the newest one a
+    verified signature and a verified root vouch for; empty when there is none. Before the scan
+    (``roots_checked=False``), the roots are not asked about: what the chain would be."""
+    ordered = sorted((t for t in targets if t.seq is not None), key=lambda t: t.seq or 0)
+    links: list[_IndexLink] = []
+    trusted = 0
+    for t in ordered:
+        if t.index is not None:
+            links.append(_IndexLink(t.label, *t.index))
+            if t.signed and (t.verified or not roots_checked):
+                trusted = len(links)
+    return links[:trusted]
+
+
+def _verify_index(
+    c: Cursor,
+    log: _Log,
+    app: LedgerApplication,
+    stop: int,
+    batch: int,
+    chain: Sequence[_IndexLink],
+    helper: _IndexHelper | None = None,
+) -> IndexCheck:
+    """The decision index checked by the signed digest up to the last link, recomputed after it;
+    recomputed whole without a link, or when the digest disagrees (to name the rows)."""
+    done = helper.result() if helper is not None else None
+    if not chain:
+        return _check_index(c, log, app, stop, batch)
+    last = chain[-1]
+    if done is not None and helper is not None and helper.positions == [link.position for link in chain]:
+        matches, hashed = hmac.compare_digest(done[0], last.digest), done[1]
+    else:
+        matches, hashed = _signed_index(_index_fetch(c, log), chain, batch)
+    if not matches:
+        out = _check_index(c, log, app, stop, batch)
+        if not out.problems:
+            out.add(
+                f"its rows up to position {last.position} do not hash to the digest signed in {last.label}, though "
+                "each agrees with its event: a checkpoint's decision-index line or a row's stored type was altered"
+            )
+        return out
+    out = _check_index(c, log, app, stop, batch, after=last.position)
+    out.rows += hashed
+    out.signed = hashed
     return out
 
 

@@ -404,6 +404,39 @@ def test_with_time_replaces_the_previous_stamp() -> None:
     assert later.time == WHEN + timedelta(seconds=1)
 
 
+def test_the_decision_index_line_is_an_extension_kept_and_signed() -> None:
+    """C2SP lets extension lines follow the root hash; the index line is one, after the time."""
+    digest = hashlib.sha256(b"rows").digest()
+    cp = Checkpoint("o", 9, ROOT).with_index(9, digest).with_time(WHEN)
+    line = "decision-index 9 " + base64.b64encode(digest).decode()
+    assert cp.extensions == ("time 2026-11-24T09:37:05Z", line)
+    assert cp.body().decode().endswith(f"\n{line}\n")
+    skey, vkey = generate_key("k")
+    opened = open_note(sign(cp, skey), [vkey])[0]
+    assert opened == cp and opened.index == (9, digest) and opened.time == WHEN
+    assert Checkpoint("o", 9, ROOT).index is None  # a checkpoint signed before the line existed
+    assert cp.with_index(10, digest).index == (10, digest)  # replaced, not repeated
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "decision-index 09 " + base64.b64encode(ROOT).decode(),
+        "decision-index +9 " + base64.b64encode(ROOT).decode(),
+        "decision-index 9 " + base64.b64encode(ROOT[:31]).decode(),
+        "decision-index 9 not-base64",
+        "decision-index 9",
+    ],
+)
+def test_a_malformed_decision_index_line_is_refused(line: str) -> None:
+    body = f"o\n9\n{base64.b64encode(ROOT).decode()}\n{line}\n"
+    with pytest.raises(SignatureError, match="decision-index"):
+        parse_checkpoint(body)
+    twice = Checkpoint("o", 9, ROOT, ("decision-index 1 " + base64.b64encode(ROOT).decode(),) * 2)
+    with pytest.raises(SignatureError, match="more than one decision-index line"):
+        parse_checkpoint(twice.body())
+
+
 @pytest.mark.parametrize(
     "fields",
     [

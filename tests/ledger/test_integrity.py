@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import sqlite3
@@ -24,9 +25,10 @@ from uuid import UUID
 
 import pluggy
 import pytest
+from conftest import run_cli
 from strategies import EXAMPLE_FILE, to_jsonl
 
-from ledger import hookspecs, integrity, merkle
+from ledger import hookspecs, indexhash, integrity, merkle
 from ledger.application import LedgerApplication
 from ledger.checkpoints import Checkpoint, generate_key, open_note, sign
 from ledger.errors import ConfigurationError, IntegrityError, NotFound, SignatureError
@@ -607,6 +609,7 @@ def test_a_proof_verifies_with_no_database(proof_file: Path, keys: tuple[str, st
     assert bundle["decision"]["amount_yuan"] == Decimal("1500.50")
     assert bundle["tlog_proof"].startswith("c2sp.org/tlog-proof@v1\nextra ")
     assert "\nindex 8\n" in bundle["tlog_proof"]
+    assert "\ndecision-index 9 " in bundle["checkpoint"]  # an extension line: the proof still verifies
     report = integrity.verify_proof(proof_file.read_text(encoding="utf-8"), [keys[1]])
     assert report.ok, report.problems
     assert (report.decision_id, report.position, report.leaf_index, report.tree_size) == ("PEN-1", 9, 8, 9)
@@ -766,6 +769,7 @@ def test_every_index_edit_is_caught_by_verify(
     report = _verify(signed_ledger, keys[1])
     assert not report.ok and report.first_disagreement is None  # the log itself is intact
     assert reason in report.message(), report.message()
+    assert report.index_signed == 0  # the signed digest disagreed: every row recomputed, to name it
     with pytest.raises(IntegrityError, match="decision index"):
         report.check()
 
@@ -973,12 +977,193 @@ def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
     _delete_checkpoints(signed_ledger, attacker)
     app = LedgerApplication.open(signed_ledger)
     try:
-        integrity.checkpoint(app, keys[0])  # nothing left in the ledger to contradict it
-        # The tree and the new checkpoint agree; only because this rewrite left a state no reader
-        # takes (a field renamed) does the index check still name it. A well-formed rewrite would pass.
+        # Nothing left in the ledger to contradict the tree; only because this rewrite left a state
+        # no reader takes (a field renamed) does checkpoint's check of the index rows it would
+        # cover refuse it, naming the position. A well-formed rewrite would be signed.
+        with pytest.raises(IntegrityError, match=r"position 3 cannot be read.*refusing to sign"):
+            integrity.checkpoint(app, keys[0])
         alone = integrity.verify(app, keys=[keys[1]])
         assert not alone.ok and "position 3 cannot be read" in alone.message()
         caught = integrity.verify(app, [outside], [keys[1]])  # the checkpoint an auditor kept
         assert not caught.ok and "given checkpoint 1 (size 4" in caught.message()
     finally:
         app.close()
+
+
+# --- the decision index under the checkpoints ------------------------------------------------
+
+
+def _index_bytes_from_events(app: LedgerApplication) -> list[tuple[int, bytes]]:
+    """Each event's index row as the import derives it, in ``index_row_bytes``' form (the
+    reference definition of what a checkpoint signs), by position."""
+    log = integrity._log(app)
+    with log.db.transaction(write=False) as c:
+        derive = integrity._IndexDeriver(c, log, app)
+        sql = f"SELECT {log.position}, originator_id, originator_version, topic, state FROM {log.events} ORDER BY 1"
+        out = []
+        for position, oid, version, topic, state in c.execute(sql).fetchall():
+            decision_id, kind, subject, effective, digest, target, jurisdiction = derive.row(topic, state)
+            row = (position, decision_id, UUID(str(oid)), version, kind, subject, effective, digest, target)
+            out.append((position, integrity.index_row_bytes(*row, jurisdiction)))
+    return out
+
+
+def _index_lines(app: LedgerApplication) -> list[tuple[int, bytes] | None]:
+    return [integrity._unverified(cp.note).index for cp in integrity.stored_checkpoints(app)]
+
+
+def test_each_checkpoint_signs_the_digest_of_the_index_rows_recomputed_from_the_events(
+    signed_ledger: str, keys: tuple[str, str]
+) -> None:
+    """The digest chain of docs/reliability.md: D_k = SHA-256(D_{k-1} ‖ the rows after P_{k-1} up
+    to P_k), each row's bytes recomputed here from its event, not read from the index."""
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        rows = _index_bytes_from_events(app)
+        lines = _index_lines(app)
+        report = integrity.verify(app, keys=[keys[1]])
+    finally:
+        app.close()
+    assert [line[0] for line in lines if line] == [rows[3][0], rows[8][0]]  # positions 4 and 9
+    d1 = hashlib.sha256(integrity.INDEX_SEED + b"".join(b for p, b in rows if p <= lines[0][0])).digest()
+    d2 = hashlib.sha256(d1 + b"".join(b for p, b in rows if p > lines[0][0])).digest()
+    assert (lines[0][1], lines[1][1]) == (d1, d2)
+    # verify --key: the rows are hashed as stored against the signed digest, none recomputed
+    assert report.ok, report.message()
+    assert (report.index_rows, report.index_signed) == (9, 9)
+    assert "9 decision index rows checked (9 by a signed digest)" in report.summary()
+
+
+def test_an_index_row_edited_under_the_signed_digest_is_named(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    """The fast path trusts no row: the digest disagrees, every row is recomputed, and the edited
+    ones are named as before (one under each checkpoint here)."""
+    attacker(
+        signed_ledger,
+        [
+            "UPDATE ledger_decisions SET subject = 'T-S99' WHERE position = 2",
+            "UPDATE ledger_decisions SET jurisdiction = 'chongqing' WHERE position = 7",
+        ],
+    )
+    report = _verify(signed_ledger, keys[1])
+    assert not report.ok and report.first_disagreement is None
+    assert "the row at position 2 ('T-S14') disagrees with its event: subject 'T-S99'" in report.message()
+    assert "the row at position 7" in report.message() and "jurisdiction 'chongqing'" in report.message()
+    assert report.index_signed == 0
+
+
+def test_a_deleted_earlier_checkpoint_breaks_the_index_chain(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    """Each link starts where the previous checkpoint's line ended: with checkpoint #1 gone, the
+    rows no longer hash to #2's digest though each agrees with its event, and that is said."""
+    _delete_checkpoints(signed_ledger, attacker, "WHERE seq = 1")
+    report = _verify(signed_ledger, keys[1])
+    assert not report.ok
+    assert "its rows up to position 9 do not hash to the digest signed in checkpoint #2" in report.message()
+
+
+def test_checkpoint_refuses_when_the_index_rows_it_would_cover_disagree(
+    ledger_url: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    """A checkpoint recomputes the rows of the records it newly covers and signs only if each
+    agrees with its event; the rows an earlier checkpoint covered are not read again (their
+    digest is signed: ``verify`` checks them)."""
+    _signed(ledger_url, keys[0])  # two checkpoints, up to position 9
+    app = LedgerApplication.open(ledger_url)
+    try:
+        record(app, [_tech("T-S03", "S03", "三级及以上咽喉科内镜诊疗技术"), _tech("T-S04", "S04", "四")])
+    finally:
+        app.close()
+    attacker(ledger_url, ["UPDATE ledger_decisions SET kind = 'technology.delisted' WHERE position = 11"])
+    app = LedgerApplication.open(ledger_url)
+    try:
+        with pytest.raises(IntegrityError, match=r"positions 10 to 11\).*the row at position 11 \('T-S04'\).*refusing"):
+            integrity.checkpoint(app, keys[0])
+        assert len(integrity.stored_checkpoints(app)) == 2  # nothing signed
+    finally:
+        app.close()
+    attacker(
+        ledger_url,
+        [
+            "UPDATE ledger_decisions SET kind = 'technology.listed' WHERE position = 11",  # put back
+            "UPDATE ledger_decisions SET subject = 'T-S99' WHERE position = 2",  # under checkpoint #1
+        ],
+    )
+    app = LedgerApplication.open(ledger_url)
+    try:
+        integrity.checkpoint(app, keys[0])  # incremental: positions 10 and 11 only
+        report = integrity.verify(app, keys=[keys[1]])
+    finally:
+        app.close()
+    assert "the row at position 2 ('T-S14') disagrees with its event" in report.message()
+
+
+def test_an_old_checkpoint_without_the_index_line_still_verifies(
+    signed_ledger: str, keys: tuple[str, str], attacker: Callable[[str, list[str]], None]
+) -> None:
+    """Checkpoints signed before the decision-index line existed stay valid: the rows they cover
+    are recomputed from the events; the next checkpoint then checks and signs the whole index."""
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        stored = integrity.stored_checkpoints(app)
+    finally:
+        app.close()
+    updates = []
+    for cp in stored:
+        old = integrity._unverified(cp.note)
+        plain = Checkpoint(old.origin, old.size, old.root, tuple(x for x in old.extensions if x.startswith("time ")))
+        note = sign(plain, keys[0]).replace("'", "''")
+        updates.append(f"UPDATE ledger_checkpoints SET note = '{note}' WHERE seq = {cp.seq}")
+    attacker(signed_ledger, updates)
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        assert _index_lines(app) == [None, None]
+        report = integrity.verify(app, keys=[keys[1]])
+        assert report.ok, report.message()
+        assert (report.checkpoints_verified, report.index_rows, report.index_signed) == (2, 9, 0)
+        record(app, [_tech("T-S03", "S03", "三级及以上咽喉科内镜诊疗技术")])
+        integrity.checkpoint(app, keys[0])  # no index line before: every row checked, then signed
+        assert _index_lines(app)[-1] is not None
+        report = integrity.verify(app, keys=[keys[1]])
+        assert report.ok, report.message()
+        assert (report.index_rows, report.index_signed) == (10, 10)
+    finally:
+        app.close()
+
+
+def test_verify_full_recomputes_every_row(signed_ledger: str, keys: tuple[str, str], tmp_path: Path) -> None:
+    """``--full`` (and no ``--key``: no verified signature to trust a digest by) recompute."""
+    vkey = tmp_path / "ledger.pub"
+    vkey.write_text(keys[1] + "\n", encoding="utf-8")
+    fast = run_cli(["verify", "--key", str(vkey), "--strict"], signed_ledger)
+    full = run_cli(["verify", "--key", str(vkey), "--strict", "--full"], signed_ledger)
+    assert (fast.exit_code, full.exit_code) == (0, 0), fast.stderr + full.stderr
+    assert "9 decision index rows checked (9 by a signed digest)" in fast.stdout
+    assert "9 decision index rows checked," in full.stdout
+    app = LedgerApplication.open(signed_ledger)
+    try:
+        assert integrity.verify(app).index_signed == 0
+        assert integrity.verify(app, keys=[keys[1]], full=True).index_signed == 0
+    finally:
+        app.close()
+
+
+def test_the_helper_process_hashes_the_index_as_this_one(signed_sqlite: str) -> None:
+    """``verify``'s helper (``python -I ledger/indexhash.py``) gives the digest and row count the
+    verifying process computes, for the chain of the stored checkpoints."""
+    app = LedgerApplication.open(signed_sqlite)
+    try:
+        log = integrity._log(app)
+        lines = _index_lines(app)
+        chain = [integrity._IndexLink(f"#{k}", *line) for k, line in enumerate(lines, 1) if line]
+        with log.db.transaction(write=False) as c:
+            helper = integrity._IndexHelper.start(c, log, chain, 3)
+            here = indexhash.chain(integrity._index_fetch(c, log), [link.position for link in chain], 3)
+    finally:
+        app.close()
+    if helper is None:
+        pytest.skip("one core: no helper process")
+    assert helper.result() == here
+    assert here == (chain[-1].digest, 9)
