@@ -43,7 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, parse_day, safe_csv, shown_cell
+from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -406,13 +406,8 @@ def log_command(
 
 
 def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.parse_day``, the parser every date option uses)."""
-    if value is None:
-        return None
-    try:
-        return parse_day(value, name)
-    except DecisionError as e:
-        raise click.BadParameter(e.message, param_hint=name) from None
+    """A day given to an option (``output.option_day``, the parser every date option uses)."""
+    return option_day(value, name)
 
 
 @cli.command("show")

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ledger.application import LedgerApplication
-from ledger.errors import ConfigurationError
 from plugins.chongqing.clocks import recorded_notice
-from projections.output import emit
+from projections.output import emit, option_day
 
 if TYPE_CHECKING:
     from projections.views import Views
@@ -98,9 +97,5 @@ def chongqing_group() -> None:
 @click.pass_context
 def notices_command(ctx: click.Context, as_of: str | None, known_at: str | None, fmt: str) -> None:
     """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of."""
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        msg = f"--as-of takes a date YYYY-MM-DD, got {as_of!r}"
-        raise ConfigurationError(msg) from None
+    day = option_day(as_of, "--as-of") or date.today()
     emit(notice_rows(open_views(ctx), as_of=day, known_at=known_at), COLUMNS, fmt)

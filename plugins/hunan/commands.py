@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ledger.application import LedgerApplication
-from ledger.errors import CalendarError, ConfigurationError
+from ledger.errors import CalendarError
 from plugins.hunan.rules import DEADLINES, HN_GRANDFATHER, MTM2018_START
-from projections.output import emit
+from projections.output import emit, option_day
 
 if TYPE_CHECKING:
     from projections.views import TrailEntry, Views
@@ -52,16 +52,6 @@ def open_views(ctx: click.Context) -> Views:
         obj["app"] = app
         root.call_on_close(app.close)
     return Views(app)
-
-
-def parse_day(value: str | None) -> date:
-    if value is None:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        msg = f"--as-of takes a date YYYY-MM-DD, got {value!r}"
-        raise ConfigurationError(msg) from None
 
 
 def deadline_rows(
@@ -158,6 +148,6 @@ def deadlines_command(
     ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """Filing deadlines of restricted technologies (HN-2018#二(二), #六(一)) and where each stands."""
-    views = open_views(ctx)
-    rows = deadline_rows(views, institution=institution, as_of=parse_day(as_of), known_at=known_at)
+    day = option_day(as_of, "--as-of") or date.today()
+    rows = deadline_rows(open_views(ctx), institution=institution, as_of=day, known_at=known_at)
     emit(rows, COLUMNS, fmt)
