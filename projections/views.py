@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from ledger.application import LedgerApplication, no_cycle_collection
+from ledger.competence import registry
 from ledger.decisions import DecisionRecord, record_from_text
 from ledger.errors import CalendarError, ConfigurationError
 from ledger.frozen import assemble
@@ -887,6 +888,7 @@ class Views:
             calendar_for=self.calendar,
             deadlines=self.deadlines,
             classes_of=classes_of,
+            bodies=registry(self.pm),
         )
 
     @cached_property
