@@ -43,7 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, parse_day, safe_csv, shown_cell
+from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,14 +71,14 @@ def format_option(f: F) -> F:
 # --- the app --------------------------------------------------------------------------------
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def printable(text: str) -> str:
-    """Text safe to show on a terminal: control characters (an ESC would drive the terminal) and
-    lone surrogates (not text) written as escapes (issue 6: an error echoes what it refuses)."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+    """An error message as people see it: every invisible character (controls, bidi overrides,
+    zero-width, lone surrogates) escaped as in tables (``output.visible``), since an error echoes
+    what it refuses; only the message's own line breaks stay."""
+    return "\n".join(visible(line) for line in text.split("\n"))
 
 
 class LedgerGroup(click.Group):
@@ -406,13 +406,8 @@ def log_command(
 
 
 def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.parse_day``, the parser every date option uses)."""
-    if value is None:
-        return None
-    try:
-        return parse_day(value, name)
-    except DecisionError as e:
-        raise click.BadParameter(e.message, param_hint=name) from None
+    """A day given to an option (``output.option_day``, the parser every date option uses)."""
+    return option_day(value, name)
 
 
 @cli.command("show")
@@ -441,8 +436,8 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
     for c in d.corrections:
         click.echo(
-            f"\n{c.record.kind} {c.record.id} (position {c.position}, effective {c.record.effective}): "
-            f"{canonical.dumps(c.record.fields.get('fields') or c.record.fields.get('reason'))}"
+            f"\n{c.record.kind} {visible(c.record.id)} (position {c.position}, effective {c.record.effective}): "
+            f"{visible(canonical.dumps(c.record.fields.get('fields') or c.record.fields.get('reason')))}"
         )
 
 

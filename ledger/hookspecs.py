@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import date
+
     import click
 
     from ledger.competence import Body, Competence
@@ -64,6 +66,14 @@ def ledger_validate_decision(decision: DecisionRecord) -> Iterable[tuple[str, st
     this plugin's own fields (those prefixed with its name) or with kinds it governs; any problem
     refuses the decision (and its whole file) with a clear error. Return nothing when all is well.
     Findings — things that are recorded but irregular — belong in rules, not here."""
+
+
+@hookspec
+def ledger_public_notice(decision: DecisionRecord) -> tuple[date, date] | None:
+    """Called by the disclosure views for a use's filing completion (as corrected) where its
+    province has a public notice (a ``public-notice`` deadline, e.g. CQ-2017#二(二)). Return the
+    notice's first and last day as this plugin's own fields record them, or None when they do not:
+    the recorded period wins, and only where none is recorded is it worked out from the deadline."""
 
 
 @hookspec

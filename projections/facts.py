@@ -20,6 +20,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
+from ledger.competence import Registry
 from ledger.workdays import WorkdayCalendar
 from projections.findings import Deadline
 from projections.replay import Resolved
@@ -50,6 +51,9 @@ class Facts:
     classes_of: ClassesOf | None = field(default=None, repr=False)
     """What ``tech_class`` can answer for a technology on any day; None when the lookup cannot say
     (then ``may_be`` answers yes, and rules ask case by case)."""
+    bodies: Registry | None = field(default=None, repr=False, compare=False)
+    """The bodies and competences of the plugins that built these facts (``ledger.competence``),
+    so a rule judges who decided against the same plugins as the import; None: the process's."""
 
     # --- selection -----------------------------------------------------------------------------
 

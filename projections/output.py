@@ -23,9 +23,11 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
+import click
+
 from ledger import canonical
 from ledger.decisions import parse_date
-from ledger.errors import MalformedDecision
+from ledger.errors import DecisionError, MalformedDecision
 from projections.runner import FOREVER
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -53,6 +55,17 @@ def parse_day(value: str, name: str) -> date:
         msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
         raise MalformedDecision(msg, field=name)
     return day
+
+
+def option_day(value: str | None, name: str) -> date | None:
+    """``parse_day`` for a command's option, the CLI's and plugins' alike: None when not given; a
+    day that cannot be asked about is click's usage error (exit 2), naming the option."""
+    if value is None:
+        return None
+    try:
+        return parse_day(value, name)
+    except DecisionError as e:
+        raise click.BadParameter(e.message, param_hint=name) from None
 
 
 def display_width(text: str) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from ledger.application import LedgerApplication, no_cycle_collection
+from ledger.competence import registry
 from ledger.decisions import DecisionRecord, record_from_text
 from ledger.errors import CalendarError, ConfigurationError
 from ledger.frozen import assemble
@@ -391,6 +392,9 @@ class Views:
                 stored, filing, filed_on, _date(pending), on, technology, tech_class, grandfathers[seat]
             )
             notice_until = self._notice_until(seat, filed_on) if status == FILED else None
+            if notice_until is not None:
+                recorded = self.public_notice(ids.split(","), n, filed_on=filed_on)
+                notice_until = recorded[1] if recorded else notice_until
             if notice_until is not None and day <= notice_until.isoformat():
                 status = "in public notice"
             halted_on = _date(halted)
@@ -451,6 +455,27 @@ class Views:
         except KeyError:
             found = cache[(province, filed_on)] = self._notice_ends(province, filed_on)
         return found
+
+    def public_notice(
+        self, decision_ids: Sequence[str], known_at: int, *, filed_on: date | None = None
+    ) -> tuple[date, date] | None:
+        """The public notice (first day, last day) recorded on the latest filing completion among a
+        use's ``decision_ids`` (the one of ``filed_on``, the completion in force, when given), as
+        known at position ``known_at`` (corrections and retractions as ``resolve`` applies them),
+        as a plugin reads its own fields (``ledger_public_notice``, CQ-2017#二(二)); None where none
+        is recorded, and the deadline's count stands."""
+        for decision_id in reversed(decision_ids):
+            found = self.app.decision(decision_id)
+            if found.record.kind != "filing.completed" or found.position > known_at:
+                continue
+            changes = sorted(found.corrections, key=lambda c: c.position)
+            log = [(found.position, found.record), *((c.position, c.record) for c in changes)]
+            resolved = resolve(log, known_at=known_at)
+            if not resolved or (filed_on is not None and resolved[0].record.effective != filed_on):
+                continue  # retracted as known then, or not the completion in force
+            answers = [a for a in self.pm.hook.ledger_public_notice(decision=resolved[0].record) if a is not None]
+            return min(answers) if answers else None
+        return None
 
     def _notice_ends(self, province: str, filed_on: date) -> date | None:
         code = self.code_of_province(province)
@@ -863,6 +888,7 @@ class Views:
             calendar_for=self.calendar,
             deadlines=self.deadlines,
             classes_of=classes_of,
+            bodies=registry(self.pm),
         )
 
     @cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 from click.testing import Result
 from conftest import run_cli
 from strategies import CLINIC, EXAMPLE_FILE, HOSPITAL, SURGEON, normalise, parse_jsonl, to_jsonl
+
+from ledger.plugins import plugin_manager
 
 N = len(EXAMPLE_FILE)
 IDS = [d["id"] for d in EXAMPLE_FILE]
@@ -425,3 +428,59 @@ def test_the_end_of_time_is_not_a_day_to_ask_for(db: str, command: list[str]) ->
     message = failed(run_cli([*command, "--as-of", "9999-12-31", "--format", "json"], db), 2)
     assert "--as-of" in message and "end of time" in message
     failed(run_cli(["log", "--to", "9999-12-31"], db), 2)  # every date option: one parser
+
+
+@pytest.fixture
+def plugin_commands() -> Iterator[None]:
+    """The plugins' commands on ``cli``, as ``main`` adds them, for this test only."""
+    from cli import cli
+
+    before = dict(cli.commands)
+    plugin_manager().hook.ledger_register_commands(cli=cli)
+    try:
+        yield
+    finally:
+        cli.commands.clear()
+        cli.commands.update(before)
+
+
+@pytest.mark.usefixtures("plugin_commands")
+@pytest.mark.parametrize("command", [["hunan", "deadlines"], ["chongqing", "notices"]])
+def test_plugins_commands_refuse_the_end_of_time_too(db: str, command: list[str]) -> None:
+    """A plugin's ``--as-of`` goes through the same parser (``output.option_day``): asked as of
+    9999-12-31, ``hunan deadlines`` (HN-2018#二(二)) lost every institution's name and ``chongqing
+    notices`` (CQ-2017#二(二)) every notice; now it is a usage error, and the day before still works."""
+    ok(run_cli(["demo"], db))
+    before = json.loads(ok(run_cli([*command, "--as-of", "9999-12-30", "--format", "json"], db)).stdout)
+    assert before == json.loads(ok(run_cli([*command, "--format", "json"], db)).stdout)
+    assert all(row["institution_name"] for row in before)
+    if command[0] == "hunan":
+        assert {row["institution_name"] for row in before} >= {"湘江示范医院", "星城示范妇幼保健院"}
+    message = failed(run_cli([*command, "--as-of", "9999-12-31", "--format", "json"], db), 2)
+    assert "--as-of" in message and "end of time" in message
+    assert "--as-of" in failed(run_cli([*command, "--as-of", "2019-02-30"], db), 2)
+
+
+def test_error_messages_show_invisible_characters_escaped(db: str, tmp_path: Path) -> None:
+    """An error echoes what it refuses, here a file's name: a bidi override, a zero-width space or a
+    C1 control in it is written as its escape (``output.visible``, as in tables), not left to
+    reorder or hide the message."""
+    path = tmp_path / f"d-{HOSTILE_NAME}.jsonl"
+    path.write_text('{"kind": "case.performed"}\n', encoding="utf-8")
+    message = failed(run_cli(["import", str(path)], db), 3)
+    assert f"d-{HOSTILE_SHOWN}.jsonl, line 1" in message
+    assert not any(ch in message for ch in "\u202e\u200b\x85\u2066")
+
+
+def test_show_escapes_invisible_characters_in_its_corrections_line(hostile_db: str) -> None:
+    """``ledger show``'s table writes a correction's fields as JSON, which keeps a bidi override or a
+    zero-width space as it is: they are escaped there too; the JSON output stays exact."""
+    fields = "fields=" + json.dumps({"name": HOSTILE_NAME}, ensure_ascii=False)
+    ok(run_cli(["record", "decision.corrected", "--id", "INV-3", "--effective", "2020-01-04", "--by", "长沙市卫生局",
+                "--field", "corrects=INV-1", "--field", fields], hostile_db))  # fmt: skip
+    out = ok(run_cli(["show", "INV-1"], hostile_db)).stdout
+    [line] = [line for line in out.splitlines() if line.startswith("decision.corrected INV-3")]
+    assert HOSTILE_SHOWN in line
+    assert not any(ch in out for ch in "\u202e\u200b\x85\u2066")
+    shown = json.loads(ok(run_cli(["show", "INV-1", "--format", "json"], hostile_db)).stdout)
+    assert shown[1]["fields"] == {"name": HOSTILE_NAME}

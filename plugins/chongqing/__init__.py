@@ -5,12 +5,14 @@ jurisdiction, catalogue file (empty: CQ-2017's 35 第二类 technologies of 渝�
 named in the seeds, and its restricted ones are the national list) and demo history; the
 ``public-notice`` deadline (5 working days, CQ-2017#二(二)); the rules and the validator of its own
 fields (``rules``: ``chongqing.expert_review``, ``chongqing.public_notice_start`` /
-``chongqing.public_notice_end`` on ``filing.completed``); and ``ledger chongqing notices``.
+``chongqing.public_notice_end`` on ``filing.completed``), the notice those fields record
+(``ledger_public_notice``, read by the disclosure views); and ``ledger chongqing notices``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,16 @@ def ledger_demo_data() -> list[Path]:
 def ledger_validate_decision(decision: DecisionRecord) -> Iterable[tuple[str, str]]:
     """Refuse ``chongqing.*`` fields that cannot be what they claim (see ``rules.validate``)."""
     return list(rules.validate(decision))
+
+
+@hookimpl
+def ledger_public_notice(decision: DecisionRecord) -> tuple[date, date] | None:
+    """CQ-2017#二(二): the notice the completion records (``clocks.recorded_notice``); a recorded end
+    without a start runs from the completion. None where no end is recorded."""
+    start, end = clocks.recorded_notice(decision)
+    if decision.kind != "filing.completed" or end is None:
+        return None
+    return start or decision.effective, end
 
 
 @hookimpl

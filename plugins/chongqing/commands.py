@@ -3,8 +3,8 @@
 CQ-2017#二(二): each filing is publicly noticed for 5 working days, and only then counts as done.
 The city's disclosure page and an inspector ask the same question — which filings are being
 noticed on a given day, until when? — answered here from the disclosure views (``Views.filings``,
-whose ``status`` says ``in public notice`` and whose ``notice_until`` is the notice's last day on
-Chongqing's calendar).
+whose ``status`` says ``in public notice`` and whose ``notice_until`` is the notice's last day: as
+the completion records it, else counted on Chongqing's calendar).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ledger.application import LedgerApplication
-from ledger.errors import ConfigurationError
-from plugins.chongqing.clocks import recorded_notice
-from projections.output import emit
+from projections.output import emit, option_day
 
 if TYPE_CHECKING:
     from projections.views import Views
@@ -42,20 +40,19 @@ def open_views(ctx: click.Context) -> Views:
 
 def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None) -> list[dict[str, Any]]:
     """Chongqing's filings inside their public-notice period on ``as_of``: the notice the completion
-    records (``chongqing.public_notice_start`` … ``_end``, corrections as known at ``known_at``) wins;
-    only where none is recorded is it the views' 5 working days from the completion."""
+    records (``Views.public_notice``, corrections as known at ``known_at``) wins; only where none is
+    recorded is it the views' 5 working days from the completion."""
     n = views.position_at(known_at)
     out = []
     for f in views.filings(province="chongqing", as_of=as_of, known_at=known_at):
         if f.status not in ("filed", "in public notice"):
             continue
-        start, end = _recorded(views, f.decisions, n)
-        if end is not None:
-            if not (start or f.filed_on or as_of) <= as_of <= end:
+        recorded = views.public_notice(f.decisions, n, filed_on=f.filed_on)
+        if recorded is not None:
+            if not recorded[0] <= as_of <= recorded[1]:
                 continue
         elif f.status != "in public notice":
             continue
-        until = end or f.notice_until
         out.append(
             {
                 "institution": f.institution,
@@ -63,27 +60,11 @@ def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None)
                 "technology": f.technology,
                 "technology_name": f.technology_name,
                 "filed_on": f.filed_on.isoformat() if f.filed_on else None,
-                "notice_until": until.isoformat() if until else None,
+                "notice_until": f.notice_until.isoformat() if f.notice_until else None,
                 "authority": f.authority,
             }
         )
     return out
-
-
-def _recorded(views: Views, decision_ids: tuple[str, ...], known_at: int) -> tuple[date | None, date | None]:
-    """The notice recorded on the latest completion among ``decision_ids``, as known at ``known_at``."""
-    from projections.replay import apply_correction
-
-    for decision_id in reversed(decision_ids):
-        found = views.app.decision(decision_id)
-        if found.record.kind != "filing.completed" or found.position > known_at:
-            continue
-        record = found.record
-        for c in sorted(found.corrections, key=lambda c: c.position):
-            if c.position <= known_at and c.record.kind == "decision.corrected":
-                record = apply_correction(record, c.record)
-        return recorded_notice(record)
-    return None, None
 
 
 @click.group("chongqing")
@@ -98,9 +79,5 @@ def chongqing_group() -> None:
 @click.pass_context
 def notices_command(ctx: click.Context, as_of: str | None, known_at: str | None, fmt: str) -> None:
     """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of."""
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        msg = f"--as-of takes a date YYYY-MM-DD, got {as_of!r}"
-        raise ConfigurationError(msg) from None
+    day = option_day(as_of, "--as-of") or date.today()
     emit(notice_rows(open_views(ctx), as_of=day, known_at=known_at), COLUMNS, fmt)

@@ -4,8 +4,9 @@ A hospital's quality office (and the 市州 authority) asks, for every restricte
 institution uses: when was the first case, by when must it be filed (15 working days, HN-2018#二(二);
 2019-01-31 for uses under way before HN-2018, HN-2018#六(一)), was it filed, and if not, how many
 working days are left. Built on the views (``projections.views.Views``): the trail gives each use's
-cases and filings, the catalogue as of the first case says whether it was restricted, and the
-counting uses Hunan's calendar as the trail's findings do.
+cases and filings, and each use's filing clock is ``projections.clock``'s — the one the national
+rules judge by (the standing of the use, Hunan's deadlines overriding the national ones, Hunan's
+calendar) — so this list cannot disagree with the trail's findings.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ledger.application import LedgerApplication
-from ledger.errors import CalendarError, ConfigurationError
-from plugins.hunan.rules import DEADLINES, HN_GRANDFATHER, MTM2018_START
-from projections.output import emit
+from ledger.errors import CalendarError
+from plugins.hunan.rules import MTM2018_START
+from projections.clock import Clock, filing_clock
+from projections.output import emit, option_day
 
 if TYPE_CHECKING:
-    from projections.views import TrailEntry, Views
+    from projections.facts import Facts
+    from projections.views import Views
 
 COLUMNS = (
     "institution",
@@ -54,93 +57,74 @@ def open_views(ctx: click.Context) -> Views:
     return Views(app)
 
 
-def parse_day(value: str | None) -> date:
-    if value is None:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        msg = f"--as-of takes a date YYYY-MM-DD, got {value!r}"
-        raise ConfigurationError(msg) from None
-
-
 def deadline_rows(
     views: Views, *, institution: str | None, as_of: date, known_at: int | str | None = None
 ) -> list[dict[str, Any]]:
-    """One row per use of a restricted technology by a Hunan institution, as of ``as_of``."""
-    entries = views.trail(
-        province="hunan", institution=institution, as_of=as_of, known_at=known_at, findings=False
-    ).entries
-    names = {i.institution: i.name for i in views.institutions("hunan", as_of=as_of, known_at=known_at)}
-    uses: dict[tuple[str, str], list[TrailEntry]] = {}
-    for e in entries:
-        if e.institution and e.technology and e.kind in ("case.performed", "filing.submitted"):
-            uses.setdefault((e.institution, e.technology), []).append(e)
-    calendar = views.calendar("hunan")
-    classes: dict[date, dict[str, tuple[str, str]]] = {}
+    """One row per use of a restricted technology by a Hunan institution, as of ``as_of``: the filing
+    clock of the use (``projections.clock``, on the standing of the use and the plugins' deadlines),
+    the one the national rules judge by, so the list and the findings never disagree."""
+    n = views.position_at(known_at)
+    names = {i.institution: i.name for i in views.institutions("hunan", as_of=as_of, known_at=n)}
+    institutions = [institution] if institution is not None else sorted(names)
+    catalogues: dict[date, dict[str, str]] = {}
 
-    def catalog_on(day: date) -> dict[str, tuple[str, str]]:
-        if day not in classes:
-            classes[day] = {e.ref: (e.tech_class, e.name) for e in views.catalog("hunan", as_of=day, known_at=known_at)}
-        return classes[day]
+    def technology_name(technology: str, day: date) -> str:
+        if day not in catalogues:
+            catalogues[day] = {e.ref: e.name for e in views.catalog("hunan", as_of=day, known_at=n)}
+        return catalogues[day].get(technology, "")
 
-    filing, grandfather = DEADLINES[0], DEADLINES[2]
     rows = []
-    for (inst, technology), use in sorted(uses.items()):
-        cases = [e for e in use if e.kind == "case.performed"]
-        restricted_cases = [
-            c
-            for c in cases
-            if c.effective >= MTM2018_START and catalog_on(c.effective).get(technology, ("", ""))[0] == "restricted"
-        ]
-        gf = catalog_on(HN_GRANDFATHER).get(technology, ("", ""))[0] == "restricted" and any(
-            c.effective < MTM2018_START
-            or (c.effective <= HN_GRANDFATHER and catalog_on(c.effective).get(technology, ("", ""))[0] != "restricted")
-            for c in cases
-        )
-        if not gf and not restricted_cases:
+    for inst in institutions:
+        facts = views.facts_for(inst, as_of=as_of, known_at=n)
+        if facts.jurisdiction != "hunan":
             continue
-        filings = [e for e in use if e.kind == "filing.submitted" and (not gf or e.effective >= MTM2018_START)]
-        first_filing = filings[0].effective if filings else None
-        first_case = restricted_cases[0].effective if restricted_cases else None
-        name = catalog_on(as_of).get(technology) or catalog_on(first_case or HN_GRANDFATHER).get(technology)
-        row: dict[str, Any] = {
-            "institution": inst,
-            "institution_name": names.get(inst, ""),
-            "technology": technology,
-            "technology_name": name[1] if name else "",
-            "first_case": f"{cases[0].effective} (under way before HN-2018)"
-            if gf
-            else first_case.isoformat()
-            if first_case
-            else "",
-            "filed": first_filing.isoformat() if first_filing else "",
-            "article": grandfather.article if gf else filing.article,
-        }
-        try:
-            if gf:
-                due = HN_GRANDFATHER
-                late = (first_filing or as_of) > due
-                left = None
-            else:
-                assert first_case is not None
-                due = calendar.add_workdays(first_case, filing.working_days)
-                late = (first_filing or as_of) > due
-                # working days still open, today included: as_of … due
-                left = calendar.workdays_between(as_of - timedelta(days=1), due)
-        except CalendarError as e:
-            row.update(due="", status=f"cannot count: {str(e).split('. This calendar')[0]}")
+        for (_, technology), use in sorted(facts.uses.items()):
+            clock = filing_clock(facts, use, technology, MTM2018_START)
+            if clock is None:
+                continue
+            row = _row(facts, clock, use.cases[0].record.effective, names.get(inst, ""), as_of)
+            started = clock.first_case.record.effective if clock.first_case else clock.by or as_of
+            row["technology_name"] = technology_name(technology, as_of) or technology_name(technology, started)
             rows.append(row)
-            continue
-        row["due"] = due.isoformat()
-        if first_filing is not None:
-            row["status"] = "filed late" if late else "filed on time"
-        elif late:
-            row["status"] = "stop unless filed (grandfather date passed)" if gf else "overdue: no filing yet"
-        else:
-            row["status"] = "open" if left is None else f"open: {left} working day{'s' if left != 1 else ''} left"
-        rows.append(row)
     return rows
+
+
+def _row(facts: Facts, clock: Clock, first_used: date, institution_name: str, as_of: date) -> dict[str, Any]:
+    """Where one clock stands on ``as_of``: due, filed (the first submission, as MTM-2018#11 and
+    HN-2018#二(二) count it), and on time, late, overdue or open."""
+    first_filing = clock.first_filing
+    filed = first_filing.record.effective if first_filing else None
+    first_case = clock.first_case.record.effective if clock.first_case else None
+    row: dict[str, Any] = {
+        "institution": clock.institution,
+        "institution_name": institution_name,
+        "technology": clock.technology,
+        "first_case": f"{first_used} (under way before HN-2018)" if clock.grandfathered else str(first_case or ""),
+        "filed": filed.isoformat() if filed else "",
+        "article": clock.article,
+    }
+    try:
+        due = clock.due(facts)
+        late = clock.past_due(facts, filed or as_of)
+    except CalendarError as e:
+        row.update(due="", status=f"cannot count: {str(e).split('. This calendar')[0]}")
+        return row
+    row["due"] = due.isoformat()
+    if filed is not None:
+        row["status"] = "filed late" if late else "filed on time"
+    elif late:
+        gone = "stop unless filed (grandfather date passed)"
+        row["status"] = gone if clock.grandfathered else "overdue: no filing yet"
+    elif clock.grandfathered:
+        row["status"] = "open"
+    else:
+        try:  # working days still open, today included: as_of … due
+            left = facts.calendar().workdays_between(as_of - timedelta(days=1), due)
+        except CalendarError as e:
+            row["status"] = f"open (cannot count the days left: {str(e).split('. This calendar')[0]})"
+            return row
+        row["status"] = f"open: {left} working day{'s' if left != 1 else ''} left"
+    return row
 
 
 @click.group("hunan")
@@ -158,6 +142,6 @@ def deadlines_command(
     ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """Filing deadlines of restricted technologies (HN-2018#二(二), #六(一)) and where each stands."""
-    views = open_views(ctx)
-    rows = deadline_rows(views, institution=institution, as_of=parse_day(as_of), known_at=known_at)
+    day = option_day(as_of, "--as-of") or date.today()
+    rows = deadline_rows(open_views(ctx), institution=institution, as_of=day, known_at=known_at)
     emit(rows, COLUMNS, fmt)

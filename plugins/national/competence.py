@@ -2,7 +2,8 @@
 
 Core refuses what cannot be a real decision (``ledger.competence.refusal``); what is real but
 irregular is recorded, and this rule flags it, citing the article that says who decides. It asks
-the same registry of bodies and competences the import asks (``ledger.competence``), so the
+the same registry of bodies and competences the import asks (``ledger.competence``; the one of the
+plugin manager that built the views, ``Facts.bodies``), so the
 table in docs/decisions.md ("Who may decide what") is judged in one place:
 
 * a filing completed or rejected by an authority other than the one that licensed the institution
@@ -35,7 +36,7 @@ def check_competence(facts: Facts) -> Iterator[Finding]:
     each decision, judged against the bodies and competences the plugins declare."""
     if not facts.scope.startswith("institution:"):
         return
-    bodies = registry(plugin_manager())
+    bodies = facts.bodies or registry(plugin_manager())  # the views' plugins, else the process's
     licence = facts.scope.removeprefix("institution:")
     registration = facts.institution
     licensed_by = registration.record.fields.get("licensing_authority") if registration is not None else None

@@ -24,7 +24,6 @@ from ledger.errors import CalendarError
 from ledger.frozen import assemble
 from plugins.national.common import (
     MTM2018_START,
-    Clock,
     cases_with_state,
     clocks,
     ids,
@@ -33,6 +32,7 @@ from plugins.national.common import (
     the_day_after,
     unknown_year,
 )
+from projections.clock import Clock
 from projections.facts import Facts, Standing, Use
 from projections.findings import Deadline, Finding, Rule
 from projections.replay import Resolved

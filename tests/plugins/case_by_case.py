@@ -20,18 +20,16 @@ from ledger.errors import CalendarError
 from plugins.chongqing.rules import CQ2017, notice_end
 from plugins.hunan.rules import MTM2018_START as HN_MTM2018_START
 from plugins.national.common import (
-    FILING_KINDS,
     MTM2009_START,
     MTM2018_START,
-    Clock,
     cases_with_state,
-    grandfather_date,
     ids,
     is_mtm2009,
     is_mtm2018,
 )
 from plugins.national.mtm2018 import _days, cite
 from plugins.national.transition2015 import TRANSITION_2015
+from projections.clock import FILING_KINDS, Clock, grandfather_date
 from projections.facts import Facts
 from projections.findings import Finding
 from projections.replay import Resolved

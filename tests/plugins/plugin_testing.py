@@ -24,6 +24,7 @@ import pluggy
 import plugins.chongqing
 import plugins.hunan
 import plugins.national
+from ledger.competence import registry
 from ledger.decisions import DecisionRecord, parse_line
 from ledger.jurisdictions import NATIONAL
 from ledger.plugins import jurisdictions, make_plugin_manager
@@ -173,6 +174,7 @@ def facts_for(
         tech_class=tech_class or TechClasses(log, known_at),
         calendar_for=calendar_for or calendars_of(pm),
         deadlines=deadlines_of(pm),
+        bodies=registry(pm),
     )
 
 

@@ -4,15 +4,18 @@ notice, use before a filing was done; the validator of its fields; ``ledger chon
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import click
 import pluggy
 import pytest
 from click.testing import CliRunner
+from conftest import run_cli
 from plugin_testing import (
     CHONGQING_DEMO,
     ELING,
@@ -28,10 +31,12 @@ from plugin_testing import (
 )
 
 import plugins.chongqing
+from ledger import canonical
 from ledger.application import LedgerApplication
 from ledger.decisions import parse_line
 from plugins.chongqing.commands import notice_rows
 from plugins.chongqing.rules import DEADLINES
+from projections.views import Views
 
 CITY = "重庆市卫生健康委员会"
 CITY_2017 = "重庆市卫生和计划生育委员会"
@@ -297,3 +302,51 @@ def test_csv_output_neutralises_formulas_and_quotes_carriage_returns(capsys: pyt
     emit([{"a": "=HYPERLINK(1)", "b": "x\r=cmd"}], ("a", "b"), "csv")
     out = capsys.readouterr().out
     assert out == "a,b\r\n'=HYPERLINK(1),\"x\r=cmd\"\r\n"
+
+
+# --- the notice the completion records, in the views (disclosure and the published page) -------------------
+
+
+def test_cq2017_2_2_the_recorded_notice_end_wins_over_the_computed_one(
+    app: LedgerApplication, ledger_url: str, tmp_path: Path
+) -> None:
+    """CQ-2017#二(二): the notice as the completion records it (``chongqing.public_notice_end``,
+    through ``ledger_public_notice``) is the one the disclosure list and the published page show;
+    only a completion that records none gets 5 working days counted from it (here 2021-03-01 …
+    03-05, where the recorded notice runs 03-02 … 03-08)."""
+    decisions = [
+        submitted("s-g04", "2021-02-22"),
+        completed("f-g04", "2021-03-01", notice=("2021-03-02", "2021-03-08")),
+        submitted("s-c2", "2021-02-22", "chongqing:C2-01"),
+        completed("f-c2", "2021-03-01", "chongqing:C2-01", review=False),
+    ]
+    text = "".join(canonical.dumps(r.to_json_dict()) + "\n" for _, r in history(*decisions))
+    app.import_lines(io.BytesIO(text.encode()), source="notice.jsonl")
+
+    def shown(day: str, *known_at: str) -> dict[str, tuple[str, str]]:
+        args = ["disclosure", "--province", "chongqing", "--as-of", day, "--format", "json", *known_at]
+        result = run_cli(args, ledger_url)
+        assert result.exit_code == 0, result.output
+        return {f["technology"]: (f["status"], f["notice_until"]) for f in json.loads(result.stdout)["filings"]}
+
+    assert shown("2021-03-04") == {"national:G04": ("in public notice", "2021-03-08"),
+                                   "chongqing:C2-01": ("in public notice", "2021-03-05")}
+    assert shown("2021-03-08")["national:G04"] == ("in public notice", "2021-03-08")
+    assert shown("2021-03-08")["chongqing:C2-01"] == ("filed", "2021-03-05")
+    assert shown("2021-03-09")["national:G04"] == ("filed", "2021-03-08")
+    assert [r["technology"] for r in notice_rows(Views(app), as_of=date(2021, 3, 8))] == ["national:G04"]
+
+    # A correction of the recorded end counts from its position on; before it, the old end.
+    before = app.decision("f-c2").position  # the last decision of the history
+    correction = {"id": "fix", "kind": "decision.corrected", "effective": "2021-03-10", "by": CITY,
+                  "corrects": "f-g04", "fields": {"chongqing.public_notice_end": "2021-03-09"}}
+    app.import_lines(io.BytesIO(json.dumps(correction, ensure_ascii=False).encode() + b"\n"), source="fix.jsonl")
+    assert shown("2021-03-04")["national:G04"] == ("in public notice", "2021-03-09")
+    assert shown("2021-03-04", "--known-at", str(before))["national:G04"] == ("in public notice", "2021-03-08")
+
+    site = tmp_path / "site"
+    result = run_cli(["publish", "--out", str(site), "--province", "chongqing", "--as-of", "2021-03-08"], ledger_url)
+    assert result.exit_code == 0, result.output
+    page = (site / "chongqing" / "filings.html").read_text(encoding="utf-8")
+    assert "公示中（至 2021-03-09）" in page  # the recorded (corrected) end
+    assert "2021-03-05" in page and "公示中（至 2021-03-05）" not in page  # computed: its notice has run

@@ -7,6 +7,7 @@ decisions named in ``NO_FINDING`` produce none. The report and the command run o
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -42,6 +43,7 @@ from plugin_testing import (
 from plugin_testing import case as case_
 
 import plugins.hunan
+from ledger import canonical
 from ledger.application import LedgerApplication
 from ledger.decisions import parse_line
 from ledger.errors import ConfigurationError, DecisionError
@@ -442,3 +444,24 @@ def test_import_refuses_a_form_that_is_not_an_object(tmp_path: Path) -> None:
         assert app.position() == len(NATIONAL_CATALOG.read_bytes().splitlines())  # the catalogue alone
     finally:
         app.close()
+
+
+def test_hn2018_2_2_deadlines_list_and_findings_agree_on_a_retracted_submission(app: LedgerApplication) -> None:
+    """HN-2018#二(二): a submission retracted later is no filing, on every day (the standing of a
+    use): ``ledger hunan deadlines`` reads the same filing clock as ``national.filing-overdue``, so
+    the list says overdue exactly where the trail finds it, never "filed" beside that finding."""
+    from plugins.hunan.commands import deadline_rows
+    from projections.views import Views
+
+    retraction = {"id": "r1", "kind": "decision.retracted", "effective": "2019-05-30", "by": "H1",
+                  "retracts": "s1", "reason": "报送错误"}
+    log = hunan_history(ethics("e1", "2019-04-01"), case_("c1", "2019-04-22"), submitted("s1", "2019-05-06"),
+                        retraction)
+    text = "".join(canonical.dumps(r.to_json_dict()) + "\n" for _, r in log)
+    app.import_lines(io.BytesIO(text.encode()), source="retracted.jsonl")
+    views = Views(app)
+    [row] = deadline_rows(views, institution="H1", as_of=date(2019, 6, 3))
+    assert (row["due"], row["filed"], row["status"], row["article"]) == (
+        "2019-05-14", "", "overdue: no filing yet", "HN-2018#二(二)")
+    found = views.trail(institution="H1", as_of=date(2019, 6, 3)).findings
+    assert "national.filing-overdue" in {f.rule for f in found}

@@ -12,6 +12,9 @@ from typing import Any
 from plugin_testing import BASE, completed, hunan_history, judge, log_of
 
 from ledger.application import LedgerApplication
+from ledger.competence import Body, Competence
+from ledger.hookspecs import hookimpl
+from ledger.plugins import make_plugin_manager
 from tests.strategies import to_jsonl
 
 DAY = date(2026, 1, 1)
@@ -94,3 +97,31 @@ def test_flagged_through_a_ledger(app: LedgerApplication) -> None:
     assert app.import_lines(to_jsonl(lines).splitlines(keepends=True), source="f.jsonl").recorded == len(lines)
     findings = [f for f in Views(app).trail(institution="H1").findings if f.rule == "national.competence"]
     assert [(f.article, f.decisions) for f in findings] == [("MTM-2018#41", ("S-1", "R-1"))]
+
+
+class ExampleCity:
+    """A plugin that declares one more city of Hunan (made up): its bodies are in its own plugin
+    manager's registry only, not in the process-wide one."""
+
+    @hookimpl
+    def ledger_bodies(self) -> list[Body | Competence]:
+        return [Body(names=(EXAMPLE_CITY,), jurisdiction="hunan", role="city", parent="湖南省卫生健康委员会",
+                     place="示例市")]  # fmt: skip
+
+
+EXAMPLE_CITY = "示例市卫生健康委员会"
+
+
+def test_judged_against_the_bodies_of_the_plugins_that_built_the_views(ledger_url: str) -> None:
+    """HN-2018#二(二): a completion by a city another plugin declares is judged when that plugin built
+    the views (``Facts.bodies``); the process-wide plugins do not know the city, so do not judge it."""
+    from projections.views import Views
+
+    pm = make_plugin_manager(extra=(("example_city", ExampleCity()),))
+    lines = [*BASE, completed("F-9", "2019-05-14", by=EXAMPLE_CITY)]
+    with LedgerApplication.open(ledger_url, plugins=pm) as app:
+        app.import_lines(to_jsonl(lines).splitlines(keepends=True), source="f.jsonl")
+        findings = [f for f in Views(app).trail(institution="H1").findings if f.rule == "national.competence"]
+        assert [(f.article, f.decisions) for f in findings] == [("HN-2018#二(二)", ("F-9",))]
+    with LedgerApplication.open(ledger_url) as app:
+        assert not [f for f in Views(app).trail(institution="H1").findings if f.rule == "national.competence"]

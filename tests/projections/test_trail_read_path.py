@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from ledger.application import LedgerApplication
 from ledger.decisions import _TRUSTED_DECODE, DecisionRecord, from_trusted_json_dict
-from plugins.national.common import FILING_KINDS, Clock
+from projections.clock import FILING_KINDS, Clock
 from projections.facts import Facts
 from projections.findings import SEVERITY_ORDER, Finding
 from projections.replay import Resolved, resolve
