@@ -616,7 +616,9 @@ def correctable_fields(target: dict[str, Any]) -> dict[str, st.SearchStrategy[An
     out = _COMMON_CORRECTIONS | _KIND_CORRECTIONS.get(kind, {})
     if kind.startswith("technology."):  # what its catalogue's keeper may decide (ledger.competence)
         catalog = target["catalog"]
-        out = out | {"by": _keepers(catalog), "class": st.sampled_from(_classes(catalog))}
+        out = out | {"by": _keepers(catalog)}
+        if kind != "technology.delisted":  # a delisting has no class to correct
+            out["class"] = st.sampled_from(_classes(catalog))
         if "name" in out:
             out["name"] = chinese_text.map(lambda name: _in_catalog(catalog, name))
     if kind == "panel.concluded":
