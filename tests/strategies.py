@@ -23,7 +23,7 @@ import itertools
 import json
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -198,9 +198,20 @@ KEEPERS = {
 """Who keeps each catalogue (ledger.competence: the commission the national one, a province its own)."""
 
 
+@cache
+def _declared_bodies() -> Callable[[str], object]:
+    """``registry.body`` of the default plugins: a name some plugin declares (under any of its names)."""
+    from ledger import competence
+    from ledger.plugins import plugin_manager
+
+    return competence.registry(plugin_manager()).body
+
+
 def _keepers(catalog: str) -> st.SearchStrategy[str]:
-    """The body that keeps ``catalog``, or a body the ledger does not know (which it does not judge)."""
-    return st.one_of(st.sampled_from(KEEPERS[catalog]), _plain_text)
+    """The body that keeps ``catalog``, or a body the ledger does not know (which it does not judge):
+    never another declared body, such as the commission under an older name (卫生计生委)."""
+    unknown = _plain_text.filter(lambda name: _declared_bodies()(name) is None)
+    return st.one_of(st.sampled_from(KEEPERS[catalog]), unknown)
 
 
 def _classes(catalog: str) -> tuple[str, ...]:
