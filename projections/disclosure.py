@@ -9,7 +9,7 @@ surgical grades granted and its restricted-technology cases (院务公开, #24).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from operator import itemgetter
 from typing import Any
@@ -116,6 +116,24 @@ class PhysiciansProjection(TimelineProjection):
         return intervals(states)
 
 
+NoticeOf = Callable[[DecisionRecord], tuple[date, date] | None]
+"""A completion's recorded public notice (first day, last day), as the plugins read it; None if none."""
+FILINGS_COLUMNS = (
+    "institution",
+    "technology",
+    "status",
+    "filing",
+    "filed_on",
+    "authority",
+    "submitted_on",
+    "pending_on",
+    "halted_on",
+    "decisions",
+    "notice_end",
+)
+"""``view_filings``'s value columns (``FilingsProjection``), which ``Views.filings`` reads."""
+
+
 class FilingsProjection(TimelineProjection):
     """Each institution's use of each technology, as its own decisions leave it (``UseState``).
 
@@ -129,21 +147,16 @@ class FilingsProjection(TimelineProjection):
 
     name = "filings"
     table = "view_filings"
-    version = 4
-    """4: a use's state as ``projections.standing`` has it (filing, pending and halt dates); 3: the
+    version = 5
+    """5: the public notice's last day recorded on the completion in force (``notice_end``); 4: a
+    use's state as ``projections.standing`` has it (filing, pending and halt dates); 3: the
     institution's index covers a list (2: inputs as references into the log)."""
-    columns = (
-        "institution",
-        "technology",
-        "status",
-        "filing",
-        "filed_on",
-        "authority",
-        "submitted_on",
-        "pending_on",
-        "halted_on",
-        "decisions",
-    )
+    columns = FILINGS_COLUMNS
+
+    def __init__(self, notice: NoticeOf | None = None) -> None:
+        self.notice = notice
+        """The public notice a plugin reads on a completion (``ledger_public_notice``, CQ-2017#二(二)):
+        kept with the row, so a list reads it with the row instead of one decision per use."""
     indexes = (("technology",),)
     kinds = _kinds("filing.", "use.")
 
@@ -163,13 +176,19 @@ class FilingsProjection(TimelineProjection):
         machine = UseMachine()
         seen: list[Resolved] = []
         states: list[tuple[date, tuple[Any, ...] | None]] = []
+        completion: Resolved | None = None
         for d in decisions:
             seen.append(d)
             s = machine.apply(d)
             if s is None:
                 continue
+            if d.record.kind == "filing.completed" and s.filed_on == d.record.effective:
+                completion = d
             values = None
             if s.status != NOT_FILED:
+                notice = None
+                if self.notice is not None and completion is not None and s.filed_on == completion.record.effective:
+                    notice = self.notice(completion.record)
                 values = (
                     institution,
                     technology,
@@ -181,6 +200,7 @@ class FilingsProjection(TimelineProjection):
                     _iso(s.pending_on),
                     _iso(s.halted_on),
                     _ids(seen),
+                    _iso(notice[1]) if notice is not None else None,
                 )
             states.append((d.record.effective, values))
         return intervals(states)
@@ -425,11 +445,11 @@ class PrivilegesProjection(TimelineProjection):
         return intervals(states)
 
 
-def disclosure_projections() -> list[TimelineProjection]:
+def disclosure_projections(notice: NoticeOf | None = None) -> list[TimelineProjection]:
     return [
         InstitutionsProjection(),
         PhysiciansProjection(),
-        FilingsProjection(),
+        FilingsProjection(notice),
         TrainingBasesProjection(),
         TraineesProjection(),
         CasesProjection(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from bisect import insort
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -29,7 +29,7 @@ from ledger.jurisdictions import NATIONAL, Jurisdiction
 from ledger.plugins import jurisdictions
 from ledger.workdays import WorkdayCalendar
 from projections.catalog import CatalogEntry, CatalogProjection
-from projections.disclosure import disclosure_projections
+from projections.disclosure import FILINGS_COLUMNS, disclosure_projections
 from projections.facts import ClassesOf, Facts, TechClassLookup
 from projections.findings import SEVERITY_ORDER, Deadline, Finding, Rule
 from projections.replay import Resolved, apply_correction, resolve
@@ -38,14 +38,23 @@ from projections.standing import FILED, PUBLISHED, STOPPED, SUSPENDED, Grandfath
 from projections.trail import TrailProjection
 
 
-def builtin_projections() -> list[Projection]:
-    return [CatalogProjection(), *disclosure_projections(), TrailProjection()]
+def builtin_projections(pm: pluggy.PluginManager | None = None) -> list[Projection]:
+    """The core's views; with ``pm``, the filings keep the public notice its plugins read."""
+    return [CatalogProjection(), *disclosure_projections(_notice_of(pm) if pm else None), TrailProjection()]
+
+
+def _notice_of(pm: pluggy.PluginManager) -> Callable[[DecisionRecord], tuple[date, date] | None]:
+    def notice(record: DecisionRecord) -> tuple[date, date] | None:
+        answers = [a for a in pm.hook.ledger_public_notice(decision=record) if a is not None]
+        return min(answers) if answers else None
+
+    return notice
 
 
 def all_projections(pm: pluggy.PluginManager) -> list[Projection]:
     """Built-in projections and those plugins contribute, sorted by name."""
     extra = [p for contributed in pm.hook.ledger_projections() for p in contributed or ()]
-    return sorted([*builtin_projections(), *extra], key=lambda p: p.name)
+    return sorted([*builtin_projections(pm), *extra], key=lambda p: p.name)
 
 
 @dataclass(frozen=True)
@@ -358,33 +367,16 @@ class Views:
         (``projections.standing``): filed (date, authority), submitted, rejected, void, suspended,
         stopped, lapsed, prohibited or delisted. What the public lists show is ``public_filings``."""
         day, n = self._when(as_of, known_at)
-        rows = self._listed(
-            "view_filings",
-            (
-                "institution",
-                "technology",
-                "status",
-                "filing",
-                "filed_on",
-                "authority",
-                "submitted_on",
-                "pending_on",
-                "halted_on",
-                "decisions",
-            ),
-            day,
-            n,
-            province,
-            institution,
-        )
+        rows = self._listed("view_filings", FILINGS_COLUMNS, day, n, province, institution)
         names = self._technology_names(day, n, (r[1] for r in rows))
         tech_class, _ = self._tech_class_lookup(n)
         on = date.fromisoformat(day)
         grandfathers: dict[str, Grandfather | None] = {}
         out = []
         for row in rows:
-            inst, technology, stored, filing, filed, authority, submitted, pending, halted, ids, since = row[:11]
-            name, city, seat = row[11:]
+            inst, technology, stored, filing, filed, authority, submitted, pending, halted, ids = row[:10]
+            recorded, since = row[10:12]
+            name, city, seat = row[12:]
             filed_on = _date(filed)
             if seat not in grandfathers:
                 grandfathers[seat] = grandfather_for(self.deadlines, self.code_of_province(seat))
@@ -392,9 +384,8 @@ class Views:
                 stored, filing, filed_on, _date(pending), on, technology, tech_class, grandfathers[seat]
             )
             notice_until = self._notice_until(seat, filed_on) if status == FILED else None
-            if notice_until is not None:
-                recorded = self.public_notice(ids.split(","), n, filed_on=filed_on)
-                notice_until = recorded[1] if recorded else notice_until
+            if notice_until is not None and recorded is not None:
+                notice_until = _date(recorded)  # as recorded on the completion (CQ-2017#二(二))
             if notice_until is not None and day <= notice_until.isoformat():
                 status = "in public notice"
             halted_on = _date(halted)
