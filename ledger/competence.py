@@ -87,6 +87,14 @@ class Body:
     def name(self) -> str:
         return self.names[0]
 
+    @classmethod
+    def local(cls, place: str, *, jurisdiction: str, role: Role, parent: str) -> Body:
+        """The health authority of a city or district, under the names it has decided under
+        (卫生健康委员会 since 2018, 卫生和计划生育委员会 or 卫生计生委 from 2013, 卫生局 before)."""
+        suffixes = ("卫生健康委员会", "卫生和计划生育委员会", "卫生计生委", "卫生局")
+        names = tuple(f"{place}{suffix}" for suffix in suffixes)
+        return cls(names=names, jurisdiction=jurisdiction, role=role, parent=parent, place=place)
+
 
 @dataclass(frozen=True, order=True)
 class Competence:

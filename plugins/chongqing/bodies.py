@@ -23,14 +23,9 @@ DISTRICTS = (
 )  # fmt: skip
 
 
-def _district(place: str) -> Body:
-    names = (f"{place}卫生健康委员会", f"{place}卫生和计划生育委员会", f"{place}卫生计生委", f"{place}卫生局")
-    return Body(names=names, jurisdiction="chongqing", role="district", parent=CITY.name, place=place)
-
-
 BODIES: tuple[Body | Competence, ...] = (
     CITY,
-    *(_district(place) for place in DISTRICTS),
+    *(Body.local(place, jurisdiction="chongqing", role="district", parent=CITY.name) for place in DISTRICTS),
     Competence("filing.completed", "filing-authority", "CQ-2017#二(二)", jurisdiction="chongqing"),
     Competence("filing.rejected", "filing-authority", "CQ-2017#二(二)", jurisdiction="chongqing"),
 )

@@ -21,14 +21,9 @@ CITIES = (
 )  # fmt: skip
 
 
-def _city(place: str) -> Body:
-    names = (f"{place}卫生健康委员会", f"{place}卫生和计划生育委员会", f"{place}卫生计生委", f"{place}卫生局")
-    return Body(names=names, jurisdiction="hunan", role="city", parent=PROVINCE.name, place=place)
-
-
 BODIES: tuple[Body | Competence, ...] = (
     PROVINCE,
-    *(_city(place) for place in CITIES),
+    *(Body.local(place, jurisdiction="hunan", role="city", parent=PROVINCE.name) for place in CITIES),
     Competence("filing.completed", "filing-authority", "HN-2018#二(二)", jurisdiction="hunan"),
     Competence("filing.rejected", "filing-authority", "HN-2018#二(二)", jurisdiction="hunan"),
 )
