@@ -61,8 +61,20 @@ def answered(facts: Facts) -> Iterator[tuple[Resolved, Resolved | None]]:
             yield pending, None
 
 
-def _due(facts: Facts, submitted: date, deadline: Deadline) -> date:
-    return facts.calendar().add_workdays(submitted, deadline.working_days)
+def _overrun(facts: Facts, submitted: date, until: date) -> tuple[Deadline, int, date] | None:
+    """The ``filing-authority`` deadline in force for a submission, the working days from it to
+    ``until`` and its due day, where ``until`` is past the deadline; None where it is not, where no
+    deadline is in force, or where the calendar lacks a year (nothing is guessed)."""
+    deadline = facts.deadline("filing-authority", submitted)
+    if deadline is None:
+        return None
+    try:
+        elapsed = facts.calendar().workdays_between(submitted, until)
+        if elapsed <= deadline.working_days:
+            return None
+        return deadline, elapsed, facts.calendar().add_workdays(submitted, deadline.working_days)
+    except CalendarError:
+        return None
 
 
 def check_authority_late(facts: Facts) -> Iterator[Finding]:
@@ -71,16 +83,10 @@ def check_authority_late(facts: Facts) -> Iterator[Finding]:
         if answer is None:
             continue
         s, a = submission.record, answer.record
-        deadline = facts.deadline("filing-authority", s.effective)
-        if deadline is None:
+        late = _overrun(facts, s.effective, a.effective)
+        if late is None:
             continue
-        try:
-            elapsed = facts.calendar().workdays_between(s.effective, a.effective)
-            if elapsed <= deadline.working_days:
-                continue
-            due = _due(facts, s.effective, deadline)
-        except CalendarError:
-            continue
+        deadline, elapsed, due = late
         what = "completed" if a.kind == "filing.completed" else "rejected"
         yield Finding(
             effective=the_day_after(due),
@@ -103,15 +109,10 @@ def check_submission_pending(facts: Facts) -> Iterator[Finding]:
         if answer is not None:
             continue
         s = submission.record
-        deadline = facts.deadline("filing-authority", s.effective)
-        if deadline is None:
+        late = _overrun(facts, s.effective, facts.as_of)
+        if late is None:
             continue
-        try:
-            if facts.calendar().workdays_between(s.effective, facts.as_of) <= deadline.working_days:
-                continue
-            due = _due(facts, s.effective, deadline)
-        except CalendarError:
-            continue
+        deadline, _, due = late
         yield Finding(
             effective=the_day_after(due),
             rule="national.submission-pending",
