@@ -948,9 +948,7 @@ class _FileWriter:
                 return code
         return None
 
-    def _check_known(
-        self, record: DecisionRecord, name: str, ref_kind: str, value: str, key: tuple[str, str]
-    ) -> None:
+    def _check_known(self, record: DecisionRecord, name: str, ref_kind: str, value: str, key: tuple[str, str]) -> None:
         """A decision may only name what the ledger knows as of its effective date (DECISIONS.md).
         ``key`` is the subject ``value`` names and the kind of decision that creates it. A
         ``technology`` field needs its technology listed, on any date; an evaluation panel's need

@@ -899,8 +899,9 @@ def _check_kind_rules(record: DecisionRecord) -> None:
         try:
             VerifierKey.parse(f["public_key"])
         except SignatureError as e:
-            raise MalformedDecision(f"not a verifier key (name+keyid+base64, `ledger keygen`): {e}",
-                                    field="public_key") from None
+            raise MalformedDecision(
+                f"not a verifier key (name+keyid+base64, `ledger keygen`): {e}", field="public_key"
+            ) from None
     if record.kind == "decision.corrected" and not f["fields"]:
         raise MalformedDecision("a correction corrects at least one field", field="fields")
 

@@ -296,8 +296,17 @@ class _PostgresWriteSession(WriteSession):
         return self._copy(
             [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored],
             [
-                (r.decision_id, r.originator_id, r.originator_version, r.kind, r.subject, r.effective, r.digest,
-                 r.target, r.jurisdiction)
+                (
+                    r.decision_id,
+                    r.originator_id,
+                    r.originator_version,
+                    r.kind,
+                    r.subject,
+                    r.effective,
+                    r.digest,
+                    r.target,
+                    r.jurisdiction,
+                )
                 for r in rows
             ],
         )
@@ -341,9 +350,7 @@ class _PostgresWriteSession(WriteSession):
     def known_since_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], date]:
         wanted = set(keys)
         self.c.execute(self.q_known_many, (sorted({s for s, _ in keys}), sorted({k for _, k in keys})))
-        return {
-            (r["subject"], r["kind"]): r["m"] for r in self.c.fetchall() if (r["subject"], r["kind"]) in wanted
-        }
+        return {(r["subject"], r["kind"]): r["m"] for r in self.c.fetchall() if (r["subject"], r["kind"]) in wanted}
 
     def latest_many(self, subjects: Collection[str], kind: str) -> dict[str, DecisionRow]:
         self.c.execute(self.q_latest_many, (list(subjects), kind))

@@ -143,9 +143,7 @@ def _check_schedule(
                     "only its own dates; a span across New Year goes half in each year)"
                 )
             if day in seen:
-                raise CalendarError(
-                    f"{prefix}: {field}: {day.isoformat()} is listed twice"
-                )
+                raise CalendarError(f"{prefix}: {field}: {day.isoformat()} is listed twice")
             seen.add(day)
     for day in workdays:
         if day.weekday() < 5:
@@ -155,13 +153,9 @@ def _check_schedule(
             )
     both = sorted(set(holidays) & set(workdays))
     if both:
-        raise CalendarError(
-            f"{prefix}: {both[0].isoformat()} is listed both as a holiday and as a working day"
-        )
+        raise CalendarError(f"{prefix}: {both[0].isoformat()} is listed both as a holiday and as a working day")
     if not holidays:
-        raise CalendarError(
-            f"{prefix}: 'holidays' is empty; every year has statutory holidays"
-        )
+        raise CalendarError(f"{prefix}: 'holidays' is empty; every year has statutory holidays")
 
 
 @dataclass(frozen=True)
@@ -210,19 +204,14 @@ class YearSchedule:
         where = origin
         missing = [key for key in _KEYS if key not in data]
         if missing:
-            raise CalendarError(
-                f"{where}: missing key(s) {', '.join(map(repr, missing))}"
-            )
+            raise CalendarError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
         unknown = sorted(str(key) for key in data if key not in _KEYS)
         if unknown:
             raise CalendarError(
-                f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                f"the keys are {', '.join(_KEYS)}"
+                f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(_KEYS)}"
             )
         if not isinstance(year, int) or isinstance(year, bool):
-            raise CalendarError(
-                f"{where}: 'year' must be an integer year, got {year!r}"
-            )
+            raise CalendarError(f"{where}: 'year' must be an integer year, got {year!r}")
         parsed: dict[str, list[date]] = {}
         for field in ("holidays", "workdays"):
             entries = data[field]
@@ -233,13 +222,9 @@ class YearSchedule:
                 )
             days: list[date] = []
             for index, entry in enumerate(entries):
-                days.append(
-                    _parse_iso_date(entry, f"{where}: year {year}: {field}[{index}]")
-                )
+                days.append(_parse_iso_date(entry, f"{where}: year {year}: {field}[{index}]"))
             parsed[field] = days
-        _check_schedule(
-            year, data["source"], parsed["holidays"], parsed["workdays"], where
-        )
+        _check_schedule(year, data["source"], parsed["holidays"], parsed["workdays"], where)
         return cls(
             year=year,
             holidays=frozenset(parsed["holidays"]),
@@ -276,8 +261,7 @@ def _merge(schedules: Iterable[YearSchedule]) -> dict[int, YearSchedule]:
         earlier = merged.get(schedule.year)
         if earlier is not None and earlier != schedule:
             raise CalendarError(
-                f"two different schedules for {schedule.year} ({earlier.source!r} and "
-                f"{schedule.source!r}); keep one"
+                f"two different schedules for {schedule.year} ({earlier.source!r} and {schedule.source!r}); keep one"
             )
         merged[schedule.year] = schedule
     return merged
@@ -312,9 +296,7 @@ def _year_ordinals(schedule: YearSchedule) -> tuple[int, ...]:
     """A year's working days as ordinals; cached, since every calendar shares the built-in years."""
     first = date(schedule.year, 1, 1).toordinal()
     last = date(schedule.year, 12, 31).toordinal()
-    return tuple(
-        o for o in range(first, last + 1) if schedule.is_workday(date.fromordinal(o))
-    )
+    return tuple(o for o in range(first, last + 1) if schedule.is_workday(date.fromordinal(o)))
 
 
 class WorkdayCalendar:
@@ -329,13 +311,9 @@ class WorkdayCalendar:
     def __init__(self, years: Mapping[int, YearSchedule]) -> None:
         for key, schedule in years.items():
             if not isinstance(schedule, YearSchedule):
-                raise TypeError(
-                    f"year {key}: expected a YearSchedule, got {type(schedule).__name__}"
-                )
+                raise TypeError(f"year {key}: expected a YearSchedule, got {type(schedule).__name__}")
             if key != schedule.year:
-                raise CalendarError(
-                    f"schedule for {schedule.year} filed under year {key}"
-                )
+                raise CalendarError(f"schedule for {schedule.year} filed under year {key}")
         self._schedules: dict[int, YearSchedule] = dict(sorted(years.items()))
         self._known: frozenset[int] = frozenset(self._schedules)
         ordinals: list[int] = []
@@ -347,9 +325,7 @@ class WorkdayCalendar:
         # of the data" names the right year without a scan.
         self._first_unknown_after: dict[int, int] = {}
         for year in reversed(self._schedules):
-            self._first_unknown_after[year] = self._first_unknown_after.get(
-                year + 1, year + 1
-            )
+            self._first_unknown_after[year] = self._first_unknown_after.get(year + 1, year + 1)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -433,9 +409,7 @@ class WorkdayCalendar:
             end.year,
             f"the working days from {start.isoformat()} to {end.isoformat()}",
         )
-        return bisect_right(self._ordinals, end.toordinal()) - bisect_right(
-            self._ordinals, start.toordinal()
-        )
+        return bisect_right(self._ordinals, end.toordinal()) - bisect_right(self._ordinals, start.toordinal())
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -445,9 +419,7 @@ class WorkdayCalendar:
         return start.year + 1 if (start.month, start.day) == (12, 31) else start.year
 
     def _first_unknown_from(self, year: int) -> int:
-        return (
-            self._first_unknown_after.get(year, year) if year in self._known else year
-        )
+        return self._first_unknown_after.get(year, year) if year in self._known else year
 
     def _require(self, first_year: int, last_year: int, what: str) -> None:
         for year in range(first_year, last_year + 1):
@@ -483,9 +455,7 @@ def load_year_files(paths: Iterable[Path]) -> list[YearSchedule]:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise CalendarError(
-                f"{path}: cannot read calendar file ({exc.strerror or exc})"
-            ) from None
+            raise CalendarError(f"{path}: cannot read calendar file ({exc.strerror or exc})") from None
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -493,17 +463,13 @@ def load_year_files(paths: Iterable[Path]) -> list[YearSchedule]:
         try:
             document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
         except json.JSONDecodeError as exc:
-            raise CalendarError(
-                f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-            ) from None
+            raise CalendarError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
         except ValueError as exc:
             raise CalendarError(f"{path}: {exc}") from None
         if isinstance(document, list):
             if not document:
                 raise CalendarError(f"{path}: an empty list holds no year")
-            entries = [
-                (f"{path} (entry {i + 1})", item) for i, item in enumerate(document)
-            ]
+            entries = [(f"{path} (entry {i + 1})", item) for i, item in enumerate(document)]
         else:
             entries = [(str(path), document)]
         for origin, item in entries:
@@ -512,8 +478,7 @@ def load_year_files(paths: Iterable[Path]) -> list[YearSchedule]:
             if previous is not None:
                 if previous[1] != schedule:
                     raise CalendarError(
-                        f"{origin}: a different schedule for {schedule.year} is already in "
-                        f"{previous[0]}; keep one"
+                        f"{origin}: a different schedule for {schedule.year} is already in {previous[0]}; keep one"
                     )
                 continue
             origins[schedule.year] = (origin, schedule)
@@ -525,7 +490,5 @@ def load_year_dir(directory: Path) -> list[YearSchedule]:
     """Every ``*.json`` year file in ``directory`` (e.g. ``$LEDGER_CALENDAR_DIR``), in name order."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise CalendarError(
-            f"{directory}: calendar directory does not exist or is not a directory"
-        )
+        raise CalendarError(f"{directory}: calendar directory does not exist or is not a directory")
     return load_year_files(sorted(directory.glob("*.json")))

@@ -157,6 +157,7 @@ class FilingsProjection(TimelineProjection):
         self.notice = notice
         """The public notice a plugin reads on a completion (``ledger_public_notice``, CQ-2017#二(二)):
         kept with the row, so a list reads it with the row instead of one decision per use."""
+
     indexes = (("technology",),)
     kinds = _kinds("filing.", "use.")
 

@@ -40,9 +40,7 @@ def resolve(
     if known_at is None and len({r.id for _, r in log}) == len(log) and not any(r.kind in _CHANGES for _, r in log):
         # Nothing corrected or retracted, no id twice, no cut by record time (the common case,
         # and what a view asks thousands of times): each decision as it is.
-        plain = [
-            Resolved(position, record) for position, record in log if as_of is None or record.effective <= as_of
-        ]
+        plain = [Resolved(position, record) for position, record in log if as_of is None or record.effective <= as_of]
         plain.sort(key=_valid_order)
         return plain
     originals: dict[str, tuple[int, DecisionRecord]] = {}

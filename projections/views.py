@@ -380,9 +380,7 @@ class Views:
             filed_on = _date(filed)
             if seat not in grandfathers:
                 grandfathers[seat] = grandfather_for(self.deadlines, self.code_of_province(seat))
-            status = standing(
-                stored, filing, filed_on, _date(pending), on, technology, tech_class, grandfathers[seat]
-            )
+            status = standing(stored, filing, filed_on, _date(pending), on, technology, tech_class, grandfathers[seat])
             notice_until = self._notice_until(seat, filed_on) if status == FILED else None
             if notice_until is not None and recorded is not None:
                 notice_until = _date(recorded)  # as recorded on the completion (CQ-2017#二(二))

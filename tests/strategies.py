@@ -823,29 +823,75 @@ STANDING_HOSPITALS = ("43010000000000011A1001", "43010000000000021A1001", "44010
 speaks for (MTM-2018#49's national date, 2019-02-01)."""
 STANDING_LEAD = "110430100000011"
 STANDING_TECHNOLOGIES = ("national:Z01", "national:Z02")
-_STANDING_DAYS = ("2016-04-06", "2018-10-15", "2018-12-01", "2019-01-20", "2019-01-31", "2019-02-01", "2019-03-01",
-                  "2019-06-01", "2020-01-10", "2020-03-01", "2021-01-05", "2022-04-19")
+_STANDING_DAYS = (
+    "2016-04-06",
+    "2018-10-15",
+    "2018-12-01",
+    "2019-01-20",
+    "2019-01-31",
+    "2019-02-01",
+    "2019-03-01",
+    "2019-06-01",
+    "2020-01-10",
+    "2020-03-01",
+    "2021-01-05",
+    "2022-04-19",
+)
 _DELISTED_ON = "2022-04-20"
 
 
 def standing_base() -> list[dict[str, Any]]:
     """Two restricted technologies, the hospitals, and a technical lead registered at each."""
     out: list[dict[str, Any]] = [
-        {"id": f"SB-T{i}", "kind": "technology.listed", "effective": "2015-06-29", "by": "国家卫生健康委",
-         "catalog": ref.split(":")[0], "code": ref.split(":")[1], "name": f"测试技术{i}", "class": "restricted",
-         "version": "限制临床应用的医疗技术（2015版）"}
+        {
+            "id": f"SB-T{i}",
+            "kind": "technology.listed",
+            "effective": "2015-06-29",
+            "by": "国家卫生健康委",
+            "catalog": ref.split(":")[0],
+            "code": ref.split(":")[1],
+            "name": f"测试技术{i}",
+            "class": "restricted",
+            "version": "限制临床应用的医疗技术（2015版）",
+        }
         for i, ref in enumerate(STANDING_TECHNOLOGIES)
     ]
     names = ("湘江测试医院", "星城测试医院", "珠江测试医院")
-    places = (("湖南省", "长沙市", "长沙市卫生健康委员会"), ("湖南省", "长沙市", "长沙市卫生健康委员会"),
-              ("广东省", "广州市", "广州市卫生健康委员会"))
-    for i, (institution, name, (province, city, authority)) in enumerate(zip(STANDING_HOSPITALS, names, places,
-                                                                             strict=True)):
-        out.append({"id": f"SB-I{i}", "kind": "institution.registered", "effective": "2010-01-01", "by": authority,
-                    "institution": institution, "name": name, "province": province, "city": city,
-                    "category": "医院", "level": "三级", "licensing_authority": authority})
-        out.append({"id": f"SB-P{i}", "kind": "physician.registered", "effective": "2010-01-01", "by": authority,
-                    "physician": STANDING_LEAD, "name": "胡德明", "institution": institution, "title": "主任医师"})
+    places = (
+        ("湖南省", "长沙市", "长沙市卫生健康委员会"),
+        ("湖南省", "长沙市", "长沙市卫生健康委员会"),
+        ("广东省", "广州市", "广州市卫生健康委员会"),
+    )
+    for i, (institution, name, (province, city, authority)) in enumerate(
+        zip(STANDING_HOSPITALS, names, places, strict=True)
+    ):
+        out.append(
+            {
+                "id": f"SB-I{i}",
+                "kind": "institution.registered",
+                "effective": "2010-01-01",
+                "by": authority,
+                "institution": institution,
+                "name": name,
+                "province": province,
+                "city": city,
+                "category": "医院",
+                "level": "三级",
+                "licensing_authority": authority,
+            }
+        )
+        out.append(
+            {
+                "id": f"SB-P{i}",
+                "kind": "physician.registered",
+                "effective": "2010-01-01",
+                "by": authority,
+                "physician": STANDING_LEAD,
+                "name": "胡德明",
+                "institution": institution,
+                "title": "主任医师",
+            }
+        )
     return out
 
 
@@ -858,33 +904,82 @@ def standing_histories(draw: Any, max_size: int = 14) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     retractable: list[dict[str, Any]] = []
     for k, (institution, technology) in enumerate(
-        draw(st.lists(st.tuples(st.sampled_from(STANDING_HOSPITALS), st.sampled_from(STANDING_TECHNOLOGIES)),
-                      max_size=3, unique=True))
+        draw(
+            st.lists(
+                st.tuples(st.sampled_from(STANDING_HOSPITALS), st.sampled_from(STANDING_TECHNOLOGIES)),
+                max_size=3,
+                unique=True,
+            )
+        )
     ):  # uses filed under the 2015 list, to lapse or be filed again (MTM-2018#49)
-        out.append({"id": f"SO-{k}S", "kind": "filing.submitted", "effective": "2016-04-06", "by": institution,
-                    "institution": institution, "technology": technology, "technical_lead": STANDING_LEAD,
-                    "materials": ["临床应用备案表"]})
-        out.append({"id": f"SO-{k}K", "kind": "filing.completed", "effective": "2016-04-20",
-                    "by": "长沙市卫生健康委员会", "institution": institution, "technology": technology})
+        out.append(
+            {
+                "id": f"SO-{k}S",
+                "kind": "filing.submitted",
+                "effective": "2016-04-06",
+                "by": institution,
+                "institution": institution,
+                "technology": technology,
+                "technical_lead": STANDING_LEAD,
+                "materials": ["临床应用备案表"],
+            }
+        )
+        out.append(
+            {
+                "id": f"SO-{k}K",
+                "kind": "filing.completed",
+                "effective": "2016-04-20",
+                "by": "长沙市卫生健康委员会",
+                "institution": institution,
+                "technology": technology,
+            }
+        )
         retractable.extend(out[-2:])
     for k in range(draw(st.integers(1, max_size))):
         did = f"SH-{k:02d}"
-        kind = draw(st.sampled_from(("filing.submitted", "filing.submitted", "filing.completed", "filing.completed",
-                                     "filing.rejected", "use.suspended", "use.resumed", "use.stopped",
-                                     "case.performed", "decision.retracted")))
+        kind = draw(
+            st.sampled_from(
+                (
+                    "filing.submitted",
+                    "filing.submitted",
+                    "filing.completed",
+                    "filing.completed",
+                    "filing.rejected",
+                    "use.suspended",
+                    "use.resumed",
+                    "use.stopped",
+                    "case.performed",
+                    "decision.retracted",
+                )
+            )
+        )
         if kind == "decision.retracted":
             if not retractable:
                 continue
             target = draw(st.sampled_from(retractable))
             retractable.remove(target)
             later = [day for day in _STANDING_DAYS if day >= target["effective"]] or [target["effective"]]
-            out.append({"id": did, "kind": kind, "effective": draw(st.sampled_from(later)), "by": target["by"],
-                        "retracts": target["id"], "reason": "撤回"})
+            out.append(
+                {
+                    "id": did,
+                    "kind": kind,
+                    "effective": draw(st.sampled_from(later)),
+                    "by": target["by"],
+                    "retracts": target["id"],
+                    "reason": "撤回",
+                }
+            )
             continue
         institution = draw(st.sampled_from(STANDING_HOSPITALS))
         technology = draw(st.sampled_from(STANDING_TECHNOLOGIES))
-        d: dict[str, Any] = {"id": did, "kind": kind, "effective": draw(st.sampled_from(_STANDING_DAYS)),
-                             "by": institution, "institution": institution, "technology": technology}
+        d: dict[str, Any] = {
+            "id": did,
+            "kind": kind,
+            "effective": draw(st.sampled_from(_STANDING_DAYS)),
+            "by": institution,
+            "institution": institution,
+            "technology": technology,
+        }
         if kind == "filing.submitted":
             d |= {"technical_lead": STANDING_LEAD, "materials": ["临床应用备案表"]}
         elif kind in ("filing.completed", "filing.rejected", "use.suspended", "use.stopped"):
@@ -900,11 +995,28 @@ def standing_histories(draw: Any, max_size: int = 14) -> list[dict[str, Any]]:
             retractable.append(d)
     if draw(st.booleans()):
         ref = STANDING_TECHNOLOGIES[0]
-        out.insert(draw(st.integers(0, len(out))), {
-            "id": "SH-RC", "kind": "technology.reclassified", "effective": draw(st.sampled_from(_STANDING_DAYS)),
-            "by": "国家卫生健康委", "catalog": ref.split(":")[0], "code": ref.split(":")[1], "class": "prohibited"})
+        out.insert(
+            draw(st.integers(0, len(out))),
+            {
+                "id": "SH-RC",
+                "kind": "technology.reclassified",
+                "effective": draw(st.sampled_from(_STANDING_DAYS)),
+                "by": "国家卫生健康委",
+                "catalog": ref.split(":")[0],
+                "code": ref.split(":")[1],
+                "class": "prohibited",
+            },
+        )
     if draw(st.booleans()):  # after every decision naming it: a reference must be known on its day
         ref = STANDING_TECHNOLOGIES[1]
-        out.append({"id": "SH-DL", "kind": "technology.delisted", "effective": _DELISTED_ON, "by": "国家卫生健康委",
-                    "catalog": ref.split(":")[0], "code": ref.split(":")[1]})
+        out.append(
+            {
+                "id": "SH-DL",
+                "kind": "technology.delisted",
+                "effective": _DELISTED_ON,
+                "by": "国家卫生健康委",
+                "catalog": ref.split(":")[0],
+                "code": ref.split(":")[1],
+            }
+        )
     return out

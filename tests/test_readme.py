@@ -32,7 +32,10 @@ def test_ci_runs_the_readmes_test_command() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     extracted = subprocess.run(
         ["bash", "-c", re.search(r"test_command=\$\((.+?)\)\n", script, flags=re.S).group(1)],  # type: ignore[union-attr]
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert extracted == readme_commands()[1]
 
@@ -52,22 +55,29 @@ def test_the_demo_command_runs_as_a_process(tmp_path: Path) -> None:
     args[args.index("--db") + 1] = str(tmp_path / "demo-ledger.sqlite")
     env = {**os.environ, "LEDGER_DB": "", "PYTHONIOENCODING": "utf-8"}
     env.pop("LEDGER_DISABLE_PLUGINS", None)
-    done = subprocess.run([_ledger_executable(), *args], capture_output=True, text=True, env=env, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [_ledger_executable(), *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert "hunan:S14" in done.stdout and "人工关节置换技术" in done.stdout  # Hunan's catalogue (HN-2018)
     assert "HN-2019-0021" in done.stdout  # a trail
     assert "Traceback" not in done.stderr
-    again = subprocess.run([_ledger_executable(), *args], capture_output=True, text=True, env=env, timeout=300,
-                           check=False)
+    again = subprocess.run(
+        [_ledger_executable(), *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
     assert again.returncode == 0 and "0 recorded" in again.stderr  # idempotent: nothing recorded twice
 
 
 def test_bad_input_exits_non_zero_without_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "X-1", "kind": "institution.registered", "effective": "2019-02-30"}\n', encoding="utf-8")
-    done = subprocess.run([_ledger_executable(), "--db", str(tmp_path / "l.sqlite"), "import", str(bad)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [_ledger_executable(), "--db", str(tmp_path / "l.sqlite"), "import", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode != 0
     assert f"{bad}, line 1, field 'effective'" in done.stderr
     assert "Traceback" not in done.stderr

@@ -43,9 +43,7 @@ NOTICE_START = "chongqing.public_notice_start"
 NOTICE_END = "chongqing.public_notice_end"
 KNOWN_FIELDS = (EXPERT_REVIEW, NOTICE_START, NOTICE_END)
 
-DEADLINES: tuple[Deadline, ...] = (
-    Deadline("public-notice", 5, "CQ-2017#二(二)", CHONGQING, valid_from=CQ2017),
-)
+DEADLINES: tuple[Deadline, ...] = (Deadline("public-notice", 5, "CQ-2017#二(二)", CHONGQING, valid_from=CQ2017),)
 """CQ-2017#二(二): "公示期为5个工作日" (counting the notice's first day)."""
 
 _DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
@@ -154,8 +152,11 @@ def notice_end(facts: Facts, filing: DecisionRecord) -> date | None:
     if deadline is None:
         return None
     try:
-        return facts.calendar().add_workdays(filing.effective, deadline.working_days - 1) \
-            if deadline.working_days > 1 else filing.effective
+        return (
+            facts.calendar().add_workdays(filing.effective, deadline.working_days - 1)
+            if deadline.working_days > 1
+            else filing.effective
+        )
     except CalendarError:
         return None
 
@@ -239,12 +240,32 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
 ONLY_CHONGQING = frozenset({CHONGQING})
 
 RULES: tuple[Rule, ...] = (
-    Rule("chongqing.filing-authority", "CQ-2017#二(二)", "Filed with the wrong authority", check_filing_authority,
-         ONLY_CHONGQING),
-    Rule("chongqing.expert-review", "CQ-2017#二(二)", "Restricted filing without the experts' formal review",
-         check_expert_review, ONLY_CHONGQING),
-    Rule("chongqing.public-notice", "CQ-2017#二(二)", "Public notice missing or shorter than 5 working days",
-         check_public_notice, ONLY_CHONGQING),
-    Rule("chongqing.use-before-filing", "CQ-2017#二(二)", "Case before the filing was done (CQ-2017)",
-         check_use_before_filing, ONLY_CHONGQING),
+    Rule(
+        "chongqing.filing-authority",
+        "CQ-2017#二(二)",
+        "Filed with the wrong authority",
+        check_filing_authority,
+        ONLY_CHONGQING,
+    ),
+    Rule(
+        "chongqing.expert-review",
+        "CQ-2017#二(二)",
+        "Restricted filing without the experts' formal review",
+        check_expert_review,
+        ONLY_CHONGQING,
+    ),
+    Rule(
+        "chongqing.public-notice",
+        "CQ-2017#二(二)",
+        "Public notice missing or shorter than 5 working days",
+        check_public_notice,
+        ONLY_CHONGQING,
+    ),
+    Rule(
+        "chongqing.use-before-filing",
+        "CQ-2017#二(二)",
+        "Case before the filing was done (CQ-2017)",
+        check_use_before_filing,
+        ONLY_CHONGQING,
+    ),
 )

@@ -116,10 +116,7 @@ def _check_form(form: Any) -> Iterator[tuple[str, str]]:
 
 def missing_labels(form: Mapping[str, Any]) -> list[str]:
     """Labels annex 2 requires that the form leaves out or leaves blank."""
-    return [
-        label for label in REQUIRED_LABELS
-        if label not in form or form[label] in ("", None, [])
-    ]
+    return [label for label in REQUIRED_LABELS if label not in form or form[label] in ("", None, [])]
 
 
 def lead_names(form: Mapping[str, Any]) -> list[str]:

@@ -70,7 +70,8 @@ def build_filing_summary(views: Views, options: Mapping[str, str | None]) -> Tab
     start, end = half_year(_option(options, "half"))
     city = _option(options, "city")
     filings = [
-        f for f in views.filings(province="hunan", as_of=end)
+        f
+        for f in views.filings(province="hunan", as_of=end)
         if f.filed_on is not None and start <= f.filed_on <= end and (city is None or f.city == city)
     ]
     rows = sorted(

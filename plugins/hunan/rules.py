@@ -42,8 +42,9 @@ HN_GRANDFATHER = date(2019, 1, 31)
 DEADLINES: tuple[Deadline, ...] = (
     Deadline("filing", 15, "HN-2018#二(二)", HUNAN, valid_from=HN2018_ISSUED),
     Deadline("trainee-list", 5, "HN-2018#五", HUNAN, valid_from=HN2018_ISSUED),
-    Deadline("grandfather", 0, "HN-2018#六(一)", HUNAN, valid_from=MTM2018_START,
-             extra={"by": HN_GRANDFATHER.isoformat()}),
+    Deadline(
+        "grandfather", 0, "HN-2018#六(一)", HUNAN, valid_from=MTM2018_START, extra={"by": HN_GRANDFATHER.isoformat()}
+    ),
 )
 
 
@@ -261,14 +262,31 @@ def check_trainee_list(facts: Facts) -> Iterator[Finding]:
 ONLY_HUNAN = frozenset({HUNAN})
 
 RULES: tuple[Rule, ...] = (
-    Rule("hunan.filing-authority", "HN-2018#二(二)", "Filed with an authority other than the licensing one",
-         check_filing_authority, ONLY_HUNAN),
-    Rule("hunan.form-incomplete", "HN-2018#二(二)1", "Filing form (附件2) incomplete", check_form_incomplete,
-         ONLY_HUNAN),
-    Rule("hunan.form-mismatch", "HN-2018#二(二)1", "Filing form (附件2) does not match the filing",
-         check_form_mismatch, ONLY_HUNAN),
-    Rule("hunan.lead-left", "HN-2018 附件2 注2", "Technical lead left, no new filing form", check_lead_left,
-         ONLY_HUNAN),
-    Rule("hunan.trainee-list", "HN-2018#五", "Passed-trainee list reported later than 5 working days",
-         check_trainee_list, ONLY_HUNAN),
+    Rule(
+        "hunan.filing-authority",
+        "HN-2018#二(二)",
+        "Filed with an authority other than the licensing one",
+        check_filing_authority,
+        ONLY_HUNAN,
+    ),
+    Rule(
+        "hunan.form-incomplete", "HN-2018#二(二)1", "Filing form (附件2) incomplete", check_form_incomplete, ONLY_HUNAN
+    ),
+    Rule(
+        "hunan.form-mismatch",
+        "HN-2018#二(二)1",
+        "Filing form (附件2) does not match the filing",
+        check_form_mismatch,
+        ONLY_HUNAN,
+    ),
+    Rule(
+        "hunan.lead-left", "HN-2018 附件2 注2", "Technical lead left, no new filing form", check_lead_left, ONLY_HUNAN
+    ),
+    Rule(
+        "hunan.trainee-list",
+        "HN-2018#五",
+        "Passed-trainee list reported later than 5 working days",
+        check_trainee_list,
+        ONLY_HUNAN,
+    ),
 )

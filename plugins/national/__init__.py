@@ -43,7 +43,10 @@ DEADLINES: tuple[Deadline, ...] = (
     Deadline("filing", 15, "MTM-2018#11", valid_from=MTM2018_START),
     Deadline("training-base", 3, "MTM-2018#29", valid_from=MTM2018_START),
     Deadline(
-        "grandfather", 0, "MTM-2018#49", valid_from=MTM2018_START,
+        "grandfather",
+        0,
+        "MTM-2018#49",
+        valid_from=MTM2018_START,
         extra={"by": NATIONAL_GRANDFATHER.isoformat()},
     ),
 )
@@ -63,8 +66,15 @@ def ledger_reference_data() -> list[Path]:
 @hookimpl
 def ledger_rules() -> list[Rule]:
     return [
-        *mtm2009.RULES, *grades2009.RULES, *transition2015.RULES, *mtm2018.RULES, *conditions.RULES,
-        *clocks.RULES, *enforcement.RULES, *eval2026.RULES, *competence.RULES,
+        *mtm2009.RULES,
+        *grades2009.RULES,
+        *transition2015.RULES,
+        *mtm2018.RULES,
+        *conditions.RULES,
+        *clocks.RULES,
+        *enforcement.RULES,
+        *eval2026.RULES,
+        *competence.RULES,
     ]
 
 
@@ -85,4 +95,3 @@ def ledger_register_commands(cli: click.Group) -> None:
     from plugins.national.commands import national_group
 
     cli.add_command(national_group)
-

@@ -39,8 +39,13 @@ def national_group() -> None:
 
 @national_group.command("deadline")
 @click.argument("start")
-@click.option("--days", type=click.IntRange(min=1), default=15, show_default=True,
-              help="working days: 15 filing (MTM-2018#11), 3 training base (#29), 5 trainee list / public notice")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="working days: 15 filing (MTM-2018#11), 3 training base (#29), 5 trainee list / public notice",
+)
 @click.option("--province", default="national", show_default=True, help="whose calendar (national, hunan, …)")
 def deadline_command(start: str, days: int, province: str) -> None:
     """The DAYS-th working day after START (the last day of a DAYS-working-day term)."""
@@ -52,5 +57,6 @@ def deadline_command(start: str, days: int, province: str) -> None:
         raise ConfigurationError(str(e)) from None
     click.echo(due.isoformat())
     sources = sorted({calendar.schedule(y).source for y in range(begin.year, due.year + 1)})
-    click.echo(f"{days} working days after {begin} on the {province} calendar; schedules: {'; '.join(sources)}",
-               err=True)
+    click.echo(
+        f"{days} working days after {begin} on the {province} calendar; schedules: {'; '.join(sources)}", err=True
+    )

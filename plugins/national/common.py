@@ -35,6 +35,7 @@ EVAL2026_START = date(2026, 3, 4)
 NATIONAL_GRANDFATHER = date(2019, 2, 1)
 """MTM-2018#49: uses under way before the regime file "自2019年2月1日以前" (by 2019-02-01)."""
 
+
 def is_mtm2009(day: date) -> bool:
     """Judged by MTM-2009: on or after 2009-05-01 and before 2018-11-01."""
     return MTM2009_START <= day < MTM2018_START

@@ -110,9 +110,17 @@ def check_evaluation_followup(facts: Facts) -> Iterator[Finding]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("national.evaluation-panel", "EVAL-2026#7", "Evaluation panel size or two-thirds majority",
-         check_evaluation_panel),
-    Rule("national.evaluation-followup", "EVAL-2026#8", "Evaluation conclusion not carried into the catalogue",
-         check_evaluation_followup),
+    Rule(
+        "national.evaluation-panel",
+        "EVAL-2026#7",
+        "Evaluation panel size or two-thirds majority",
+        check_evaluation_panel,
+    ),
+    Rule(
+        "national.evaluation-followup",
+        "EVAL-2026#8",
+        "Evaluation conclusion not carried into the catalogue",
+        check_evaluation_followup,
+    ),
 )
 """EVAL-2026's rules, contributed by ``ledger_rules``."""

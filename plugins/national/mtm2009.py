@@ -203,11 +203,18 @@ def check_stopped_2009(facts: Facts) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     Rule("national.audit-panel", "MTM-2009#27", "Technical audit panel size or majority", check_audit_panel),
     Rule("national.audit-wait", "MTM-2009#24", "New audit within 12 months of a failed one", check_audit_wait),
-    Rule("national.unapproved-use", "MTM-2009#34", "Second/third-class technology used without approval",
-         check_unapproved_use),
-    Rule("national.prohibited-2009", "MTM-2009#13", "Use of a prohibited technology (MTM-2009)",
-         check_prohibited_2009),
-    Rule("national.use-while-stopped-2009", "MTM-2009#41", "Case while the use was stopped (MTM-2009)",
-         check_stopped_2009),
+    Rule(
+        "national.unapproved-use",
+        "MTM-2009#34",
+        "Second/third-class technology used without approval",
+        check_unapproved_use,
+    ),
+    Rule("national.prohibited-2009", "MTM-2009#13", "Use of a prohibited technology (MTM-2009)", check_prohibited_2009),
+    Rule(
+        "national.use-while-stopped-2009",
+        "MTM-2009#41",
+        "Case while the use was stopped (MTM-2009)",
+        check_stopped_2009,
+    ),
 )
 """MTM-2009's rules, contributed by ``ledger_rules``."""

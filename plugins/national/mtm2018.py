@@ -401,8 +401,11 @@ def check_privilege(facts: Facts) -> Iterator[Finding]:
     (``<catalog>:<code>``) but not this technology, or lists only named procedures while the
     technology is restricted. An empty procedure list limits by level only.
     """
-    found = [item for (institution, technology), use in facts.uses.items()
-             for item in _privilege_cases(facts, institution, technology, use)]
+    found = [
+        item
+        for (institution, technology), use in facts.uses.items()
+        for item in _privilege_cases(facts, institution, technology, use)
+    ]
     found.sort(key=_first)  # in the order of the cases (valid time), as judged case by case
     for _, finding in found:
         yield finding
@@ -452,16 +455,19 @@ def _privilege_cases(
                 problems.append(f"{technology} is not among the granted procedures")
         if not problems:
             continue
-        yield (on, case.position), Finding(
-            effective=r.effective,
-            rule="national.privilege",
-            article="MTM-2018#20",
-            severity="serious",
-            message=f"case {f['case']} of {technology} on {r.effective}: " + "; ".join(problems),
-            decisions=ids(case, grant),
-            institution=institution,
-            technology=technology,
-            physician=physician,
+        yield (
+            (on, case.position),
+            Finding(
+                effective=r.effective,
+                rule="national.privilege",
+                article="MTM-2018#20",
+                severity="serious",
+                message=f"case {f['case']} of {technology} on {r.effective}: " + "; ".join(problems),
+                decisions=ids(case, grant),
+                institution=institution,
+                technology=technology,
+                physician=physician,
+            ),
         )
 
 
@@ -534,21 +540,43 @@ def check_training_base(facts: Facts) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     Rule("national.prohibited", "MTM-2018#9", "Use or filing of a prohibited technology", check_prohibited),
     Rule("national.unfiled-use", "MTM-2018#11", "Restricted technology used without a filing", check_unfiled_use),
-    Rule("national.late-filing", "MTM-2018#11", "Filing later than the deadline after the first case",
-         check_late_filing),
+    Rule(
+        "national.late-filing", "MTM-2018#11", "Filing later than the deadline after the first case", check_late_filing
+    ),
     Rule("national.filing-overdue", "MTM-2018#11", "Filing deadline passed, no filing yet", check_filing_overdue),
-    Rule("national.completion-without-submission", "MTM-2018#11", "Filing completed with no live submission",
-         check_unbacked_completion),
-    Rule("national.calendar-unknown", "MTM-2018#11", "A working-day deadline the calendar cannot count",
-         check_calendar_unknown),
+    Rule(
+        "national.completion-without-submission",
+        "MTM-2018#11",
+        "Filing completed with no live submission",
+        check_unbacked_completion,
+    ),
+    Rule(
+        "national.calendar-unknown",
+        "MTM-2018#11",
+        "A working-day deadline the calendar cannot count",
+        check_calendar_unknown,
+    ),
     Rule("national.ethics", "MTM-2018#13", "Case before the ethics committee approved", check_ethics),
-    Rule("national.use-while-suspended", "MTM-2018#25", "Case while the use was suspended or stopped",
-         check_suspended_use),
-    Rule("national.privilege", "MTM-2018#20", "Case outside the physician's granted level or procedures",
-         check_privilege),
-    Rule("national.technical-lead", "MTM-2018#11(3)", "Technical lead not registered at the institution",
-         check_technical_lead),
-    Rule("national.training-base", "MTM-2018#29", "Training base filed later than 3 working days after its notice",
-         check_training_base),
+    Rule(
+        "national.use-while-suspended",
+        "MTM-2018#25",
+        "Case while the use was suspended or stopped",
+        check_suspended_use,
+    ),
+    Rule(
+        "national.privilege", "MTM-2018#20", "Case outside the physician's granted level or procedures", check_privilege
+    ),
+    Rule(
+        "national.technical-lead",
+        "MTM-2018#11(3)",
+        "Technical lead not registered at the institution",
+        check_technical_lead,
+    ),
+    Rule(
+        "national.training-base",
+        "MTM-2018#29",
+        "Training base filed later than 3 working days after its notice",
+        check_training_base,
+    ),
 )
 """MTM-2018's rules, contributed by ``ledger_rules`` (each cites its article)."""

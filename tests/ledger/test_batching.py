@@ -199,8 +199,17 @@ def test_a_failed_write_on_the_sessions_thread_fails_the_transaction(
         before = app.position()
         row = app.store.decision_rows(limit=1)[0]
         taken = (row.originator_id.hex, row.originator_version, "t", b"s")  # that subject's version 1 exists
-        index = (row.decision_id + "-again", row.originator_id.hex, row.originator_version, row.kind, row.subject,
-                 row.effective, row.digest, None, None)
+        index = (
+            row.decision_id + "-again",
+            row.originator_id.hex,
+            row.originator_version,
+            row.kind,
+            row.subject,
+            row.effective,
+            row.digest,
+            None,
+            None,
+        )
         interval, threads = sys.getswitchinterval(), threading.active_count()
         with pytest.raises(ConcurrencyError), app.store.write() as session:
             fresh = ("0" * 32, 1, "t", b"s")

@@ -86,10 +86,40 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
         yield (text[:-1] + "," + json.dumps(key, ensure_ascii=False) + ":" + value + "}").encode()
         rest = {k: v for k, v in obj.items() if k != key}
         yield canonical.dumps(rest).encode()  # missing
-        for bad in (None, "", " ", "\u3000", 1, -1, 2**64, 1.5, True, [], {}, ["x"], {"a": 1}, "x\x7fy",
-                    "x\\u0001y", "\\ud800", "x\\ty", "2019-02-30", "2019-2-3", "a:b", ":b", "湖南", "NaN",
-                    # look-alikes: refused in identifiers, kept exactly in free texts
-                    "湖南\u200b", "\u202e湖南", "湖\u2066南", "湖南\x85", "\ufeff湖南", "湖南 ", " 湖南", "a:b\u200d"):
+        for bad in (
+            None,
+            "",
+            " ",
+            "\u3000",
+            1,
+            -1,
+            2**64,
+            1.5,
+            True,
+            [],
+            {},
+            ["x"],
+            {"a": 1},
+            "x\x7fy",
+            "x\\u0001y",
+            "\\ud800",
+            "x\\ty",
+            "2019-02-30",
+            "2019-2-3",
+            "a:b",
+            ":b",
+            "湖南",
+            "NaN",
+            # look-alikes: refused in identifiers, kept exactly in free texts
+            "湖南\u200b",
+            "\u202e湖南",
+            "湖\u2066南",
+            "湖南\x85",
+            "\ufeff湖南",
+            "湖南 ",
+            " 湖南",
+            "a:b\u200d",
+        ):
             body = canonical.dumps({**obj, key: bad}) if not isinstance(bad, float) else text
             if isinstance(bad, float):
                 body = text[:-1] + "," + json.dumps(key) + ":1.5}"
@@ -138,8 +168,13 @@ def test_a_duplicate_key_is_refused_naming_it() -> None:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text() | st.dates()
-    | st.datetimes(timezones=st.sampled_from([UTC, None])) | st.decimals(allow_nan=False, allow_infinity=False),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text()
+    | st.dates()
+    | st.datetimes(timezones=st.sampled_from([UTC, None]))
+    | st.decimals(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
@@ -181,8 +216,15 @@ def test_the_digest_is_the_canonical_forms(lines: list[dict[str, Any]]) -> None:
         record = parse_line(line)
         assert record.digest() == _old_digest(record)
         odd = DecisionRecord(
-            record.id, record.kind, record.effective, record.by, "b", "", {**record.fields, "not-a-field": 1},
-            {"z.a": [Decimal("1.50"), date(2020, 1, 2)], "a.b": {"y": 1, "x": None}}, "sig",
+            record.id,
+            record.kind,
+            record.effective,
+            record.by,
+            "b",
+            "",
+            {**record.fields, "not-a-field": 1},
+            {"z.a": [Decimal("1.50"), date(2020, 1, 2)], "a.b": {"y": 1, "x": None}},
+            "sig",
         )
         assert odd.digest() == _old_digest(odd)
 
@@ -210,8 +252,10 @@ def _stored(path: Path, monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> lis
         app = LedgerApplication.open(path)
         try:
             app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="f")
-            return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                    for n in app.store.select_notifications(1, 10_000)]
+            return [
+                (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in app.store.select_notifications(1, 10_000)
+            ]
         finally:
             app.close()
 

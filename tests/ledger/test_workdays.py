@@ -159,9 +159,7 @@ def test_a_gap_year_is_unknown_even_when_a_later_year_is_known() -> None:
     cal = CAL.with_years([fake_2028])
     assert repr(cal) == f"WorkdayCalendar(years={CC_FIRST}–{CC_LAST}, 2028)"
     for n in (15, 400):
-        with pytest.raises(
-            CalendarError, match=rf"for 2027\. .*knows {CC_FIRST}–{CC_LAST}, 2028"
-        ):
+        with pytest.raises(CalendarError, match=rf"for 2027\. .*knows {CC_FIRST}–{CC_LAST}, 2028"):
             cal.add_workdays(date(2026, 12, 20), n)
     with pytest.raises(CalendarError, match="2027"):
         cal.workdays_between(date(2026, 12, 20), date(2028, 2, 1))
@@ -263,9 +261,7 @@ def test_2026_round_trips_through_the_json_format() -> None:
         ({"workday": []}, "unknown key.*'workday'"),
     ],
 )
-def test_malformed_schedules_are_refused_naming_the_entry(
-    changes: dict[str, Any], expected: str
-) -> None:
+def test_malformed_schedules_are_refused_naming_the_entry(changes: dict[str, Any], expected: str) -> None:
     with pytest.raises(CalendarError, match=expected) as info:
         YearSchedule.from_dict(fake_2027(**changes), origin="calendars/2027.json")
     assert str(info.value).startswith("calendars/2027.json: ")
@@ -288,9 +284,7 @@ def test_holidays_on_weekends_are_accepted_as_harmless() -> None:
 
 
 def test_direct_construction_is_validated_too() -> None:
-    with pytest.raises(
-        CalendarError, match="YearSchedule\\(2027\\): year 2027: workdays"
-    ):
+    with pytest.raises(CalendarError, match="YearSchedule\\(2027\\): year 2027: workdays"):
         YearSchedule(
             year=2027,
             holidays=frozenset({date(2027, 1, 1)}),
@@ -336,9 +330,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         load_year_files([bad_json])
 
     gbk = tmp_path / "gbk.json"
-    gbk.write_bytes(
-        json.dumps(fake_2027(source="国务院"), ensure_ascii=False).encode("gb18030")
-    )
+    gbk.write_bytes(json.dumps(fake_2027(source="国务院"), ensure_ascii=False).encode("gb18030"))
     with pytest.raises(CalendarError, match=r"gbk\.json: not UTF-8"):
         load_year_files([gbk])
 
@@ -350,12 +342,8 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(CalendarError, match=r"twice\.json: key 'year' appears twice"):
         load_year_files([twice])
 
-    in_list = write(
-        tmp_path / "list.json", [fake_2027(), fake_2027(workdays=["2027-01-04"])]
-    )
-    with pytest.raises(
-        CalendarError, match=r"list\.json \(entry 2\): year 2027: workdays"
-    ):
+    in_list = write(tmp_path / "list.json", [fake_2027(), fake_2027(workdays=["2027-01-04"])])
+    with pytest.raises(CalendarError, match=r"list\.json \(entry 2\): year 2027: workdays"):
         load_year_files([in_list])
 
     with pytest.raises(CalendarError, match=r"empty\.json: an empty list"):
@@ -373,9 +361,7 @@ def test_the_same_year_in_two_files(tmp_path: Path) -> None:
     same = write(tmp_path / "same.json", fake_2027())
     other = write(tmp_path / "other.json", fake_2027(workdays=[]))
     assert len(load_year_files([a, same])) == 1
-    with pytest.raises(
-        CalendarError, match=r"other\.json: a different schedule for 2027.*a\.json"
-    ):
+    with pytest.raises(CalendarError, match=r"other\.json: a different schedule for 2027.*a\.json"):
         load_year_files([a, other])
 
 
@@ -408,9 +394,7 @@ def test_add_workdays_agrees_with_chinese_calendar(start: date, n: int) -> None:
 @given(KNOWN_DAYS, TERMS, TERMS)
 def test_add_workdays_is_monotonic_and_composes(start: date, n: int, m: int) -> None:
     assert CAL.add_workdays(start, n) < CAL.add_workdays(start, n + 1)
-    assert CAL.add_workdays(CAL.add_workdays(start, n), m) == CAL.add_workdays(
-        start, n + m
-    )
+    assert CAL.add_workdays(CAL.add_workdays(start, n), m) == CAL.add_workdays(start, n + m)
 
 
 @given(
@@ -419,10 +403,7 @@ def test_add_workdays_is_monotonic_and_composes(start: date, n: int, m: int) -> 
 )
 def test_workdays_between_agrees_with_chinese_calendar(start: date, span: int) -> None:
     end = start + timedelta(days=span)
-    expected = sum(
-        chinese_calendar.is_workday(start + timedelta(days=k))
-        for k in range(1, span + 1)
-    )
+    expected = sum(chinese_calendar.is_workday(start + timedelta(days=k)) for k in range(1, span + 1))
     assert CAL.workdays_between(start, end) == expected
 
 
@@ -446,9 +427,7 @@ def made_up_schedules(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(made_up_schedules(), st.integers(min_value=0, max_value=364), TERMS)
-def test_made_up_years_round_trip_and_count(
-    data: dict[str, Any], offset: int, n: int
-) -> None:
+def test_made_up_years_round_trip_and_count(data: dict[str, Any], offset: int, n: int) -> None:
     schedule = YearSchedule.from_dict(data)
     assert schedule.to_dict() == data
     cal = WorkdayCalendar({schedule.year: schedule})

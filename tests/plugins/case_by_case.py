@@ -75,15 +75,21 @@ def filing_clock(facts: Facts, use: Sequence[Resolved], technology: str) -> Cloc
         )
     ):
         first = next(
-            (c for c in cases if is_mtm2018(c.record.effective)
-             and facts.tech_class(technology, c.record.effective) == "restricted"),
+            (
+                c
+                for c in cases
+                if is_mtm2018(c.record.effective) and facts.tech_class(technology, c.record.effective) == "restricted"
+            ),
             None,
         )
         filings = tuple(d for d in use if d.record.kind in FILING_KINDS and is_mtm2018(d.record.effective))
         return Clock(institution, technology, True, first, grandfather, by, filings, *standing_of(facts, use))
     first = next(
-        (c for c in cases if is_mtm2018(c.record.effective)
-         and facts.tech_class(technology, c.record.effective) == "restricted"),
+        (
+            c
+            for c in cases
+            if is_mtm2018(c.record.effective) and facts.tech_class(technology, c.record.effective) == "restricted"
+        ),
         None,
     )
     if first is None:
@@ -153,7 +159,8 @@ def check_unfiled_use(facts: Facts) -> Iterator[Finding]:
                 except CalendarError:
                     continue
                 why = (
-                    f"no filing submitted by the grandfather date {clock.by}" if clock.grandfathered
+                    f"no filing submitted by the grandfather date {clock.by}"
+                    if clock.grandfathered
                     else f"no filing submitted within {clock.article}'s {_days(clock)} working days of the first case"
                 )
             article = "MTM-2018#49" if clock.grandfathered and state == "none" else "MTM-2018#11"
@@ -394,8 +401,11 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
         cases = [d for d in use if d.record.kind == "case.performed"]
         if not cases or cases[0].record.effective < CQ2017:
             continue
-        ends = [notice_end(facts, s.decision.record) for s in use_states(use)
-                if s.decision.record.kind == "filing.completed" and not s.unbacked]
+        ends = [
+            notice_end(facts, s.decision.record)
+            for s in use_states(use)
+            if s.decision.record.kind == "filing.completed" and not s.unbacked
+        ]
         done_from = min((end + timedelta(days=1) for end in ends if end is not None), default=date.max)
         for case in cases:
             r = case.record

@@ -107,8 +107,9 @@ def rules_of(pm: pluggy.PluginManager) -> list[Rule]:
 
 
 def deadlines_of(pm: pluggy.PluginManager) -> list[Deadline]:
-    return sorted((d for ds in pm.hook.ledger_deadlines() for d in ds or ()),
-                  key=lambda d: (d.name, d.jurisdiction, d.valid_from))
+    return sorted(
+        (d for ds in pm.hook.ledger_deadlines() for d in ds or ()), key=lambda d: (d.name, d.jurisdiction, d.valid_from)
+    )
 
 
 def calendars_of(pm: pluggy.PluginManager) -> Callable[[str], WorkdayCalendar]:
@@ -195,8 +196,7 @@ def judge(
     scopes = list(institutions) if institutions is not None else [*institutions_in(log), None]
     out: list[Finding] = []
     for scope in scopes:
-        facts = facts_for(log, scope, as_of=as_of, pm=pm, known_at=known_at, tech_class=classes,
-                          calendar_for=calendars)
+        facts = facts_for(log, scope, as_of=as_of, pm=pm, known_at=known_at, tech_class=classes, calendar_for=calendars)
         for rule in rules:
             if rule.applies_to(facts.jurisdiction):
                 found = list(rule.check(facts))
@@ -220,28 +220,102 @@ def about(findings: Iterable[Finding], decision_id: str) -> list[Finding]:
 # Small hand-made histories: a Hunan hospital, its physicians, and the catalogue entries they use.
 
 BASE: list[dict[str, Any]] = [
-    {"id": "cat/S14", "kind": "technology.listed", "effective": "2018-11-19", "by": "湖南省卫生健康委员会",
-     "catalog": "hunan", "code": "S14", "name": "人工关节置换技术", "class": "restricted", "version": "HN-2018"},
-    {"id": "cat/G10", "kind": "technology.listed", "effective": "2015-06-29", "by": "国家卫生计生委",
-     "catalog": "national", "code": "G10", "name": "肿瘤消融治疗技术", "class": "restricted", "version": "2015"},
-    {"id": "cat/P01", "kind": "technology.listed", "effective": "2018-11-01", "by": "国家卫生健康委",
-     "catalog": "national", "code": "P01", "name": "代孕技术", "class": "prohibited", "version": "MTM-2018#9"},
-    {"id": "cat/C3", "kind": "technology.listed", "effective": "2009-05-01", "by": "卫生部",
-     "catalog": "national", "code": "C3", "name": "人工心脏植入技术", "class": "class3", "version": "MTM-2009"},
-    {"id": "inst", "kind": "institution.registered", "effective": "2005-01-01", "by": "长沙市卫生局",
-     "institution": "H1", "name": "测试医院", "province": "湖南省", "city": "长沙市", "category": "医院",
-     "level": "三级", "licensing_authority": "长沙市卫生健康委员会"},
-    {"id": "doc", "kind": "physician.registered", "effective": "2005-02-01", "by": "长沙市卫生局",
-     "physician": "D1", "name": "张医生", "institution": "H1", "title": "主任医师"},
-    {"id": "grant", "kind": "privilege.granted", "effective": "2005-03-01", "by": "H1", "institution": "H1",
-     "physician": "D1", "level": 4, "procedures": ["hunan:S14", "national:G10", "national:P01", "national:C3"]},
+    {
+        "id": "cat/S14",
+        "kind": "technology.listed",
+        "effective": "2018-11-19",
+        "by": "湖南省卫生健康委员会",
+        "catalog": "hunan",
+        "code": "S14",
+        "name": "人工关节置换技术",
+        "class": "restricted",
+        "version": "HN-2018",
+    },
+    {
+        "id": "cat/G10",
+        "kind": "technology.listed",
+        "effective": "2015-06-29",
+        "by": "国家卫生计生委",
+        "catalog": "national",
+        "code": "G10",
+        "name": "肿瘤消融治疗技术",
+        "class": "restricted",
+        "version": "2015",
+    },
+    {
+        "id": "cat/P01",
+        "kind": "technology.listed",
+        "effective": "2018-11-01",
+        "by": "国家卫生健康委",
+        "catalog": "national",
+        "code": "P01",
+        "name": "代孕技术",
+        "class": "prohibited",
+        "version": "MTM-2018#9",
+    },
+    {
+        "id": "cat/C3",
+        "kind": "technology.listed",
+        "effective": "2009-05-01",
+        "by": "卫生部",
+        "catalog": "national",
+        "code": "C3",
+        "name": "人工心脏植入技术",
+        "class": "class3",
+        "version": "MTM-2009",
+    },
+    {
+        "id": "inst",
+        "kind": "institution.registered",
+        "effective": "2005-01-01",
+        "by": "长沙市卫生局",
+        "institution": "H1",
+        "name": "测试医院",
+        "province": "湖南省",
+        "city": "长沙市",
+        "category": "医院",
+        "level": "三级",
+        "licensing_authority": "长沙市卫生健康委员会",
+    },
+    {
+        "id": "doc",
+        "kind": "physician.registered",
+        "effective": "2005-02-01",
+        "by": "长沙市卫生局",
+        "physician": "D1",
+        "name": "张医生",
+        "institution": "H1",
+        "title": "主任医师",
+    },
+    {
+        "id": "grant",
+        "kind": "privilege.granted",
+        "effective": "2005-03-01",
+        "by": "H1",
+        "institution": "H1",
+        "physician": "D1",
+        "level": 4,
+        "procedures": ["hunan:S14", "national:G10", "national:P01", "national:C3"],
+    },
     *(
         # MTM-2018#21: the technology-management committee's 论证, a condition of use like ethics (#13),
         # on the day each technology is listed (a decision cannot name it before).
-        {"id": f"mgmt/{ref}", "kind": "review.concluded", "effective": day, "by": "H1", "institution": "H1",
-         "technology": ref, "committee": "management", "outcome": "approved"}
-        for ref, day in (("hunan:S14", "2018-11-19"), ("national:G10", "2015-06-29"), ("national:P01", "2018-11-01"),
-                         ("national:C3", "2009-05-01"))
+        {
+            "id": f"mgmt/{ref}",
+            "kind": "review.concluded",
+            "effective": day,
+            "by": "H1",
+            "institution": "H1",
+            "technology": ref,
+            "committee": "management",
+            "outcome": "approved",
+        }
+        for ref, day in (
+            ("hunan:S14", "2018-11-19"),
+            ("national:G10", "2015-06-29"),
+            ("national:P01", "2018-11-01"),
+            ("national:C3", "2009-05-01"),
+        )
     ),
 ]
 
@@ -252,33 +326,81 @@ def hunan_history(*decisions: dict[str, Any], province: str = "湖南省") -> Lo
     return log_of([*base, *decisions])
 
 
-def case(cid: str, day: str, tech: str = "hunan:S14", *, physician: str = "D1", level: int | None = 4,
-         institution: str = "H1") -> dict[str, Any]:
-    d: dict[str, Any] = {"id": cid, "kind": "case.performed", "effective": day, "by": institution,
-                         "institution": institution, "technology": tech, "physician": physician, "case": cid}
+def case(
+    cid: str,
+    day: str,
+    tech: str = "hunan:S14",
+    *,
+    physician: str = "D1",
+    level: int | None = 4,
+    institution: str = "H1",
+) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": cid,
+        "kind": "case.performed",
+        "effective": day,
+        "by": institution,
+        "institution": institution,
+        "technology": tech,
+        "physician": physician,
+        "case": cid,
+    }
     if level is not None:
         d["level"] = level
     return d
 
 
 def ethics(rid: str, day: str, tech: str = "hunan:S14", outcome: str = "approved") -> dict[str, Any]:
-    return {"id": rid, "kind": "review.concluded", "effective": day, "by": "H1", "institution": "H1",
-            "technology": tech, "committee": "ethics", "outcome": outcome}
+    return {
+        "id": rid,
+        "kind": "review.concluded",
+        "effective": day,
+        "by": "H1",
+        "institution": "H1",
+        "technology": tech,
+        "committee": "ethics",
+        "outcome": outcome,
+    }
 
 
-def submitted(fid: str, day: str, tech: str = "hunan:S14", lead: str = "D1", *,
-              ext: dict[str, Any] | None = None) -> dict[str, Any]:
+def submitted(
+    fid: str, day: str, tech: str = "hunan:S14", lead: str = "D1", *, ext: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A filing; ``ext`` adds plugin fields (``{"hunan.form": …}``)."""
-    return {"id": fid, "kind": "filing.submitted", "effective": day, "by": "H1", "institution": "H1",
-            "technology": tech, "technical_lead": lead, "materials": ["备案表"], **(ext or {})}
+    return {
+        "id": fid,
+        "kind": "filing.submitted",
+        "effective": day,
+        "by": "H1",
+        "institution": "H1",
+        "technology": tech,
+        "technical_lead": lead,
+        "materials": ["备案表"],
+        **(ext or {}),
+    }
 
 
-def completed(fid: str, day: str, tech: str = "hunan:S14", by: str = "长沙市卫生健康委员会", *,
-              ext: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"id": fid, "kind": "filing.completed", "effective": day, "by": by, "institution": "H1",
-            "technology": tech, **(ext or {})}
+def completed(
+    fid: str, day: str, tech: str = "hunan:S14", by: str = "长沙市卫生健康委员会", *, ext: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": fid,
+        "kind": "filing.completed",
+        "effective": day,
+        "by": by,
+        "institution": "H1",
+        "technology": tech,
+        **(ext or {}),
+    }
 
 
 def rejected(fid: str, day: str, tech: str = "hunan:S14") -> dict[str, Any]:
-    return {"id": fid, "kind": "filing.rejected", "effective": day, "by": "长沙市卫生健康委员会",
-            "institution": "H1", "technology": tech, "reason": "材料不全"}
+    return {
+        "id": fid,
+        "kind": "filing.rejected",
+        "effective": day,
+        "by": "长沙市卫生健康委员会",
+        "institution": "H1",
+        "technology": tech,
+        "reason": "材料不全",
+    }

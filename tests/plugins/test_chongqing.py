@@ -45,31 +45,102 @@ DISTRICT = "渝中区卫生健康委员会"
 
 def history(*decisions: dict[str, Any], licensing: str = DISTRICT) -> list[tuple[int, Any]]:
     base: list[dict[str, Any]] = [
-        {"id": "cat/G04", "kind": "technology.listed", "effective": "2015-06-29", "by": "国家卫生计生委",
-         "catalog": "national", "code": "G04", "name": "同种异体角膜移植技术", "class": "restricted",
-         "version": "2015"},
-        {"id": "cat/C2", "kind": "technology.listed", "effective": "2010-06-01", "by": "重庆市卫生局",
-         "catalog": "chongqing", "code": "C2-01", "name": "某第二类技术", "class": "class2",
-         "version": "渝卫医〔2010〕46号"},
-        {"id": "inst", "kind": "institution.registered", "effective": "2007-10-09", "by": "渝中区卫生局",
-         "institution": "Q1", "name": "测试医院", "province": "重庆市", "city": "渝中区", "category": "医院",
-         "level": "二级", "licensing_authority": licensing},
-        {"id": "doc", "kind": "physician.registered", "effective": "2009-11-09", "by": "渝中区卫生局",
-         "physician": "D1", "name": "邓医生", "institution": "Q1", "title": "主任医师"},
-        {"id": "grant", "kind": "privilege.granted", "effective": "2010-01-01", "by": "Q1", "institution": "Q1",
-         "physician": "D1", "level": 4, "procedures": ["national:G04", "chongqing:C2-01"]},
-        {"id": "ethics", "kind": "review.concluded", "effective": "2010-01-01", "by": "Q1", "institution": "Q1",
-         "technology": "national:G04", "committee": "ethics", "outcome": "approved"},
-        {"id": "mgmt", "kind": "review.concluded", "effective": "2010-01-01", "by": "Q1", "institution": "Q1",
-         "technology": "national:G04", "committee": "management", "outcome": "approved"},  # MTM-2018#21
+        {
+            "id": "cat/G04",
+            "kind": "technology.listed",
+            "effective": "2015-06-29",
+            "by": "国家卫生计生委",
+            "catalog": "national",
+            "code": "G04",
+            "name": "同种异体角膜移植技术",
+            "class": "restricted",
+            "version": "2015",
+        },
+        {
+            "id": "cat/C2",
+            "kind": "technology.listed",
+            "effective": "2010-06-01",
+            "by": "重庆市卫生局",
+            "catalog": "chongqing",
+            "code": "C2-01",
+            "name": "某第二类技术",
+            "class": "class2",
+            "version": "渝卫医〔2010〕46号",
+        },
+        {
+            "id": "inst",
+            "kind": "institution.registered",
+            "effective": "2007-10-09",
+            "by": "渝中区卫生局",
+            "institution": "Q1",
+            "name": "测试医院",
+            "province": "重庆市",
+            "city": "渝中区",
+            "category": "医院",
+            "level": "二级",
+            "licensing_authority": licensing,
+        },
+        {
+            "id": "doc",
+            "kind": "physician.registered",
+            "effective": "2009-11-09",
+            "by": "渝中区卫生局",
+            "physician": "D1",
+            "name": "邓医生",
+            "institution": "Q1",
+            "title": "主任医师",
+        },
+        {
+            "id": "grant",
+            "kind": "privilege.granted",
+            "effective": "2010-01-01",
+            "by": "Q1",
+            "institution": "Q1",
+            "physician": "D1",
+            "level": 4,
+            "procedures": ["national:G04", "chongqing:C2-01"],
+        },
+        {
+            "id": "ethics",
+            "kind": "review.concluded",
+            "effective": "2010-01-01",
+            "by": "Q1",
+            "institution": "Q1",
+            "technology": "national:G04",
+            "committee": "ethics",
+            "outcome": "approved",
+        },
+        {
+            "id": "mgmt",
+            "kind": "review.concluded",
+            "effective": "2010-01-01",
+            "by": "Q1",
+            "institution": "Q1",
+            "technology": "national:G04",
+            "committee": "management",
+            "outcome": "approved",
+        },  # MTM-2018#21
     ]
     return log_of([*base, *decisions])
 
 
-def completed(fid: str, day: str, tech: str = "national:G04", by: str = CITY, *, review: bool = True,
-              notice: tuple[str, str] | None = None) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": fid, "kind": "filing.completed", "effective": day, "by": by, "institution": "Q1",
-                         "technology": tech}
+def completed(
+    fid: str,
+    day: str,
+    tech: str = "national:G04",
+    by: str = CITY,
+    *,
+    review: bool = True,
+    notice: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": fid,
+        "kind": "filing.completed",
+        "effective": day,
+        "by": by,
+        "institution": "Q1",
+        "technology": tech,
+    }
     if review:
         d["chongqing.expert_review"] = f"{day} 专家形式审核：通过"
     start, end = notice or (day, day)
@@ -79,20 +150,41 @@ def completed(fid: str, day: str, tech: str = "national:G04", by: str = CITY, *,
 
 
 def case(cid: str, day: str, tech: str = "national:G04") -> dict[str, Any]:
-    return {"id": cid, "kind": "case.performed", "effective": day, "by": "Q1", "institution": "Q1",
-            "technology": tech, "physician": "D1", "case": cid, "level": 4}
+    return {
+        "id": cid,
+        "kind": "case.performed",
+        "effective": day,
+        "by": "Q1",
+        "institution": "Q1",
+        "technology": tech,
+        "physician": "D1",
+        "case": cid,
+        "level": 4,
+    }
 
 
 def submitted(fid: str, day: str, tech: str = "national:G04") -> dict[str, Any]:
-    return {"id": fid, "kind": "filing.submitted", "effective": day, "by": "Q1", "institution": "Q1",
-            "technology": tech, "technical_lead": "D1", "materials": ["临床应用备案表"]}
+    return {
+        "id": fid,
+        "kind": "filing.submitted",
+        "effective": day,
+        "by": "Q1",
+        "institution": "Q1",
+        "technology": tech,
+        "technical_lead": "D1",
+        "materials": ["临床应用备案表"],
+    }
 
 
 def test_chongqing_public_notice_deadline_is_5_working_days_cq2017() -> None:
     """CQ-2017#二(二): "公示期为5个工作日"."""
     [deadline] = DEADLINES
     assert (deadline.name, deadline.working_days, deadline.article, deadline.jurisdiction) == (
-        "public-notice", 5, "CQ-2017#二(二)", "chongqing")
+        "public-notice",
+        5,
+        "CQ-2017#二(二)",
+        "chongqing",
+    )
 
 
 def test_every_chongqing_rule_names_its_province_and_cites_cq2017() -> None:
@@ -174,23 +266,40 @@ def test_cq2017_2_2_public_notice_of_5_working_days_first_day_counted(
 
 def test_cq2017_2_2_a_case_before_the_notice_ran_is_use_before_filing_until_2018_11_01() -> None:
     """CQ-2017#二(一)(二): in 2017–2018 a new technology was filed first and counted once noticed."""
-    early = history(submitted("f1", "2017-07-17"), completed("k1", "2017-08-07", by=CITY_2017,
-                                                             notice=("2017-08-07", "2017-08-11")),
-                    case("c1", "2017-08-10"), case("c2", "2017-08-22"))
+    early = history(
+        submitted("f1", "2017-07-17"),
+        completed("k1", "2017-08-07", by=CITY_2017, notice=("2017-08-07", "2017-08-11")),
+        case("c1", "2017-08-10"),
+        case("c2", "2017-08-22"),
+    )
     assert summary(judge(early, as_of=date(2017, 12, 31))) == {
         ("chongqing.use-before-filing", "CQ-2017#二(二)", ("c1",)),
     }
     # From 2018-11-01 MTM-2018#11's order applies (first case, then filing): not this rule's.
-    later = history(case("c1", "2019-03-19"), submitted("f1", "2019-04-03"),
-                    completed("k1", "2019-04-17", notice=("2019-04-17", "2019-04-23")), case("c2", "2019-04-18"))
+    later = history(
+        case("c1", "2019-03-19"),
+        submitted("f1", "2019-04-03"),
+        completed("k1", "2019-04-17", notice=("2019-04-17", "2019-04-23")),
+        case("c2", "2019-04-18"),
+    )
     assert judge(later, as_of=date(2019, 12, 31)) == []
 
 
 def test_cq2017_rules_do_not_judge_hunan() -> None:
     log = history(completed("k1", "2019-04-17", by="长沙市卫生健康委员会", review=False))
-    log = [(p, r) if r.kind != "institution.registered" else (p, parse_line(json.dumps(
-        {**r.to_json_dict(), "effective": str(r.effective), "province": "湖南省"}, ensure_ascii=False)))
-        for p, r in log]
+    log = [
+        (p, r)
+        if r.kind != "institution.registered"
+        else (
+            p,
+            parse_line(
+                json.dumps(
+                    {**r.to_json_dict(), "effective": str(r.effective), "province": "湖南省"}, ensure_ascii=False
+                )
+            ),
+        )
+        for p, r in log
+    ]
     assert not any(f.rule.startswith("chongqing.") for f in judge(log, as_of=date(2019, 12, 31)))
 
 
@@ -250,8 +359,12 @@ def notices(ledger_db: tuple[str, pluggy.PluginManager], day: str) -> list[dict[
     pm.hook.ledger_register_commands(cli=group)
     app = LedgerApplication.open(path, plugins=pm)
     try:
-        result = CliRunner().invoke(group, ["chongqing", "notices", "--as-of", day, "--format", "json"],
-                                    obj={"db": path, "app": app}, catch_exceptions=False)
+        result = CliRunner().invoke(
+            group,
+            ["chongqing", "notices", "--as-of", day, "--format", "json"],
+            obj={"db": path, "app": app},
+            catch_exceptions=False,
+        )
     finally:
         app.close()
     assert result.exit_code == 0, result.output
@@ -263,7 +376,11 @@ def test_cq_2020_0007_is_still_in_its_public_notice_on_2020_10_09(ledger_db: tup
     """CQ-2017#二(二): noticed 2020-09-29 … 2020-10-12; on 2020-10-09 it does not yet count as done."""
     [row] = notices(ledger_db, "2020-10-09")
     assert (row["institution_name"], row["technology"], row["filed_on"], row["notice_until"]) == (
-        "鹅岭示范医院", "national:G04", "2020-09-29", "2020-10-12")
+        "鹅岭示范医院",
+        "national:G04",
+        "2020-09-29",
+        "2020-10-12",
+    )
     assert [r["technology"] for r in notices(ledger_db, "2020-10-12")] == ["national:G04"]
     assert notices(ledger_db, "2020-10-13") == []
     assert [r["technology"] for r in notices(ledger_db, "2017-08-11")] == ["national:G01"]
@@ -301,7 +418,7 @@ def test_csv_output_neutralises_formulas_and_quotes_carriage_returns(capsys: pyt
 
     emit([{"a": "=HYPERLINK(1)", "b": "x\r=cmd"}], ("a", "b"), "csv")
     out = capsys.readouterr().out
-    assert out == "a,b\r\n'=HYPERLINK(1),\"x\r=cmd\"\r\n"
+    assert out == 'a,b\r\n\'=HYPERLINK(1),"x\r=cmd"\r\n'
 
 
 # --- the notice the completion records, in the views (disclosure and the published page) -------------------
@@ -329,8 +446,10 @@ def test_cq2017_2_2_the_recorded_notice_end_wins_over_the_computed_one(
         assert result.exit_code == 0, result.output
         return {f["technology"]: (f["status"], f["notice_until"]) for f in json.loads(result.stdout)["filings"]}
 
-    assert shown("2021-03-04") == {"national:G04": ("in public notice", "2021-03-08"),
-                                   "chongqing:C2-01": ("in public notice", "2021-03-05")}
+    assert shown("2021-03-04") == {
+        "national:G04": ("in public notice", "2021-03-08"),
+        "chongqing:C2-01": ("in public notice", "2021-03-05"),
+    }
     assert shown("2021-03-08")["national:G04"] == ("in public notice", "2021-03-08")
     assert shown("2021-03-08")["chongqing:C2-01"] == ("filed", "2021-03-05")
     assert shown("2021-03-09")["national:G04"] == ("filed", "2021-03-08")
@@ -338,8 +457,14 @@ def test_cq2017_2_2_the_recorded_notice_end_wins_over_the_computed_one(
 
     # A correction of the recorded end counts from its position on; before it, the old end.
     before = app.decision("f-c2").position  # the last decision of the history
-    correction = {"id": "fix", "kind": "decision.corrected", "effective": "2021-03-10", "by": CITY,
-                  "corrects": "f-g04", "fields": {"chongqing.public_notice_end": "2021-03-09"}}
+    correction = {
+        "id": "fix",
+        "kind": "decision.corrected",
+        "effective": "2021-03-10",
+        "by": CITY,
+        "corrects": "f-g04",
+        "fields": {"chongqing.public_notice_end": "2021-03-09"},
+    }
     app.import_lines(io.BytesIO(json.dumps(correction, ensure_ascii=False).encode() + b"\n"), source="fix.jsonl")
     assert shown("2021-03-04")["national:G04"] == ("in public notice", "2021-03-09")
     assert shown("2021-03-04", "--known-at", str(before))["national:G04"] == ("in public notice", "2021-03-08")

@@ -69,14 +69,19 @@ EXPECTED = {
 }
 
 NO_FINDING = (
-    "HN-2019-0005", "HN-2019-0006",  # grandfathered G10, re-filed 2019-01-22 <= 2019-01-31 (HN-2018#六(一))
+    "HN-2019-0005",
+    "HN-2019-0006",  # grandfathered G10, re-filed 2019-01-22 <= 2019-01-31 (HN-2018#六(一))
     "HN-2019-0021",  # filed on exactly the 15th working day (2019-05-14)
-    "HN-2026-0003", "HN-2026-0004", "HN-2026-0005",  # across Spring Festival 2026
+    "HN-2026-0003",
+    "HN-2026-0004",
+    "HN-2026-0005",  # across Spring Festival 2026
     "HN-2019-0043",  # training base on the 3rd working day across National Day 2019
-    "HN-2023-0004", "HN-2023-0005",  # G05 delisted 2022-04-20: no longer restricted
+    "HN-2023-0004",
+    "HN-2023-0005",  # G05 delisted 2022-04-20: no longer restricted
     "HN-2012-0002",  # technical audit, 5 members, 3 for: pass (MTM-2009#27)
     "HN-2026-0007",  # evaluation, 11 members, 2 recused, 8 of 9 for (EVAL-2026#7)
-    "HN-2019-0040", "HN-2019-0038",  # 莲城's S19: filed in time, authority is its licensing authority
+    "HN-2019-0040",
+    "HN-2019-0038",  # 莲城's S19: filed in time, authority is its licensing authority
     "HN-2016-0005",  # a transition-era filing with the province: not judged by HN-2018
 )
 
@@ -157,7 +162,9 @@ def test_demo_is_judged_the_same_with_chongqing_disabled() -> None:
 
 def test_hn2018_2_2_filing_is_completed_by_the_licensing_authority() -> None:
     log = hunan_history(
-        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
         completed("k1", "2019-05-20", by="湖南省卫生健康委员会"),
         ethics("e2", "2016-01-01", "national:G10"),
         completed("k0", "2016-04-20", "national:G10", by="湖南省卫生和计划生育委员会"),  # transition era
@@ -169,7 +176,9 @@ def test_hn2018_2_2_filing_is_completed_by_the_licensing_authority() -> None:
 
 def test_hunan_rules_do_not_judge_other_provinces() -> None:
     log = hunan_history(
-        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
         completed("k1", "2019-05-20", by="湖南省卫生健康委员会"),
         province="广东省",
     )
@@ -181,10 +190,18 @@ def test_hunan_rules_do_not_judge_other_provinces() -> None:
 
 def form(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "医疗机构名称": "测试医院", "医疗机构类别": "医院", "医疗机构级别": "三级", "医疗机构主要负责人": "刘振华",
-        "联系手机": "139****2101", "技术名称": "人工关节置换技术", "技术编号": "S14", "是否首次开展": "是",
-        "技术负责人": [{"姓名": "张医生", "职称": "主任医师", "负责科室": "骨科"}], "相关培训情况": "规范化培训",
-        "是否对照相关医疗技术管理规范进行自我评估": "是", "是否符合相关医疗技术管理规范要求": "是",
+        "医疗机构名称": "测试医院",
+        "医疗机构类别": "医院",
+        "医疗机构级别": "三级",
+        "医疗机构主要负责人": "刘振华",
+        "联系手机": "139****2101",
+        "技术名称": "人工关节置换技术",
+        "技术编号": "S14",
+        "是否首次开展": "是",
+        "技术负责人": [{"姓名": "张医生", "职称": "主任医师", "负责科室": "骨科"}],
+        "相关培训情况": "规范化培训",
+        "是否对照相关医疗技术管理规范进行自我评估": "是",
+        "是否符合相关医疗技术管理规范要求": "是",
         "医疗机构意见": "同意开展并备案。（公章）",
     }
     base.update(changes)
@@ -192,26 +209,44 @@ def form(**changes: Any) -> dict[str, Any]:
 
 
 def test_hn2018_2_2_1_annex2_complete_form_matching_its_filing_is_fine() -> None:
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
-                        submitted("f1", "2019-05-06", ext={"hunan.form": form()}), completed("k1", "2019-05-20"))
+    log = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06", ext={"hunan.form": form()}),
+        completed("k1", "2019-05-20"),
+    )
     assert judge(log, as_of=date(2019, 12, 31)) == []
 
 
 def test_hn2018_2_2_1_annex2_incomplete_form_is_a_finding() -> None:
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
-                        submitted("f1", "2019-05-06", ext={"hunan.form": form(医疗机构意见="", 联系手机=None)}),
-                        completed("k1", "2019-05-20"))
+    log = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06", ext={"hunan.form": form(医疗机构意见="", 联系手机=None)}),
+        completed("k1", "2019-05-20"),
+    )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("hunan.form-incomplete", "HN-2018#二(二)1", ("f1",))}
     assert "联系手机" in found[0].message and "医疗机构意见" in found[0].message
 
 
 def test_hn2018_annex2_form_that_says_another_code_institution_or_lead_is_a_finding() -> None:
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"),
-                        submitted("f1", "2019-05-06", ext={"hunan.form": form(
-                            技术编号="S15", 医疗机构名称="别的医院",
-                            技术负责人=[{"姓名": "王医生", "职称": "主任医师", "负责科室": "骨科"}])}),
-                        completed("k1", "2019-05-20"))
+    log = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted(
+            "f1",
+            "2019-05-06",
+            ext={
+                "hunan.form": form(
+                    技术编号="S15",
+                    医疗机构名称="别的医院",
+                    技术负责人=[{"姓名": "王医生", "职称": "主任医师", "负责科室": "骨科"}],
+                )
+            },
+        ),
+        completed("k1", "2019-05-20"),
+    )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("hunan.form-mismatch", "HN-2018#二(二)1", ("f1",))}
     assert all(s in found[0].message for s in ("S15", "别的医院", "王医生"))
@@ -219,18 +254,52 @@ def test_hn2018_annex2_form_that_says_another_code_institution_or_lead_is_a_find
 
 def test_hn2018_annex2_note2_case_after_the_lead_left_without_a_new_form() -> None:
     """HN-2018 附件2 注2: a change of technical lead requires a new filing form."""
-    left = {"id": "dereg", "kind": "physician.deregistered", "effective": "2021-06-30", "by": "长沙市卫生健康委员会",
-            "physician": "D1", "institution": "H1"}
-    newdoc = {"id": "doc2", "kind": "physician.registered", "effective": "2021-07-01", "by": "长沙市卫生健康委员会",
-              "physician": "D2", "name": "李医生", "institution": "H1", "title": "主任医师"}
-    grant2 = {"id": "grant2", "kind": "privilege.granted", "effective": "2021-07-01", "by": "H1", "institution": "H1",
-              "physician": "D2", "level": 4, "procedures": ["hunan:S14"]}
-    history = [ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-               completed("k1", "2019-05-20"), left, newdoc, grant2, case_("c2", "2021-08-02", physician="D2")]
+    left = {
+        "id": "dereg",
+        "kind": "physician.deregistered",
+        "effective": "2021-06-30",
+        "by": "长沙市卫生健康委员会",
+        "physician": "D1",
+        "institution": "H1",
+    }
+    newdoc = {
+        "id": "doc2",
+        "kind": "physician.registered",
+        "effective": "2021-07-01",
+        "by": "长沙市卫生健康委员会",
+        "physician": "D2",
+        "name": "李医生",
+        "institution": "H1",
+        "title": "主任医师",
+    }
+    grant2 = {
+        "id": "grant2",
+        "kind": "privilege.granted",
+        "effective": "2021-07-01",
+        "by": "H1",
+        "institution": "H1",
+        "physician": "D2",
+        "level": 4,
+        "procedures": ["hunan:S14"],
+    }
+    history = [
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
+        completed("k1", "2019-05-20"),
+        left,
+        newdoc,
+        grant2,
+        case_("c2", "2021-08-02", physician="D2"),
+    ]
     found = judge(hunan_history(*history), as_of=date(2021, 12, 31))
     assert summary(found) == {("hunan.lead-left", "HN-2018 附件2 注2", ("c2", "f1", "dereg"))}
-    refiled = judge(hunan_history(*history[:-1], submitted("f2", "2021-07-20", lead="D2"),
-                                  case_("c2", "2021-08-02", physician="D2")), as_of=date(2021, 12, 31))
+    refiled = judge(
+        hunan_history(
+            *history[:-1], submitted("f2", "2021-07-20", lead="D2"), case_("c2", "2021-08-02", physician="D2")
+        ),
+        as_of=date(2021, 12, 31),
+    )
     assert refiled == []
 
 
@@ -240,8 +309,16 @@ def test_hn2018_annex2_note2_case_after_the_lead_left_without_a_new_form() -> No
 @pytest.mark.parametrize(("reported", "late"), [("2020-07-24", False), ("2020-07-27", True)])
 def test_hn2018_5_passed_trainee_list_within_5_working_days(reported: str, late: bool) -> None:
     """HN-2018#五: certified Friday 2020-07-17; the 5th working day after is 2020-07-24."""
-    certified = {"id": "t1", "kind": "trainee.certified", "effective": "2020-07-17", "by": "H1", "physician": "D1",
-                 "institution": "H1", "technology": "national:G10", "hunan.list_reported": reported}
+    certified = {
+        "id": "t1",
+        "kind": "trainee.certified",
+        "effective": "2020-07-17",
+        "by": "H1",
+        "physician": "D1",
+        "institution": "H1",
+        "technology": "national:G10",
+        "hunan.list_reported": reported,
+    }
     found = judge(hunan_history(certified), as_of=date(2020, 12, 31))
     assert summary(found) == ({("hunan.trainee-list", "HN-2018#五", ("t1",))} if late else set())
     if late:
@@ -267,14 +344,26 @@ def test_validator_accepts_every_form_in_the_demo_and_an_incomplete_one() -> Non
         (submitted("f1", "2019-05-06", ext={"hunan.form": "附件2"}), "hunan.form"),
         (submitted("f1", "2019-05-06", ext={"hunan.form": form(是否首次开展="可能")}), "hunan.form.是否首次开展"),
         (submitted("f1", "2019-05-06", ext={"hunan.form": form(技术负责人="张医生")}), "hunan.form.技术负责人"),
-        (submitted("f1", "2019-05-06", ext={"hunan.form": form(技术负责人=[{"职称": "主任医师"}])}),
-         "hunan.form.技术负责人[0]"),
+        (
+            submitted("f1", "2019-05-06", ext={"hunan.form": form(技术负责人=[{"职称": "主任医师"}])}),
+            "hunan.form.技术负责人[0]",
+        ),
         (submitted("f1", "2019-05-06", ext={"hunan.form": form(技术编号=14)}), "hunan.form.技术编号"),
         (completed("k1", "2019-05-20", ext={"hunan.form": form()}), "hunan.form"),
         (submitted("f1", "2019-05-06", ext={"hunan.from": form()}), "hunan.from"),
-        ({"id": "t", "kind": "trainee.certified", "effective": "2020-07-17", "by": "H1", "physician": "D1",
-          "institution": "H1", "technology": "national:G10", "hunan.list_reported": "2020-07-10"},
-         "hunan.list_reported"),
+        (
+            {
+                "id": "t",
+                "kind": "trainee.certified",
+                "effective": "2020-07-17",
+                "by": "H1",
+                "physician": "D1",
+                "institution": "H1",
+                "technology": "national:G10",
+                "hunan.list_reported": "2020-07-10",
+            },
+            "hunan.list_reported",
+        ),
     ],
 )
 def test_validator_refuses_only_clearly_wrong_structure(decision: dict[str, Any], field: str) -> None:
@@ -322,8 +411,10 @@ def test_hn2018_annex5_filing_summary_2019h1(views: Any) -> None:
     assert [c.name for c in table.columns] == ["市州", "医疗机构名称", "技术编号", "技术名称", "备案时间", "备案机关"]
     assert next(c for c in table.columns if c.name == "备案时间").number_format == "@"
     assert table.header_lines[0] == "湖南省限制类医疗机构临床应用备案汇总表"
-    assert [(r["city"], r["institution_name"], r["code"], r["technology_name"], r["filed_on"], r["authority"])
-            for r in table.rows] == [
+    assert [
+        (r["city"], r["institution_name"], r["code"], r["technology_name"], r["filed_on"], r["authority"])
+        for r in table.rows
+    ] == [
         ("株洲市", "湘东示范医院", "S03", "三级及以上消化内镜诊疗技术", "20190415", "株洲市卫生健康委员会"),
         ("长沙市", "湘江示范医院", "G10", "肿瘤消融治疗技术", "20190130", "长沙市卫生健康委员会"),
         ("长沙市", "湘江示范医院", "S14", "人工关节置换技术", "20190528", "长沙市卫生健康委员会"),
@@ -377,8 +468,9 @@ def test_hunan_deadlines_command(ledger_db: tuple[str, pluggy.PluginManager]) ->
     assert rows[("湘江示范医院", "hunan:S14")]["status"] == "open: 3 working days left"
     assert rows[("湘江示范医院", "national:G10")]["status"] == "filed on time"
     assert rows[("湘江示范医院", "national:G10")]["due"] == "2019-01-31"
-    later = run(ledger_db, "hunan", "deadlines", "--as-of", "2019-05-20", "--institution", XINGCHENG,
-                "--format", "json")
+    later = run(
+        ledger_db, "hunan", "deadlines", "--as-of", "2019-05-20", "--institution", XINGCHENG, "--format", "json"
+    )
     [row] = json.loads(later.stdout)
     assert (row["due"], row["status"], row["article"]) == ("2019-05-16", "overdue: no filing yet", "HN-2018#二(二)")
     table = run(ledger_db, "hunan", "deadlines", "--as-of", "2019-06-30")
@@ -430,14 +522,35 @@ def test_import_refuses_a_form_that_is_not_an_object(tmp_path: Path) -> None:
     try:
         with NATIONAL_CATALOG.open("rb") as fh:
             app.import_lines(fh, source="national")
-        bad = [json.dumps(d, ensure_ascii=False) for d in [
-            {"id": "inst", "kind": "institution.registered", "effective": "2005-01-01", "by": "长沙市卫生局",
-             "institution": "H1", "name": "测试医院", "province": "湖南省", "city": "长沙市", "category": "医院",
-             "level": "三级", "licensing_authority": "长沙市卫生健康委员会"},
-            {"id": "doc", "kind": "physician.registered", "effective": "2005-02-01", "by": "长沙市卫生局",
-             "physician": "D1", "name": "张医生", "institution": "H1", "title": "主任医师"},
-            submitted("f1", "2019-05-06", tech="national:G10", ext={"hunan.form": ["附件2"]}),
-        ]]
+        bad = [
+            json.dumps(d, ensure_ascii=False)
+            for d in [
+                {
+                    "id": "inst",
+                    "kind": "institution.registered",
+                    "effective": "2005-01-01",
+                    "by": "长沙市卫生局",
+                    "institution": "H1",
+                    "name": "测试医院",
+                    "province": "湖南省",
+                    "city": "长沙市",
+                    "category": "医院",
+                    "level": "三级",
+                    "licensing_authority": "长沙市卫生健康委员会",
+                },
+                {
+                    "id": "doc",
+                    "kind": "physician.registered",
+                    "effective": "2005-02-01",
+                    "by": "长沙市卫生局",
+                    "physician": "D1",
+                    "name": "张医生",
+                    "institution": "H1",
+                    "title": "主任医师",
+                },
+                submitted("f1", "2019-05-06", tech="national:G10", ext={"hunan.form": ["附件2"]}),
+            ]
+        ]
         with pytest.raises(DecisionError) as error:
             app.import_lines([line.encode() for line in bad], source="bad.jsonl")
         assert error.value.field == "hunan.form"
@@ -453,15 +566,26 @@ def test_hn2018_2_2_deadlines_list_and_findings_agree_on_a_retracted_submission(
     from plugins.hunan.commands import deadline_rows
     from projections.views import Views
 
-    retraction = {"id": "r1", "kind": "decision.retracted", "effective": "2019-05-30", "by": "H1",
-                  "retracts": "s1", "reason": "报送错误"}
-    log = hunan_history(ethics("e1", "2019-04-01"), case_("c1", "2019-04-22"), submitted("s1", "2019-05-06"),
-                        retraction)
+    retraction = {
+        "id": "r1",
+        "kind": "decision.retracted",
+        "effective": "2019-05-30",
+        "by": "H1",
+        "retracts": "s1",
+        "reason": "报送错误",
+    }
+    log = hunan_history(
+        ethics("e1", "2019-04-01"), case_("c1", "2019-04-22"), submitted("s1", "2019-05-06"), retraction
+    )
     text = "".join(canonical.dumps(r.to_json_dict()) + "\n" for _, r in log)
     app.import_lines(io.BytesIO(text.encode()), source="retracted.jsonl")
     views = Views(app)
     [row] = deadline_rows(views, institution="H1", as_of=date(2019, 6, 3))
     assert (row["due"], row["filed"], row["status"], row["article"]) == (
-        "2019-05-14", "", "overdue: no filing yet", "HN-2018#二(二)")
+        "2019-05-14",
+        "",
+        "overdue: no filing yet",
+        "HN-2018#二(二)",
+    )
     found = views.trail(institution="H1", as_of=date(2019, 6, 3)).findings
     assert "national.filing-overdue" in {f.rule for f in found}

@@ -88,8 +88,17 @@ def test_mtm2018_9_case_or_filing_of_a_prohibited_technology_is_grave() -> None:
 
 def test_mtm2009_13_58_prohibited_before_2018_is_judged_by_mtm2009() -> None:
     log = hunan_history(
-        {"id": "cat/P09", "kind": "technology.listed", "effective": "2009-05-01", "by": "卫生部", "catalog": "national",
-         "code": "P09", "name": "人类体细胞克隆技术", "class": "prohibited", "version": "MTM-2009#58"},
+        {
+            "id": "cat/P09",
+            "kind": "technology.listed",
+            "effective": "2009-05-01",
+            "by": "卫生部",
+            "catalog": "national",
+            "code": "P09",
+            "name": "人类体细胞克隆技术",
+            "class": "prohibited",
+            "version": "MTM-2009#58",
+        },
         case_("c1", "2012-03-01", "national:P09"),
     )
     found = judge(log, as_of=date(2013, 1, 1))
@@ -107,8 +116,9 @@ def test_mtm2009_13_58_prohibited_before_2018_is_judged_by_mtm2009() -> None:
 def test_mtm2018_11_filing_within_15_working_days_counts_the_may_day_make_up_days(filed: str, late: bool) -> None:
     """MTM-2018#11, HN-2018#二(二): first case 2019-04-22; 04-28 and 05-05 (Sundays) were working days,
     05-01..04 off, so the 15th working day is 2019-05-14 (NOTES.md)."""
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", filed),
-                        completed("k1", "2019-05-20"))  # the authority answers in time (MTM-2018#11)
+    log = hunan_history(
+        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", filed), completed("k1", "2019-05-20")
+    )  # the authority answers in time (MTM-2018#11)
     found = judge(log, as_of=date(2019, 12, 31))
     if not late:
         assert found == []
@@ -119,8 +129,13 @@ def test_mtm2018_11_filing_within_15_working_days_counts_the_may_day_make_up_day
 
 
 def test_mtm2018_11_outside_a_province_plugin_cites_the_national_article_alone() -> None:
-    log = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-20"),
-                        completed("k1", "2019-05-27"), province=GD)
+    log = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-20"),
+        completed("k1", "2019-05-27"),
+        province=GD,
+    )
     assert summary(judge(log, as_of=date(2019, 12, 31))) == {("national.late-filing", "MTM-2018#11", ("f1", "c1"))}
 
 
@@ -141,11 +156,23 @@ def test_mtm2018_11_only_the_first_filing_counts_a_new_form_after_a_change_of_le
     """MTM-2018#11 with HN-2018 附件2 注2: a new form when the technical lead changes is a new filing of
     an already filed use — not a late first filing."""
     log = hunan_history(
-        {"id": "doc2", "kind": "physician.registered", "effective": "2019-01-01", "by": "长沙市卫生健康委员会",
-         "physician": "D2", "name": "李医生", "institution": "H1", "title": "主任医师"},
-        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
+        {
+            "id": "doc2",
+            "kind": "physician.registered",
+            "effective": "2019-01-01",
+            "by": "长沙市卫生健康委员会",
+            "physician": "D2",
+            "name": "李医生",
+            "institution": "H1",
+            "title": "主任医师",
+        },
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
         completed("k1", "2019-05-20"),
-        submitted("f2", "2019-11-12", lead="D2"), case_("c2", "2019-11-20"), completed("k2", "2019-11-26"),
+        submitted("f2", "2019-11-12", lead="D2"),
+        case_("c2", "2019-11-20"),
+        completed("k2", "2019-11-26"),
     )
     assert judge(log, as_of=date(2020, 1, 1)) == []
 
@@ -155,8 +182,12 @@ def test_mtm2018_11_cases_after_the_deadline_without_a_filing_are_unfiled_use() 
     after it with nothing submitted is use without a filing; a pending filing is not."""
     log = hunan_history(
         ethics("e", "2019-04-01"),
-        case_("c1", "2019-04-22"), case_("c2", "2019-05-10"), case_("c3", "2019-05-20"),
-        submitted("f1", "2019-05-24"), case_("c4", "2019-05-27"), completed("k1", "2019-06-10"),
+        case_("c1", "2019-04-22"),
+        case_("c2", "2019-05-10"),
+        case_("c3", "2019-05-20"),
+        submitted("f1", "2019-05-24"),
+        case_("c4", "2019-05-27"),
+        completed("k1", "2019-06-10"),
         case_("c5", "2019-06-11"),
     )
     found = judge(log, as_of=date(2019, 12, 31))
@@ -168,9 +199,14 @@ def test_mtm2018_11_cases_after_the_deadline_without_a_filing_are_unfiled_use() 
 
 def test_mtm2018_11_a_case_after_a_rejected_filing_is_unfiled_use() -> None:
     log = hunan_history(
-        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-        rejected("r1", "2019-05-20"), case_("c2", "2019-05-22"),
-        submitted("f2", "2019-06-03"), case_("c3", "2019-06-04"), completed("k2", "2019-06-10"),
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
+        rejected("r1", "2019-05-20"),
+        case_("c2", "2019-05-22"),
+        submitted("f2", "2019-06-03"),
+        case_("c3", "2019-06-04"),
+        completed("k2", "2019-06-10"),
     )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("national.unfiled-use", "MTM-2018#11, HN-2018#二(二)", ("c2", "r1", "c1"))}
@@ -213,8 +249,10 @@ def test_mtm2018_49_a_grandfathered_use_that_did_not_refile_may_not_continue() -
     """MTM-2018#49: "不按照规定备案的，不得再开展": no overdue finding for not filing (the use may stop), but
     a case after the date without a new filing is use without a filing."""
     log = hunan_history(
-        ethics("e", "2016-03-01", "national:G10"), case_("c0", "2017-05-11", "national:G10"),
-        case_("c1", "2019-01-15", "national:G10"), case_("c2", "2019-03-01", "national:G10"),
+        ethics("e", "2016-03-01", "national:G10"),
+        case_("c0", "2017-05-11", "national:G10"),
+        case_("c1", "2019-01-15", "national:G10"),
+        case_("c2", "2019-03-01", "national:G10"),
         province=GD,
     )
     found = judge(log, as_of=date(2019, 12, 31))
@@ -226,9 +264,13 @@ def test_mtm2018_49_a_grandfathered_use_that_did_not_refile_may_not_continue() -
 
 def test_mtm2018_13_case_before_ethics_approval() -> None:
     log = hunan_history(
-        case_("c1", "2019-03-12"), ethics("e1", "2019-03-20"), case_("c2", "2019-03-21"),
-        case_("g1", "2019-03-01", "national:G10"), ethics("e2", "2019-02-01", "national:G10", "rejected"),
-        submitted("f1", "2019-03-29"), submitted("f2", "2019-03-05", "national:G10"),
+        case_("c1", "2019-03-12"),
+        ethics("e1", "2019-03-20"),
+        case_("c2", "2019-03-21"),
+        case_("g1", "2019-03-01", "national:G10"),
+        ethics("e2", "2019-02-01", "national:G10", "rejected"),
+        submitted("f1", "2019-03-29"),
+        submitted("f2", "2019-03-05", "national:G10"),
     )
     found = only(judge(log, as_of=date(2019, 12, 31)), "national.ethics")
     assert summary(found) == {
@@ -242,8 +284,17 @@ def test_mtm2018_13_case_before_ethics_approval() -> None:
 
 def test_mtm2018_13_is_judged_only_for_restricted_technologies_and_from_2018_11_01() -> None:
     log = hunan_history(
-        {"id": "cat/X", "kind": "technology.listed", "effective": "2015-01-01", "by": "卫生部", "catalog": "national",
-         "code": "X", "name": "其他技术", "class": "clinical-research", "version": "x"},
+        {
+            "id": "cat/X",
+            "kind": "technology.listed",
+            "effective": "2015-01-01",
+            "by": "卫生部",
+            "catalog": "national",
+            "code": "X",
+            "name": "其他技术",
+            "class": "clinical-research",
+            "version": "x",
+        },
         case_("c1", "2019-03-12", "national:X"),
         case_("c0", "2018-10-01", "national:G10"),
     )
@@ -256,7 +307,9 @@ def test_mtm2018_13_is_judged_only_for_restricted_technologies_and_from_2018_11_
 def test_mtm2018_25_case_while_suspended_or_stopped() -> None:
     use = {"by": "H1", "institution": "H1", "technology": "hunan:S14"}
     log = hunan_history(
-        ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
         completed("k1", "2019-05-20"),
         {"id": "s1", "kind": "use.suspended", "effective": "2020-08-05", "reason": "MTM-2018#25(3)", **use},
         case_("c2", "2020-08-12"),
@@ -264,7 +317,9 @@ def test_mtm2018_25_case_while_suspended_or_stopped() -> None:
         case_("c3", "2020-09-16"),
         {"id": "x1", "kind": "use.stopped", "effective": "2021-07-02", "reason": "MTM-2018#25(2)", **use},
         case_("c4", "2021-08-01"),
-        submitted("f2", "2022-01-04"), completed("k2", "2022-01-20"), case_("c5", "2022-02-01"),
+        submitted("f2", "2022-01-04"),
+        completed("k2", "2022-01-20"),
+        case_("c5", "2022-02-01"),
     )
     found = judge(log, as_of=date(2022, 12, 31))
     assert summary(found) == {
@@ -275,8 +330,15 @@ def test_mtm2018_25_case_while_suspended_or_stopped() -> None:
 
 def test_mtm2009_41_case_while_stopped_before_2018() -> None:
     log = hunan_history(
-        {"id": "x1", "kind": "use.stopped", "effective": "2017-01-10", "by": "H1", "institution": "H1",
-         "technology": "national:G10", "reason": "MTM-2009#41"},
+        {
+            "id": "x1",
+            "kind": "use.stopped",
+            "effective": "2017-01-10",
+            "by": "H1",
+            "institution": "H1",
+            "technology": "national:G10",
+            "reason": "MTM-2009#41",
+        },
         case_("c1", "2017-02-01", "national:G10"),
         province=GD,
     )
@@ -289,13 +351,29 @@ def test_mtm2009_41_case_while_stopped_before_2018() -> None:
 
 
 def grant(gid: str, day: str, physician: str, level: int, procedures: list[str]) -> dict[str, Any]:
-    return {"id": gid, "kind": "privilege.granted", "effective": day, "by": "H1", "institution": "H1",
-            "physician": physician, "level": level, "procedures": procedures}
+    return {
+        "id": gid,
+        "kind": "privilege.granted",
+        "effective": day,
+        "by": "H1",
+        "institution": "H1",
+        "physician": physician,
+        "level": level,
+        "procedures": procedures,
+    }
 
 
 def doctor(pid: str, day: str) -> dict[str, Any]:
-    return {"id": f"reg/{pid}", "kind": "physician.registered", "effective": day, "by": "长沙市卫生健康委员会",
-            "physician": pid, "name": pid, "institution": "H1", "title": "主治医师"}
+    return {
+        "id": f"reg/{pid}",
+        "kind": "physician.registered",
+        "effective": day,
+        "by": "长沙市卫生健康委员会",
+        "physician": pid,
+        "name": pid,
+        "institution": "H1",
+        "title": "主治医师",
+    }
 
 
 def test_mtm2018_20_case_above_the_granted_level_or_outside_the_procedures() -> None:
@@ -303,10 +381,14 @@ def test_mtm2018_20_case_above_the_granted_level_or_outside_the_procedures() -> 
     procedures — is one finding naming both reasons."""
     log = hunan_history(
         ethics("e", "2019-01-01"),
-        doctor("D2", "2010-01-01"), grant("g2", "2019-01-10", "D2", 2, ["骨折闭合复位外固定术", "清创缝合术"]),
-        doctor("D3", "2010-01-01"), grant("g3", "2019-01-10", "D3", 3, ["hunan:S14"]),
-        doctor("D4", "2010-01-01"), grant("g4", "2019-01-10", "D4", 4, ["national:G10"]),
-        doctor("D5", "2010-01-01"), grant("g5", "2019-01-10", "D5", 3, []),
+        doctor("D2", "2010-01-01"),
+        grant("g2", "2019-01-10", "D2", 2, ["骨折闭合复位外固定术", "清创缝合术"]),
+        doctor("D3", "2010-01-01"),
+        grant("g3", "2019-01-10", "D3", 3, ["hunan:S14"]),
+        doctor("D4", "2010-01-01"),
+        grant("g4", "2019-01-10", "D4", 4, ["national:G10"]),
+        doctor("D5", "2010-01-01"),
+        grant("g5", "2019-01-10", "D5", 3, []),
         case_("c1", "2019-02-01"),  # D1, level 4, S14 in procedures: fine
         case_("c2", "2019-02-02", physician="D2"),
         case_("c3", "2019-02-03", physician="D3", level=4),
@@ -327,9 +409,18 @@ def test_mtm2018_20_case_above_the_granted_level_or_outside_the_procedures() -> 
 
 def test_mtm2018_20_suspended_privilege_and_later_grant() -> None:
     log = hunan_history(
-        ethics("e", "2019-01-01"), case_("c1", "2019-01-10"), submitted("f1", "2019-01-20"),
-        {"id": "ps", "kind": "privilege.suspended", "effective": "2019-08-23", "by": "H1", "institution": "H1",
-         "physician": "D1", "reason": "待重新考核"},
+        ethics("e", "2019-01-01"),
+        case_("c1", "2019-01-10"),
+        submitted("f1", "2019-01-20"),
+        {
+            "id": "ps",
+            "kind": "privilege.suspended",
+            "effective": "2019-08-23",
+            "by": "H1",
+            "institution": "H1",
+            "physician": "D1",
+            "reason": "待重新考核",
+        },
         case_("c2", "2019-09-01"),
         grant("g2", "2020-01-06", "D1", 4, ["hunan:S14"]),
         case_("c3", "2020-01-07"),
@@ -343,10 +434,14 @@ def test_mtm2018_20_suspended_privilege_and_later_grant() -> None:
 
 def test_mtm2018_11_3_technical_lead_must_be_registered_at_the_filing_institution() -> None:
     log = hunan_history(
-        ethics("e", "2019-01-01"), case_("c1", "2019-07-16"), submitted("f1", "2019-08-02", lead="ELSEWHERE"),
-        case_("g1", "2019-07-16", "national:G10"), ethics("e2", "2019-01-01", "national:G10"),
+        ethics("e", "2019-01-01"),
+        case_("c1", "2019-07-16"),
+        submitted("f1", "2019-08-02", lead="ELSEWHERE"),
+        case_("g1", "2019-07-16", "national:G10"),
+        ethics("e2", "2019-01-01", "national:G10"),
         submitted("f2", "2019-08-02", "national:G10", lead="D1"),
-        completed("k1", "2019-08-09"), completed("k2", "2019-08-09", "national:G10"),
+        completed("k1", "2019-08-09"),
+        completed("k2", "2019-08-09", "national:G10"),
     )
     found = judge(log, as_of=date(2019, 12, 31))
     assert summary(found) == {("national.technical-lead", "MTM-2018#11(3)", ("f1",))}
@@ -357,8 +452,15 @@ def test_mtm2018_11_3_technical_lead_must_be_registered_at_the_filing_institutio
 
 
 def training_base(tid: str, day: str, notice: str) -> dict[str, Any]:
-    return {"id": tid, "kind": "training_base.filed", "effective": day, "by": "湖南省卫生健康委员会",
-            "institution": "H1", "technology": "national:G10", "enrolment_notice": notice}
+    return {
+        "id": tid,
+        "kind": "training_base.filed",
+        "effective": day,
+        "by": "湖南省卫生健康委员会",
+        "institution": "H1",
+        "technology": "national:G10",
+        "enrolment_notice": notice,
+    }
 
 
 @pytest.mark.parametrize(
@@ -387,12 +489,17 @@ def test_mtm2018_29_training_base_within_3_working_days_of_its_enrolment_notice(
 
 def year_file(directory: Path, year: int) -> Path:
     path = directory / f"{year}.json"
-    path.write_text(json.dumps({
-        "year": year,
-        "source": f"国务院办公厅关于{year}年部分节假日安排的通知（测试用）",
-        "holidays": [f"{year}-01-01", f"{year}-01-02"],
-        "workdays": [],
-    }), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "year": year,
+                "source": f"国务院办公厅关于{year}年部分节假日安排的通知（测试用）",
+                "holidays": [f"{year}-01-01", f"{year}-01-02"],
+                "workdays": [],
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -443,11 +550,28 @@ def test_national_deadline_command_counts_on_the_province_calendar(monkeypatch: 
 # --- MTM-2009#27, #24, #34: technical audits ----------------------------------------------------------
 
 
-def audit(pid: str, day: str, members: list[str], votes: dict[str, str], outcome: str,
-          recused: list[str] | None = None, tech: str = "national:C3") -> dict[str, Any]:
-    return {"id": pid, "kind": "panel.concluded", "effective": day, "by": "湖南省卫生厅", "panel": "technical-audit",
-            "technology": tech, "institution": "H1", "members": members, "recused": recused or [],
-            "votes": votes, "outcome": outcome}
+def audit(
+    pid: str,
+    day: str,
+    members: list[str],
+    votes: dict[str, str],
+    outcome: str,
+    recused: list[str] | None = None,
+    tech: str = "national:C3",
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "kind": "panel.concluded",
+        "effective": day,
+        "by": "湖南省卫生厅",
+        "panel": "technical-audit",
+        "technology": tech,
+        "institution": "H1",
+        "members": members,
+        "recused": recused or [],
+        "votes": votes,
+        "outcome": outcome,
+    }
 
 
 FIVE = ["a", "b", "c", "d", "e"]
@@ -511,14 +635,24 @@ def test_mtm2009_34_third_class_used_only_after_a_passed_audit_until_the_2015_tr
 # --- EVAL-2026#7, #8: evaluation panels ----------------------------------------------------------------
 
 
-def evaluation(pid: str, day: str, n: int, yes: int, outcome: str, recused: int = 0,
-               tech: str = "national:G10") -> dict[str, Any]:
+def evaluation(
+    pid: str, day: str, n: int, yes: int, outcome: str, recused: int = 0, tech: str = "national:G10"
+) -> dict[str, Any]:
     members = [f"m{i}" for i in range(n)]
     out, voting = members[:recused], members[recused:]
     votes = {m: "for" if i < yes else "against" for i, m in enumerate(voting)}
-    return {"id": pid, "kind": "panel.concluded", "effective": day, "by": "国家卫生健康委医疗管理服务指导中心",
-            "panel": "evaluation", "technology": tech, "members": members, "recused": out, "votes": votes,
-            "outcome": outcome}
+    return {
+        "id": pid,
+        "kind": "panel.concluded",
+        "effective": day,
+        "by": "国家卫生健康委医疗管理服务指导中心",
+        "panel": "evaluation",
+        "technology": tech,
+        "members": members,
+        "recused": out,
+        "votes": votes,
+        "outcome": outcome,
+    }
 
 
 @pytest.mark.parametrize(
@@ -554,8 +688,15 @@ def test_eval2026_8_prohibit_is_followed_by_reclassification_judged_as_of_the_vi
     log = hunan_history(
         evaluation("p1", "2026-04-16", 9, 9, "prohibit"),
         evaluation("p2", "2026-05-10", 9, 9, "restrict", tech="national:C3"),
-        {"id": "rc", "kind": "technology.reclassified", "effective": "2026-07-01", "by": "国家卫生健康委",
-         "catalog": "national", "code": "G10", "class": "prohibited"},
+        {
+            "id": "rc",
+            "kind": "technology.reclassified",
+            "effective": "2026-07-01",
+            "by": "国家卫生健康委",
+            "catalog": "national",
+            "code": "G10",
+            "class": "prohibited",
+        },
     )
     before = judge(log, as_of=date(2026, 6, 1))
     assert summary(before) == {
@@ -616,11 +757,23 @@ def test_mtm2018_25_a_suspension_recorded_after_a_case_on_the_same_day_does_not_
     """MTM-2018#25(3): the adverse case comes first, the suspension follows it the same day."""
     use = {"by": "H1", "institution": "H1", "technology": "hunan:S14", "reason": "MTM-2018#25(3)"}
     suspension = {"id": "s1", "kind": "use.suspended", "effective": "2019-06-03", **use}
-    first = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-                          completed("k1", "2019-05-10"), case_("c2", "2019-06-03"), suspension)
+    first = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
+        completed("k1", "2019-05-10"),
+        case_("c2", "2019-06-03"),
+        suspension,
+    )
     assert judge(first, as_of=date(2019, 12, 31)) == []
-    after = hunan_history(ethics("e", "2019-04-01"), case_("c1", "2019-04-22"), submitted("f1", "2019-05-06"),
-                          completed("k1", "2019-05-10"), suspension, case_("c2", "2019-06-03"))
+    after = hunan_history(
+        ethics("e", "2019-04-01"),
+        case_("c1", "2019-04-22"),
+        submitted("f1", "2019-05-06"),
+        completed("k1", "2019-05-10"),
+        suspension,
+        case_("c2", "2019-06-03"),
+    )
     assert summary(judge(after, as_of=date(2019, 12, 31))) == {
         ("national.use-while-suspended", "MTM-2018#25", ("c2", "s1")),
     }
@@ -631,5 +784,11 @@ def test_national_plugin_describes_its_hooks() -> None:
 
     info = next(p for p in describe(plugin_manager()) if p.name == "national")
     assert info.version == "0.1.0"
-    assert set(info.hooks) == {"ledger_reference_data", "ledger_rules", "ledger_deadlines", "ledger_calendar_years",
-                               "ledger_register_commands", "ledger_bodies"}
+    assert set(info.hooks) == {
+        "ledger_reference_data",
+        "ledger_rules",
+        "ledger_deadlines",
+        "ledger_calendar_years",
+        "ledger_register_commands",
+        "ledger_bodies",
+    }

@@ -46,22 +46,37 @@ CLASSES = ("restricted", "prohibited", "class2", "class3", "clinical-research")
 PHYSICIANS = ("D1", "D2", "D3")
 TURNS = tuple(
     date.fromisoformat(d)
-    for d in ("2009-05-01", "2015-06-29", "2017-05-22", "2018-11-01", "2018-11-19", "2019-01-31", "2019-02-01",
-              "2019-04-22", "2026-03-04", "2026-12-20")
+    for d in (
+        "2009-05-01",
+        "2015-06-29",
+        "2017-05-22",
+        "2018-11-01",
+        "2018-11-19",
+        "2019-01-31",
+        "2019-02-01",
+        "2019-04-22",
+        "2026-03-04",
+        "2026-12-20",
+    )
 )
 """Days the regimes turn on; 2019-04-22 is 15 working days before 2019-05-14 (the May holidays);
 from 2026-12-20 on, counting 15 working days needs 2027, a year the calendar does not know."""
 PROVINCES = ("湖南省", "重庆市", "广东省")
-REGISTERED = {"id": "doc", "kind": "physician.registered", "effective": "2005-02-01", "by": "长沙市卫生局",
-              "physician": "D1", "institution": "H1"}
+REGISTERED = {
+    "id": "doc",
+    "kind": "physician.registered",
+    "effective": "2005-02-01",
+    "by": "长沙市卫生局",
+    "physician": "D1",
+    "institution": "H1",
+}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 days = st.builds(lambda turn, offset: turn + timedelta(days=offset), st.sampled_from(TURNS), st.integers(-20, 60))
 
 
 def _event(kind: str, day: date, tech: str, physician: str, n: int, extra: dict[str, Any]) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": f"E{n:03d}", "kind": kind, "effective": day.isoformat(), "by": "H1",
-                         "institution": "H1"}
+    d: dict[str, Any] = {"id": f"E{n:03d}", "kind": kind, "effective": day.isoformat(), "by": "H1", "institution": "H1"}
     if kind.startswith("physician."):
         d["physician"] = physician
         if kind == "physician.registered":
@@ -88,10 +103,23 @@ def _event(kind: str, day: date, tech: str, physician: str, n: int, extra: dict[
 
 
 EVENT_KINDS = (
-    *["case.performed"] * 6, "filing.submitted", "filing.submitted", "filing.completed", "filing.completed",
-    "filing.rejected", "review.concluded", "review.concluded", "use.suspended", "use.resumed", "use.stopped",
-    "physician.registered", "physician.deregistered", "physician.deregistered", "privilege.granted",
-    "privilege.suspended", "privilege.revoked",
+    *["case.performed"] * 6,
+    "filing.submitted",
+    "filing.submitted",
+    "filing.completed",
+    "filing.completed",
+    "filing.rejected",
+    "review.concluded",
+    "review.concluded",
+    "use.suspended",
+    "use.resumed",
+    "use.stopped",
+    "physician.registered",
+    "physician.deregistered",
+    "physician.deregistered",
+    "privilege.granted",
+    "privilege.suspended",
+    "privilege.revoked",
 )
 
 
@@ -103,12 +131,14 @@ def _events(
         near,
         st.sampled_from(techs),
         st.sampled_from(physicians),
-        st.fixed_dictionaries({
-            "level": st.sampled_from((None, 1, 2, 3, 4)),
-            "procedures": st.lists(st.sampled_from((*TECHS, "关节置换")), max_size=2, unique=True),
-            "committee": st.sampled_from(("ethics", "ethics", "management")),
-            "outcome": st.sampled_from(("approved", "rejected")),
-        }),
+        st.fixed_dictionaries(
+            {
+                "level": st.sampled_from((None, 1, 2, 3, 4)),
+                "procedures": st.lists(st.sampled_from((*TECHS, "关节置换")), max_size=2, unique=True),
+                "committee": st.sampled_from(("ethics", "ethics", "management")),
+                "outcome": st.sampled_from(("approved", "rejected")),
+            }
+        ),
     )
 
 
@@ -135,29 +165,68 @@ def histories(draw: Any) -> tuple[Log, str]:
             if j and day <= listed:
                 continue
             kind = "technology.listed" if j == 0 else "technology.reclassified"
-            d = {"id": f"T{k}{j}", "kind": kind, "effective": day.isoformat(), "by": "国家卫生健康委",
-                 "catalog": catalog, "code": code, "class": cls}
+            d = {
+                "id": f"T{k}{j}",
+                "kind": kind,
+                "effective": day.isoformat(),
+                "by": "国家卫生健康委",
+                "catalog": catalog,
+                "code": code,
+                "class": cls,
+            }
             if j == 0:
                 d |= {"name": f"技术{k}", "version": "v"}
             lines.append(d)
-    lines.append({"id": "inst", "kind": "institution.registered", "effective": "2005-01-01", "by": "卫生局",
-                  "institution": "H1", "name": "测试医院", "province": province, "city": "长沙市",
-                  "category": "医院", "level": "三级", "licensing_authority": "长沙市卫生健康委员会"})
+    lines.append(
+        {
+            "id": "inst",
+            "kind": "institution.registered",
+            "effective": "2005-01-01",
+            "by": "卫生局",
+            "institution": "H1",
+            "name": "测试医院",
+            "province": province,
+            "city": "长沙市",
+            "category": "医院",
+            "level": "三级",
+            "licensing_authority": "长沙市卫生健康委员会",
+        }
+    )
     for physician in PHYSICIANS[: 2 if busy else draw(st.integers(1, 3))]:
-        lines.append({"id": f"reg-{physician}", "kind": "physician.registered", "effective": "2006-01-01",
-                      "by": "卫生局", "physician": physician, "name": f"医生{physician}", "institution": "H1",
-                      "title": "主任医师"})
+        lines.append(
+            {
+                "id": f"reg-{physician}",
+                "kind": "physician.registered",
+                "effective": "2006-01-01",
+                "by": "卫生局",
+                "physician": physician,
+                "name": f"医生{physician}",
+                "institution": "H1",
+                "title": "主任医师",
+            }
+        )
         if draw(st.booleans()):
-            lines.append({"id": f"grant-{physician}", "kind": "privilege.granted", "effective": "2006-01-01",
-                          "by": "H1", "institution": "H1", "physician": physician, "level": draw(st.integers(1, 4)),
-                          "procedures": draw(st.lists(st.sampled_from(TECHS), max_size=3, unique=True))})
+            lines.append(
+                {
+                    "id": f"grant-{physician}",
+                    "kind": "privilege.granted",
+                    "effective": "2006-01-01",
+                    "by": "H1",
+                    "institution": "H1",
+                    "physician": physician,
+                    "level": draw(st.integers(1, 4)),
+                    "procedures": draw(st.lists(st.sampled_from(TECHS), max_size=3, unique=True)),
+                }
+            )
     techs = [TECHS[0]] if busy else draw(st.lists(st.sampled_from(TECHS), min_size=1, max_size=2, unique=True))
     drawn = draw(st.lists(_events(near, techs, PHYSICIANS[:2] if busy else PHYSICIANS), min_size=1, max_size=60))
-    decisions = [_event(kind, day, tech, physician, n, extra) for n, (kind, day, tech, physician, extra)
-                 in enumerate(drawn)]
+    decisions = [
+        _event(kind, day, tech, physician, n, extra) for n, (kind, day, tech, physician, extra) in enumerate(drawn)
+    ]
     # Same-day decisions in either log order: a case recorded before or after the filing of its day.
-    decisions = draw(st.permutations(decisions)) if draw(st.booleans()) else sorted(
-        decisions, key=lambda d: d["effective"])
+    decisions = (
+        draw(st.permutations(decisions)) if draw(st.booleans()) else sorted(decisions, key=lambda d: d["effective"])
+    )
     return log_of([*lines, *decisions]), province
 
 
@@ -210,18 +279,44 @@ def test_rules_find_what_they_found_case_by_case_in_the_demo() -> None:
 
 SAME_DAY = [
     # HN-2018 附件2 注2: a case recorded before the filing of its day is not under it; one after is.
-    ("湖南省", [case("c0", "2019-01-10"), submitted("f1", "2019-01-10"), case("c1", "2019-01-10"),
-              case("c2", "2019-03-01"), {**REGISTERED, "id": "dereg", "kind": "physician.deregistered",
-                                         "effective": "2019-03-01"}, case("c3", "2019-03-01"),
-              submitted("f2", "2019-03-01", lead="D1"), case("c4", "2019-03-02"), case("c5", "2019-03-02")]),
+    (
+        "湖南省",
+        [
+            case("c0", "2019-01-10"),
+            submitted("f1", "2019-01-10"),
+            case("c1", "2019-01-10"),
+            case("c2", "2019-03-01"),
+            {**REGISTERED, "id": "dereg", "kind": "physician.deregistered", "effective": "2019-03-01"},
+            case("c3", "2019-03-01"),
+            submitted("f2", "2019-03-01", lead="D1"),
+            case("c4", "2019-03-02"),
+            case("c5", "2019-03-02"),
+        ],
+    ),
     # CQ-2017#二(二): cases before, on and after the notice of the filing ran out, up to MTM-2018.
-    ("重庆市", [case("c1", "2017-06-01"), completed("f1", "2017-06-05", by="重庆市卫生和计划生育委员会"),
-              case("c2", "2017-06-09"), case("c3", "2017-06-12"), case("c4", "2018-11-02")]),
+    (
+        "重庆市",
+        [
+            case("c1", "2017-06-01"),
+            completed("f1", "2017-06-05", by="重庆市卫生和计划生育委员会"),
+            case("c2", "2017-06-09"),
+            case("c3", "2017-06-12"),
+            case("c4", "2018-11-02"),
+        ],
+    ),
     # MTM-2018#11: the 15 working days after the first case run into a year the calendar does not know;
     # or they do not, and the cases after them are unfiled up to the end of the last year it knows.
     ("广东省", [case("c1", "2026-12-20"), case("c2", "2027-01-04"), case("c3", "2027-02-01")]),
-    ("广东省", [case("c1", "2026-11-02"), case("c2", "2026-12-01"), case("c3", "2026-12-28"), case("c4", "2027-01-04"),
-              case("c5", "2027-02-01")]),
+    (
+        "广东省",
+        [
+            case("c1", "2026-11-02"),
+            case("c2", "2026-12-01"),
+            case("c3", "2026-12-28"),
+            case("c4", "2027-01-04"),
+            case("c5", "2027-02-01"),
+        ],
+    ),
 ]
 
 
@@ -257,13 +352,17 @@ def test_uses_split_by_use_and_standing_answers_registered_and_privilege(
         for since in picks:
             for until in (None, *picks):
                 assert use.cases_on(since, until) == [
-                    d for d in use.cases
+                    d
+                    for d in use.cases
                     if since <= d.record.effective and (until is None or d.record.effective < until)
                 ]
         for k, other in enumerate(use.others):
             before = use.others[k + 1] if k + 1 < len(use.others) else None
-            assert use.cases_after(other, before) == [d for d in whole[whole.index(other) + 1 : (
-                whole.index(before) if before else len(whole))] if d.record.kind == "case.performed"]
+            assert use.cases_after(other, before) == [
+                d
+                for d in whole[whole.index(other) + 1 : (whole.index(before) if before else len(whole))]
+                if d.record.kind == "case.performed"
+            ]
     # ``standing``: ``registered`` and ``privilege`` at once, the same on every day it says it holds.
     for physician in PHYSICIANS:
         for on in picks:
@@ -278,8 +377,10 @@ def _registered(facts: Facts, physician: str, on: date) -> bool:
     state = False
     for d in facts.decisions:
         f = d.record.fields
-        if d.record.kind in ("physician.registered", "physician.deregistered") and d.record.effective <= on and (
-            f.get("physician") == physician and f.get("institution") == "H1"
+        if (
+            d.record.kind in ("physician.registered", "physician.deregistered")
+            and d.record.effective <= on
+            and (f.get("physician") == physician and f.get("institution") == "H1")
         ):
             state = d.record.kind == "physician.registered"
     return state
@@ -318,7 +419,9 @@ def test_filing_spans_say_the_filing_state_of_every_day() -> None:
     )
     clock = Clock("H1", "hunan:S14", False, None, None, None, filings, tuple(use_states(filings)))
     assert [(since, state) for since, state, _ in clock.filing_spans] == [
-        (date.min, "none"), (start, "rejected"), (start + timedelta(days=5), "completed"),
+        (date.min, "none"),
+        (start, "rejected"),
+        (start + timedelta(days=5), "completed"),
         (start + timedelta(days=10), "completed"),
     ]
     span_days = [since for since, _, _ in clock.filing_spans]

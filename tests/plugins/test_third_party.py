@@ -37,9 +37,18 @@ from projections.reports import Column, Option, Report, Table
 GUANGDONG = Jurisdiction("guangdong", "广东省", aliases=("广东",))
 
 CATALOG = [
-    {"id": "guangdong/2021/listed/Y01", "kind": "technology.listed", "effective": "2021-01-01",
-     "by": "广东省卫生健康委员会", "basis": "GD-2021#1", "catalog": "guangdong", "code": "Y01",
-     "name": "机器人辅助腔镜手术技术", "class": "restricted", "version": "广东省限制类医疗技术目录（示例）"},
+    {
+        "id": "guangdong/2021/listed/Y01",
+        "kind": "technology.listed",
+        "effective": "2021-01-01",
+        "by": "广东省卫生健康委员会",
+        "basis": "GD-2021#1",
+        "catalog": "guangdong",
+        "code": "Y01",
+        "name": "机器人辅助腔镜手术技术",
+        "class": "restricted",
+        "version": "广东省限制类医疗技术目录（示例）",
+    },
 ]
 
 
@@ -68,14 +77,24 @@ def build_filings(views: Any, options: Mapping[str, str | None]) -> Table:
     """Guangdong's filed restricted technologies as of ``--as-of`` (a made-up form)."""
     day = date.fromisoformat(options.get("as-of") or date.today().isoformat())
     rows = [
-        {"name": f.institution_name, "code": f.technology.partition(":")[2], "technology": f.technology_name,
-         "filed": f.filed_on.strftime("%Y%m%d") if f.filed_on else "", "authority": f.authority or ""}
+        {
+            "name": f.institution_name,
+            "code": f.technology.partition(":")[2],
+            "technology": f.technology_name,
+            "filed": f.filed_on.strftime("%Y%m%d") if f.filed_on else "",
+            "authority": f.authority or "",
+        }
         for f in views.filings(province="guangdong", as_of=day)
     ]
     return Table(
         title="广东省限制类技术备案名单（示例）",
-        columns=[Column("医疗机构名称", "name"), Column("技术编号", "code"), Column("技术名称", "technology"),
-                 Column("备案时间", "filed", number_format="@"), Column("备案机关", "authority")],
+        columns=[
+            Column("医疗机构名称", "name"),
+            Column("技术编号", "code"),
+            Column("技术名称", "technology"),
+            Column("备案时间", "filed", number_format="@"),
+            Column("备案机关", "authority"),
+        ],
         rows=rows,
         header_lines=["广东省限制类技术备案名单（示例）", f"截至{day:%Y年%m月%d日}"],
     )
@@ -131,13 +150,21 @@ class Guangdong:
 
     @hookimpl
     def ledger_rules(self) -> list[Rule]:
-        return [Rule("guangdong.level", "GD-2021#3", "Y01 only in 三级 hospitals", check_level,
-                     frozenset({"guangdong"}))]
+        return [
+            Rule("guangdong.level", "GD-2021#3", "Y01 only in 三级 hospitals", check_level, frozenset({"guangdong"}))
+        ]
 
     @hookimpl
     def ledger_reports(self) -> list[Report]:
-        return [Report("guangdong-filings", "广东省限制类技术备案名单（示例）", build_filings,
-                       options=[Option("as-of", "the day, YYYY-MM-DD")], article="GD-2021#2")]
+        return [
+            Report(
+                "guangdong-filings",
+                "广东省限制类技术备案名单（示例）",
+                build_filings,
+                options=[Option("as-of", "the day, YYYY-MM-DD")],
+                article="GD-2021#2",
+            )
+        ]
 
     @hookimpl
     def ledger_register_commands(self, cli: click.Group) -> None:
@@ -147,24 +174,89 @@ class Guangdong:
 # --- the history the tests record ----------------------------------------------------------------------
 
 HISTORY: list[dict[str, Any]] = [
-    {"id": "GD-2021-0001", "kind": "institution.registered", "effective": "2010-01-01", "by": "佛山市卫生局",
-     "institution": "GD1", "name": "珠江示范医院", "province": "广东省", "city": "佛山市", "category": "医院",
-     "level": "二级", "licensing_authority": "佛山市卫生健康局"},
-    {"id": "GD-2021-0002", "kind": "physician.registered", "effective": "2010-02-01", "by": "佛山市卫生局",
-     "physician": "P1", "name": "梁医生", "institution": "GD1", "title": "主任医师"},
-    {"id": "GD-2021-0003", "kind": "privilege.granted", "effective": "2021-02-01", "by": "GD1",
-     "institution": "GD1", "physician": "P1", "level": 4, "procedures": ["guangdong:Y01"]},
-    {"id": "GD-2021-0004", "kind": "review.concluded", "effective": "2021-03-01", "by": "GD1",
-     "institution": "GD1", "technology": "guangdong:Y01", "committee": "ethics", "outcome": "approved"},
-    {"id": "GD-2021-0005", "kind": "case.performed", "effective": "2021-03-08", "by": "GD1",
-     "institution": "GD1", "technology": "guangdong:Y01", "physician": "P1", "case": "ZJ-001", "level": 4,
-     "guangdong.robot_serial": "DV-0001"},
-    {"id": "GD-2021-0006", "kind": "filing.submitted", "effective": "2021-03-24", "by": "GD1",
-     "institution": "GD1", "technology": "guangdong:Y01", "technical_lead": "P1", "materials": ["备案表"]},
-    {"id": "GD-2021-0007", "kind": "filing.completed", "effective": "2021-04-02", "by": "佛山市卫生健康局",
-     "institution": "GD1", "technology": "guangdong:Y01"},
-    {"id": "GD-2021-0008", "kind": "review.concluded", "effective": "2021-03-01", "by": "GD1",
-     "institution": "GD1", "technology": "guangdong:Y01", "committee": "management", "outcome": "approved"},
+    {
+        "id": "GD-2021-0001",
+        "kind": "institution.registered",
+        "effective": "2010-01-01",
+        "by": "佛山市卫生局",
+        "institution": "GD1",
+        "name": "珠江示范医院",
+        "province": "广东省",
+        "city": "佛山市",
+        "category": "医院",
+        "level": "二级",
+        "licensing_authority": "佛山市卫生健康局",
+    },
+    {
+        "id": "GD-2021-0002",
+        "kind": "physician.registered",
+        "effective": "2010-02-01",
+        "by": "佛山市卫生局",
+        "physician": "P1",
+        "name": "梁医生",
+        "institution": "GD1",
+        "title": "主任医师",
+    },
+    {
+        "id": "GD-2021-0003",
+        "kind": "privilege.granted",
+        "effective": "2021-02-01",
+        "by": "GD1",
+        "institution": "GD1",
+        "physician": "P1",
+        "level": 4,
+        "procedures": ["guangdong:Y01"],
+    },
+    {
+        "id": "GD-2021-0004",
+        "kind": "review.concluded",
+        "effective": "2021-03-01",
+        "by": "GD1",
+        "institution": "GD1",
+        "technology": "guangdong:Y01",
+        "committee": "ethics",
+        "outcome": "approved",
+    },
+    {
+        "id": "GD-2021-0005",
+        "kind": "case.performed",
+        "effective": "2021-03-08",
+        "by": "GD1",
+        "institution": "GD1",
+        "technology": "guangdong:Y01",
+        "physician": "P1",
+        "case": "ZJ-001",
+        "level": 4,
+        "guangdong.robot_serial": "DV-0001",
+    },
+    {
+        "id": "GD-2021-0006",
+        "kind": "filing.submitted",
+        "effective": "2021-03-24",
+        "by": "GD1",
+        "institution": "GD1",
+        "technology": "guangdong:Y01",
+        "technical_lead": "P1",
+        "materials": ["备案表"],
+    },
+    {
+        "id": "GD-2021-0007",
+        "kind": "filing.completed",
+        "effective": "2021-04-02",
+        "by": "佛山市卫生健康局",
+        "institution": "GD1",
+        "technology": "guangdong:Y01",
+    },
+    {
+        "id": "GD-2021-0008",
+        "kind": "review.concluded",
+        "effective": "2021-03-01",
+        "by": "GD1",
+        "institution": "GD1",
+        "technology": "guangdong:Y01",
+        "committee": "management",
+        "outcome": "approved",
+    },
 ]
 
 
@@ -198,8 +290,13 @@ def test_the_plugin_is_listed_with_its_hooks(pm: pluggy.PluginManager) -> None:
     info = next(p for p in describe(pm) if p.name == "guangdong")
     assert info.version == "0.0.1"
     assert set(info.hooks) == {
-        "ledger_jurisdictions", "ledger_reference_data", "ledger_validate_decision", "ledger_deadlines",
-        "ledger_rules", "ledger_reports", "ledger_register_commands",
+        "ledger_jurisdictions",
+        "ledger_reference_data",
+        "ledger_validate_decision",
+        "ledger_deadlines",
+        "ledger_rules",
+        "ledger_reports",
+        "ledger_register_commands",
     }
 
 
@@ -244,8 +341,13 @@ def test_report_builds_from_the_views(ledger: tuple[str, LedgerApplication], pm:
     table = report.build(Views(app), {"as-of": "2021-06-01"})
     assert [c.name for c in table.columns] == ["医疗机构名称", "技术编号", "技术名称", "备案时间", "备案机关"]
     assert [dict(r) for r in table.rows] == [
-        {"name": "珠江示范医院", "code": "Y01", "technology": "机器人辅助腔镜手术技术", "filed": "20210402",
-         "authority": "佛山市卫生健康局"},
+        {
+            "name": "珠江示范医院",
+            "code": "Y01",
+            "technology": "机器人辅助腔镜手术技术",
+            "filed": "20210402",
+            "authority": "佛山市卫生健康局",
+        },
     ]
 
 
@@ -256,8 +358,9 @@ def test_command_runs_on_the_ledger(ledger: tuple[str, LedgerApplication], pm: p
     assert {"guangdong", "hunan", "chongqing", "national"} <= set(cli.commands)
     # The CLI keeps its open ledger in the root context's obj (``db``, ``app``); so does this test, with
     # an app that knows the plugin (installed, it would be found through the entry point instead).
-    result = CliRunner().invoke(cli, ["guangdong", "filings", "--as-of", "2021-06-01"],
-                                obj={"db": path, "app": app}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["guangdong", "filings", "--as-of", "2021-06-01"], obj={"db": path, "app": app}, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "珠江示范医院\tguangdong:Y01\tfiled\t2021-04-02"
 
@@ -278,7 +381,10 @@ def test_disabling_the_province_removes_exactly_its_contributions(plugin: Guangd
         )
 
     assert contributions(on) - contributions(off) == {
-        "rule:guangdong.level", "report:guangdong-filings", "deadline:guangdong:filing", "command:guangdong",
+        "rule:guangdong.level",
+        "report:guangdong-filings",
+        "deadline:guangdong:filing",
+        "command:guangdong",
         "jurisdiction:guangdong",
     }
     assert contributions(off) <= contributions(on)

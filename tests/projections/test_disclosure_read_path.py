@@ -36,16 +36,25 @@ from projections.views import (
 )
 from tests.strategies import bench_generator, decision_files, opened_ledger, to_jsonl
 
-RICH = ("technology.reclassified", "filing.completed", "use.suspended", "training_base.filed", "trainee.certified",
-        "case.performed", "decision.corrected", "decision.retracted")
+RICH = (
+    "technology.reclassified",
+    "filing.completed",
+    "use.suspended",
+    "training_base.filed",
+    "trainee.certified",
+    "case.performed",
+    "decision.corrected",
+    "decision.retracted",
+)
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 # --- the reference: the read path as it was ------------------------------------------------------
 
 
-def scope(views: Views, day: str, n: int, province: str | None,
-          institution: str | None) -> tuple[dict[str, InstitutionRow], str, tuple[Any, ...]]:
+def scope(
+    views: Views, day: str, n: int, province: str | None, institution: str | None
+) -> tuple[dict[str, InstitutionRow], str, tuple[Any, ...]]:
     if institution is not None:
         found = views._institution(day, n, institution)
         if found is not None and province and found.province not in views._province_names(province):
@@ -64,8 +73,25 @@ def notice_until(views: Views, province: str, filed_on: date | None) -> date | N
 
 def ref_filings(views: Views, province: str | None, institution: str | None, day: str, n: int) -> list[FilingRow]:
     institutions, where, params = scope(views, day, n, province, institution)
-    rows = views._rows("view_filings", ("institution", "technology", "status", "filing", "filed_on", "authority",
-                                        "submitted_on", "pending_on", "halted_on", "decisions"), where, params, day, n)
+    rows = views._rows(
+        "view_filings",
+        (
+            "institution",
+            "technology",
+            "status",
+            "filing",
+            "filed_on",
+            "authority",
+            "submitted_on",
+            "pending_on",
+            "halted_on",
+            "decisions",
+        ),
+        where,
+        params,
+        day,
+        n,
+    )
     names = views._technology_names(day, n, (r[1] for r in rows))
     tech_class, _ = views._tech_class_lookup(n)
     out = []
@@ -75,28 +101,66 @@ def ref_filings(views: Views, province: str | None, institution: str | None, day
             continue
         filed_on = date.fromisoformat(r[4]) if r[4] else None
         grandfather = grandfather_for(views.deadlines, views.code_of_province(inst.province))
-        status = standing(r[2], r[3], filed_on, date.fromisoformat(r[7]) if r[7] else None, date.fromisoformat(day),
-                          r[1], tech_class, grandfather)
+        status = standing(
+            r[2],
+            r[3],
+            filed_on,
+            date.fromisoformat(r[7]) if r[7] else None,
+            date.fromisoformat(day),
+            r[1],
+            tech_class,
+            grandfather,
+        )
         until = notice_until(views, inst.province, filed_on) if status == "filed" else None
         if until is not None and day <= until.isoformat():
             status = "in public notice"
         halted = date.fromisoformat(r[8]) if r[8] and status in ("suspended", "stopped") else None
-        out.append(FilingRow(r[0], inst.name, inst.city, r[1], names.get(r[1], ""), status, filed_on, r[5],
-                             date.fromisoformat(r[6]) if r[6] else None, halted or date.fromisoformat(r[10]),
-                             tuple(r[9].split(",")), until, halted))
+        out.append(
+            FilingRow(
+                r[0],
+                inst.name,
+                inst.city,
+                r[1],
+                names.get(r[1], ""),
+                status,
+                filed_on,
+                r[5],
+                date.fromisoformat(r[6]) if r[6] else None,
+                halted or date.fromisoformat(r[10]),
+                tuple(r[9].split(",")),
+                until,
+                halted,
+            )
+        )
     return sorted(out, key=lambda f: (f.technology, f.filed_on or date.max, f.institution))
 
 
 def ref_training_bases(views: Views, province: str | None, day: str, n: int) -> list[TrainingBaseRow]:
     institutions, where, params = scope(views, day, n, province, None)
-    rows = views._rows("view_training_bases", ("institution", "technology", "status", "enrolment_notice", "filed_on",
-                                               "decisions"), where, params, day, n)
+    rows = views._rows(
+        "view_training_bases",
+        ("institution", "technology", "status", "enrolment_notice", "filed_on", "decisions"),
+        where,
+        params,
+        day,
+        n,
+    )
     names = views._technology_names(day, n, (r[1] for r in rows))
     return sorted(
-        (TrainingBaseRow(r[0], institutions[r[0]].name, r[1], names.get(r[1], ""), r[2],
-                         date.fromisoformat(r[3]) if r[3] else None, date.fromisoformat(r[4]) if r[4] else None,
-                         tuple(r[5].split(",")))
-         for r in rows if r[0] in institutions),
+        (
+            TrainingBaseRow(
+                r[0],
+                institutions[r[0]].name,
+                r[1],
+                names.get(r[1], ""),
+                r[2],
+                date.fromisoformat(r[3]) if r[3] else None,
+                date.fromisoformat(r[4]) if r[4] else None,
+                tuple(r[5].split(",")),
+            )
+            for r in rows
+            if r[0] in institutions
+        ),
         key=lambda b: (b.technology, b.institution),
     )
 
@@ -107,26 +171,40 @@ def ref_trainees(views: Views, province: str | None, day: str, n: int) -> list[T
     names = views._technology_names(day, n, (r[2] for r in rows))
     people = views._physician_names(day, n, sorted({r[0] for r in rows if r[1] in institutions}))
     return sorted(
-        (TraineeRow(people.get(r[0], ""), r[1], institutions[r[1]].name, r[2], names.get(r[2], ""),
-                    date.fromisoformat(r[3]), physician=r[0])
-         for r in rows if r[1] in institutions),
+        (
+            TraineeRow(
+                people.get(r[0], ""),
+                r[1],
+                institutions[r[1]].name,
+                r[2],
+                names.get(r[2], ""),
+                date.fromisoformat(r[3]),
+                physician=r[0],
+            )
+            for r in rows
+            if r[1] in institutions
+        ),
         key=lambda t: (t.technology, t.certified_on, t.physician),
     )
 
 
-def ref_case_counts(views: Views, province: str | None, institution: str | None, day: str,
-                    n: int) -> list[CaseCount]:
+def ref_case_counts(views: Views, province: str | None, institution: str | None, day: str, n: int) -> list[CaseCount]:
     """Each case row in force on ``day`` as known at ``n`` counted one by one, in Python."""
     institutions, _, _ = scope(views, day, n, province, institution)
     as_of = date.fromisoformat(day)
     restricted = {e.ref for e in views.catalog(as_of=as_of, known_at=n) if e.tech_class == "restricted"}
     for j in views.jurisdictions:
-        restricted |= {e.ref for e in views.catalog(j.code, as_of=as_of, known_at=n)
-                       if e.catalog == j.code and e.tech_class == "restricted"}
+        restricted |= {
+            e.ref
+            for e in views.catalog(j.code, as_of=as_of, known_at=n)
+            if e.catalog == j.code and e.tech_class == "restricted"
+        }
     counts: dict[tuple[str, str], int] = defaultdict(int)
     with views.db.transaction(write=False) as c:
-        rows = c.execute(f"SELECT institution, technology, valid_from, valid_to, known_from, known_to "
-                         f"FROM {views.db.table('view_cases')}").fetchall()
+        rows = c.execute(
+            f"SELECT institution, technology, valid_from, valid_to, known_from, known_to "
+            f"FROM {views.db.table('view_cases')}"
+        ).fetchall()
         for inst, technology, vf, vt, kf, kt in rows:
             if vf <= day < vt and kf <= n < kt and inst in institutions and technology in restricted:
                 counts[(inst, technology)] += 1
@@ -138,8 +216,10 @@ def totals_from_rows(views: Views) -> list[tuple[Any, ...]]:
     """What ``view_case_totals`` must hold: a pure function of ``view_cases``' rows."""
     out: dict[tuple[str, str], list[Any]] = {}
     with views.db.transaction(write=False) as c:
-        rows = c.execute(f"SELECT institution, technology, valid_from, valid_to, known_from, known_to "
-                         f"FROM {views.db.table('view_cases')}").fetchall()
+        rows = c.execute(
+            f"SELECT institution, technology, valid_from, valid_to, known_from, known_to "
+            f"FROM {views.db.table('view_cases')}"
+        ).fetchall()
     for inst, technology, vf, vt, kf, kt in rows:
         total = out.setdefault((inst, technology), [inst, technology, 0, vf, vt, 0])
         total[2] += kt == NOW
@@ -151,8 +231,10 @@ def totals_from_rows(views: Views) -> list[tuple[Any, ...]]:
 
 def stored_totals(views: Views) -> list[tuple[Any, ...]]:
     with views.db.transaction(write=False) as c:
-        rows = c.execute(f"SELECT institution, technology, cases, max_from, min_to, known_from "
-                         f"FROM {views.db.table('view_case_totals')}").fetchall()
+        rows = c.execute(
+            f"SELECT institution, technology, cases, max_from, min_to, known_from "
+            f"FROM {views.db.table('view_case_totals')}"
+        ).fetchall()
     return sorted(tuple(r) for r in rows)
 
 
@@ -170,8 +252,9 @@ def counted_by_key(limit: int) -> Iterator[None]:
         views_module._COUNTED_BY_KEY = before
 
 
-def same_answers(views: Views, scopes: list[tuple[str | None, str | None]], days: list[date],
-                 positions: list[int | None]) -> int:
+def same_answers(
+    views: Views, scopes: list[tuple[str | None, str | None]], days: list[date], positions: list[int | None]
+) -> int:
     """Every list of every scope on every day as known at every position, against the reference;
     returns how many case counts came out non-zero (so a test knows it compared something)."""
     counted = 0
@@ -180,7 +263,8 @@ def same_answers(views: Views, scopes: list[tuple[str | None, str | None]], days
             day, n = views._when(as_of, known_at)
             for province, institution in scopes:
                 assert views.filings(province, institution, as_of=as_of, known_at=known_at) == ref_filings(
-                    views, province, institution, day, n)
+                    views, province, institution, day, n
+                )
                 expected = ref_case_counts(views, province, institution, day, n)
                 for limit in (0, 10_000):  # the scan of the scope, and key by key
                     with counted_by_key(limit):
@@ -188,9 +272,11 @@ def same_answers(views: Views, scopes: list[tuple[str | None, str | None]], days
                 counted += sum(c.cases for c in expected)
                 if institution is None:
                     assert views.training_bases(province, as_of=as_of, known_at=known_at) == ref_training_bases(
-                        views, province, day, n)
+                        views, province, day, n
+                    )
                     assert views.trainees(province, as_of=as_of, known_at=known_at) == ref_trainees(
-                        views, province, day, n)
+                        views, province, day, n
+                    )
     return counted
 
 
@@ -229,17 +315,26 @@ def test_disclosure_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) 
         assert stored_totals(views) == totals_from_rows(views)
         n = app.position()
         with views.db.transaction(write=False) as c:
-            busiest = [r[0] for r in c.execute(
-                f"SELECT institution FROM {views.db.table('view_case_totals')} GROUP BY institution "
-                "ORDER BY SUM(cases) DESC, institution LIMIT 3"
-            ).fetchall()]
-            closed = c.execute(f"SELECT COUNT(*) FROM {views.db.table('view_cases')} WHERE known_to < ?",
-                               (NOW,)).fetchone()
+            busiest = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT institution FROM {views.db.table('view_case_totals')} GROUP BY institution "
+                    "ORDER BY SUM(cases) DESC, institution LIMIT 3"
+                ).fetchall()
+            ]
+            closed = c.execute(
+                f"SELECT COUNT(*) FROM {views.db.table('view_cases')} WHERE known_to < ?", (NOW,)
+            ).fetchone()
         assert closed is not None and closed[0] > 0  # corrected or retracted cases are compared too
         scopes: list[tuple[str | None, str | None]] = [
-            (None, None), ("hunan", None), ("chongqing", None), *((None, i) for i in busiest)]
-        counted = same_answers(views, scopes, [date.today(), date(2021, 6, 30), date(2019, 3, 1)],
-                               [None, n // 2, n - 7])
+            (None, None),
+            ("hunan", None),
+            ("chongqing", None),
+            *((None, i) for i in busiest),
+        ]
+        counted = same_answers(
+            views, scopes, [date.today(), date(2021, 6, 30), date(2019, 3, 1)], [None, n // 2, n - 7]
+        )
         assert counted > 100
 
 
@@ -272,12 +367,15 @@ def test_totals_and_lists_are_the_same_on_postgresql(
                 views.runner.catch_up(batch=batch)
                 assert stored_totals(views) == totals_from_rows(views)
                 day = max(date.fromisoformat(d["effective"]) for d in lines)
-                answers.append([
-                    stored_totals(views),
-                    *(views.case_counts(p, as_of=a) for p in (None, "hunan") for a in (day, None)),
-                    *(views.filings(p) for p in (None, "chongqing")),
-                    views.trainees(), views.training_bases("hunan"),
-                ])
+                answers.append(
+                    [
+                        stored_totals(views),
+                        *(views.case_counts(p, as_of=a) for p in (None, "hunan") for a in (day, None)),
+                        *(views.filings(p) for p in (None, "chongqing")),
+                        views.trainees(),
+                        views.training_bases("hunan"),
+                    ]
+                )
             assert answers[0] == answers[1]
     finally:
         postgres_server.drop_schema(schema)

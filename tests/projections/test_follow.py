@@ -30,7 +30,9 @@ def test_a_follower_process_keeps_up_with_a_writer(ledger_url: str, tmp_path: Pa
     writer.import_lines(to_jsonl(EXAMPLE_FILE[:half]).splitlines(keepends=True), source="first")
     follower = subprocess.Popen(
         [ledger, "--db", ledger_url, "project", "--follow", "--poll", "0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         runner = Runner(writer, all_projections(writer.plugins))
@@ -48,6 +50,7 @@ def test_a_follower_process_keeps_up_with_a_writer(ledger_url: str, tmp_path: Pa
         follower.wait(timeout=30)
     # What the follower built is what a reader sees, without catching up itself.
     views = Views(writer, catch_up=False)
-    assert {e.decision_id for e in views.trail(findings=False).entries} >= {d["id"] for d in EXAMPLE_FILE if
-                                                                          d["kind"] != "authority.key_registered"}
+    assert {e.decision_id for e in views.trail(findings=False).entries} >= {
+        d["id"] for d in EXAMPLE_FILE if d["kind"] != "authority.key_registered"
+    }
     writer.close()

@@ -27,8 +27,16 @@ from projections.views import Views
 from tests.strategies import decision_files, to_jsonl
 
 CORRECTIONS = ("decision.corrected", "decision.retracted")
-RICH = ("technology.reclassified", "filing.completed", "use.suspended", "privilege.granted", "trainee.certified",
-        "case.performed", "decision.corrected", "decision.retracted")
+RICH = (
+    "technology.reclassified",
+    "filing.completed",
+    "use.suspended",
+    "privilege.granted",
+    "trainee.certified",
+    "case.performed",
+    "decision.corrected",
+    "decision.retracted",
+)
 """Kinds every generated file has at least once, so that every view has rows to compare."""
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -182,8 +190,9 @@ test_rebuild_equals_incremental = Interleavings.TestCase
 
 @SETTINGS
 @given(lines=decision_files(kinds=RICH, max_extra=10).map(without_moved_dates), pick=st.integers(min_value=0))
-def test_as_of_equals_the_decisions_in_force_by_that_day(tmp_path_factory: Any, lines: list[dict[str, Any]],
-                                                          pick: int) -> None:
+def test_as_of_equals_the_decisions_in_force_by_that_day(
+    tmp_path_factory: Any, lines: list[dict[str, Any]], pick: int
+) -> None:
     days = sorted({date.fromisoformat(d["effective"]) for d in lines})
     day = days[pick % len(days)]
     tmp = tmp_path_factory.mktemp("asof")
@@ -237,8 +246,11 @@ def test_views_are_identical_on_sqlite_and_postgresql(
 
 
 def _normalise(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
-    return {k: sorted((tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows),
-                      key=lambda r: tuple(map(str, r))) if k != "trail" else rows
-            for k, rows in tables.items()}
-
-
+    return {
+        k: sorted(
+            (tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows), key=lambda r: tuple(map(str, r))
+        )
+        if k != "trail"
+        else rows
+        for k, rows in tables.items()
+    }

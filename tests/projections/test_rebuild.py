@@ -28,8 +28,16 @@ from projections.views import Views
 from tests.strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, opened_ledger, to_jsonl
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-RICH = ("technology.reclassified", "filing.completed", "use.suspended", "privilege.granted", "trainee.certified",
-        "case.performed", "decision.corrected", "decision.retracted")
+RICH = (
+    "technology.reclassified",
+    "filing.completed",
+    "use.suspended",
+    "privilege.granted",
+    "trainee.certified",
+    "case.performed",
+    "decision.corrected",
+    "decision.retracted",
+)
 """Kinds every generated file has at least once (as in test_properties)."""
 
 
@@ -174,12 +182,30 @@ def test_a_case_corrected_twice_in_batches_of_its_own(tmp_path: Path) -> None:
     the ledger's index (cases keep no inputs), and the row shows both corrections."""
     case = next(d for d in EXAMPLE_FILE if d["kind"] == "case.performed")
     later = [
-        {"id": "FIX-1", "kind": "decision.corrected", "effective": "2019-05-01", "by": case["by"],
-         "corrects": case["id"], "fields": {"level": 3}},
-        {"id": "FIX-2", "kind": "decision.corrected", "effective": "2019-05-02", "by": case["by"],
-         "corrects": case["id"], "fields": {"case": "ZY-CORRECTED"}},
-        {"id": "FIX-3", "kind": "decision.retracted", "effective": "2019-05-03", "by": case["by"],
-         "retracts": "FIX-1", "reason": "录入有误"},
+        {
+            "id": "FIX-1",
+            "kind": "decision.corrected",
+            "effective": "2019-05-01",
+            "by": case["by"],
+            "corrects": case["id"],
+            "fields": {"level": 3},
+        },
+        {
+            "id": "FIX-2",
+            "kind": "decision.corrected",
+            "effective": "2019-05-02",
+            "by": case["by"],
+            "corrects": case["id"],
+            "fields": {"case": "ZY-CORRECTED"},
+        },
+        {
+            "id": "FIX-3",
+            "kind": "decision.retracted",
+            "effective": "2019-05-03",
+            "by": case["by"],
+            "retracts": "FIX-1",
+            "reason": "录入有误",
+        },
     ]
     with opened_ledger(tmp_path / "one.sqlite") as app:
         views = Views(app, catch_up=False)

@@ -61,6 +61,7 @@ def test_2022_national_revision_delists_five_and_lists_two(views: Views) -> None
 def test_prohibited_lists_follow_the_regime_in_force(views: Views) -> None:
     """MTM-2009#58 from 2009; the prohibited examples of 国卫医发〔2015〕71号 (seeds/001, restated by
     HN-2018 §二(一)) from 2015-06-29, the day 克隆治疗技术 (C3-01) became prohibited with them."""
+
     def prohibited(day: date) -> set[str]:
         return {e.ref for e in views.catalog(as_of=day) if e.tech_class == "prohibited"}
 
@@ -89,6 +90,7 @@ def test_hunan_filings_list_dates_and_authorities(views: Views) -> None:
 
 def test_a_stopped_use_stays_on_the_list_as_stopped(views: Views) -> None:
     """MTM-2018#25(2), #40: 湘江's S19 stopped on 2021-07-02 after its technical lead left."""
+
     def status(day: date) -> str:
         return {(f.institution, f.technology): f.status for f in views.filings("hunan", as_of=day)}[
             (XIANGJIANG, "hunan:S19")
@@ -141,8 +143,9 @@ def test_a_late_recorded_decision_changes_the_past_but_not_what_was_known_before
     now = [e.decision_id for e in views.trail(institution=LIANCHENG, as_of=date(2019, 12, 31), findings=False).entries]
     then = [
         e.decision_id
-        for e in views.trail(institution=LIANCHENG, as_of=date(2019, 12, 31), known_at=late.position - 1,
-                             findings=False).entries
+        for e in views.trail(
+            institution=LIANCHENG, as_of=date(2019, 12, 31), known_at=late.position - 1, findings=False
+        ).entries
     ]
     assert "HN-2019-0044" in now
     assert "HN-2019-0044" not in then
@@ -158,6 +161,7 @@ def test_known_at_takes_a_timestamp(views: Views) -> None:
 
 def test_a_grade_ends_with_the_registration(views: Views) -> None:
     """谭建华 left 湘江 on 2021-06-30 (HN-2021-0002): his grade is no longer shown there."""
+
     def names(day: date) -> set[str]:
         return {p.physician_name for p in views.privileges(XIANGJIANG, as_of=day)}
 

@@ -31,8 +31,15 @@ from projections.views import Trail, TrailEntry, Views, _decisions
 from tests.strategies import bench_generator, decision_files, to_jsonl
 
 T = TypeVar("T")
-RICH = ("filing.completed", "use.suspended", "privilege.granted", "case.performed", "decision.corrected",
-        "decision.retracted", "technology.reclassified")
+RICH = (
+    "filing.completed",
+    "use.suspended",
+    "privilege.granted",
+    "case.performed",
+    "decision.corrected",
+    "decision.retracted",
+    "technology.reclassified",
+)
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -105,8 +112,9 @@ def reference(views: Views, institution: str, as_of: date, known_at: int) -> tup
     records = {int(r[0]): from_trusted_json_dict(json.loads(r[9], parse_float=Decimal)) for r in rows}
     rows = [r for r in rows if r[3] <= day]
     entries = [
-        TrailEntry(date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8],
-                   summarise(records[int(r[0])]))
+        TrailEntry(
+            date.fromisoformat(r[3]), int(r[0]), r[1], r[2], r[4], r[5], r[6], r[7], r[8], summarise(records[int(r[0])])
+        )
         for r in rows
     ]
     decisions = resolve(sorted(records.items()), as_of=as_of)
@@ -122,7 +130,10 @@ def reference(views: Views, institution: str, as_of: date, known_at: int) -> tup
         deadlines=views.deadlines,
     )
     judged: list[Finding] = [
-        f for rule in views.rules if rule.applies_to(jurisdiction) for f in rule.check(facts)
+        f
+        for rule in views.rules
+        if rule.applies_to(jurisdiction)
+        for f in rule.check(facts)
         if f.institution == institution
     ]
     judged.sort(key=lambda f: (f.effective, SEVERITY_ORDER.get(f.severity, 9), f.rule, f.decisions))
@@ -140,10 +151,13 @@ def test_trail_equals_the_plain_read(tmp_path_factory: Any, lines: list[dict[str
         n = app.position()
         days = sorted({date.fromisoformat(str(line["effective"])) for line in lines})
         with views.db.transaction(write=False) as c:
-            institutions = [r[0] for r in c.execute(
-                f"SELECT DISTINCT institution FROM {views.db.table('view_trail')} WHERE institution IS NOT NULL "
-                "ORDER BY institution"
-            ).fetchall()]
+            institutions = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT DISTINCT institution FROM {views.db.table('view_trail')} WHERE institution IS NOT NULL "
+                    "ORDER BY institution"
+                ).fetchall()
+            ]
         as_of = days[picks[0] % len(days)] + timedelta(days=picks[1] % 3)
         known_at = 1 + picks[2] % n
         for institution in institutions:
@@ -173,8 +187,9 @@ def test_filing_states_equal_filing_state(filings: list[tuple[str, int]], days: 
     """``Clock.filing_states`` (carried on from day to day) answers as ``Clock.filing_state``,
     whatever order the days come in."""
     start = date(2020, 1, 1)
-    ordered = tuple(_filing(k, kind, start + timedelta(days=d)) for k, (kind, d) in
-                    enumerate(sorted(filings, key=lambda f: f[1])))
+    ordered = tuple(
+        _filing(k, kind, start + timedelta(days=d)) for k, (kind, d) in enumerate(sorted(filings, key=lambda f: f[1]))
+    )
     clock = Clock("I", "national:X", False, None, None, None, ordered)
     at = clock.filing_states()
     for d in sorted(days)[: len(days) // 2] + days:
@@ -182,12 +197,17 @@ def test_filing_states_equal_filing_state(filings: list[tuple[str, int]], days: 
         assert at(day) == clock.filing_state(day)
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text()
-    | st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: d.normalize()),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=10,
-))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text()
+        | st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: d.normalize()),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=10,
+    )
+)
 def test_record_decoder_reads_canonical_json_as_the_standard_library(value: Any) -> None:
     from ledger import canonical
 
@@ -208,10 +228,13 @@ def test_trail_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) -> No
         views = Views(app)
         n = app.position()
         with views.db.transaction(write=False) as c:
-            institutions = [r[0] for r in c.execute(
-                f"SELECT institution, COUNT(*) AS k FROM {views.db.table('view_trail')} WHERE institution IS NOT NULL "
-                "GROUP BY institution ORDER BY k DESC, institution"
-            ).fetchall()]
+            institutions = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT institution, COUNT(*) AS k FROM {views.db.table('view_trail')} WHERE institution IS NOT NULL "
+                    "GROUP BY institution ORDER BY k DESC, institution"
+                ).fetchall()
+            ]
         judged = corrected = 0
         for k, institution in enumerate(institutions[:40]):
             for day, position in ((date.today(), n), (date(2019 + k % 7, 6, 30), n), (date.today(), n // 2 + k)):
