@@ -231,7 +231,8 @@ def test_trail_of_a_generated_ledger_equals_the_plain_read(tmp_path: Path) -> No
             institutions = [
                 r[0]
                 for r in c.execute(
-                    f"SELECT institution, COUNT(*) AS k FROM {views.db.table('view_trail')} WHERE institution IS NOT NULL "
+                    f"SELECT institution, COUNT(*) AS k FROM {views.db.table('view_trail')} "
+                    "WHERE institution IS NOT NULL "
                     "GROUP BY institution ORDER BY k DESC, institution"
                 ).fetchall()
             ]
