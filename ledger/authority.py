@@ -1,4 +1,4 @@
-"""Authorities' signatures: who may write in whose name (issue 6, "Authority").
+"""Authorities' signatures: who may write in whose name.
 
 A jurisdiction or institution registers its Ed25519 public key with an
 ``authority.key_registered`` decision. From then on, every decision recorded with ``by`` equal to

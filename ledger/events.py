@@ -332,7 +332,7 @@ class DecisionRetracted(Decision):
 
 @dataclass(frozen=True)
 class AuthorityKeyRegistered(Decision):
-    """From this record on, decisions ``by`` ``authority`` must carry its signature (issue 6)."""
+    """From this record on, decisions ``by`` ``authority`` must carry its signature."""
 
     kind: ClassVar[str] = "authority.key_registered"
     authority: str

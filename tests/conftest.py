@@ -18,8 +18,19 @@ from urllib.parse import urlparse
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from ledger.application import LedgerApplication
+
+# Hypothesis profiles, in one place (a test sets only what it earns, e.g. ``max_examples``). Most
+# properties open a fresh database per example, so slow and large examples are expected, not
+# symptoms; deadlines are off because timings on a shared two-core machine are noise. ``ci``
+# (chosen by CI=true, or HYPOTHESIS_PROFILE) also prints the blob that reproduces a failure.
+settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("ci", parent=settings.get_profile("dev"), print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 _pg = urlparse(PG_URL)

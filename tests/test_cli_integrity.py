@@ -345,6 +345,7 @@ def test_a_planted_record_is_a_clean_error_when_the_views_catch_up(
     _spoilt(run_cli(["rebuild"], url), position)
 
 
+@pytest.mark.slow
 def test_a_spoilt_topic_in_a_real_process_exits_9_without_a_traceback(run: Run, env: Path, signed: Path) -> None:
     """The ``ledger`` script itself, as a user runs it: exit code 9, one line on stderr, no Zen."""
     import subprocess

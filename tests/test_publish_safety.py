@@ -140,6 +140,7 @@ def test_pages_of_subjects_that_left_the_lists_vanish(demo: Run, tmp_path: Path)
     assert [p.name for p in versions] == [os.readlink(site)]  # older versions removed from the disk
 
 
+@pytest.mark.slow
 def test_two_publishers_at_once_leave_one_whole_site(demo: Run, tmp_path: Path) -> None:
     """Two processes publishing into one --out take turns (a lock on its parent folder): both
     succeed, the site is whole and one version of it is left on disk."""
@@ -204,6 +205,7 @@ def _ledger(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ledger), "--db", str(db), *args], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_a_non_empty_out_that_is_not_a_site_is_refused(demo: Run, tmp_path: Path) -> None:
     """Refused before anything is written, with exit code 5 (a configuration error), in a real
     process: a folder with other files, a link to somebody else's folder (and a file, by click)."""

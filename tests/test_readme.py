@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -27,6 +29,7 @@ def test_readme_has_exactly_two_set_up_commands_near_the_top() -> None:
     assert "pytest" in commands[1]
 
 
+@pytest.mark.slow
 def test_ci_runs_the_readmes_test_command() -> None:
     """`.ci/run` extracts the second command from the README, so the two cannot drift apart."""
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -48,6 +51,7 @@ def _ledger_executable() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_the_demo_command_runs_as_a_process(tmp_path: Path) -> None:
     """The main job of README command 1: `ledger --db FILE demo` on embedded SQLite."""
     demo = readme_commands()[0].split("&&")[-1].strip()
@@ -68,6 +72,7 @@ def test_the_demo_command_runs_as_a_process(tmp_path: Path) -> None:
     assert again.returncode == 0 and "0 recorded" in again.stderr  # idempotent: nothing recorded twice
 
 
+@pytest.mark.slow
 def test_bad_input_exits_non_zero_without_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "X-1", "kind": "institution.registered", "effective": "2019-02-30"}\n', encoding="utf-8")

@@ -564,8 +564,7 @@ def test_export_import_identity(backend: str, new_ledger_url: Callable[[], str])
 
     @settings(
         max_examples=40 if backend == "sqlite" else 10,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(files)
     def check(decisions: list[dict[str, Any]]) -> None:

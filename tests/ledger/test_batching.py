@@ -36,7 +36,8 @@ from ledger.decisions import from_json_dict, from_trusted_json_dict, parse_line
 from ledger.errors import ConcurrencyError, DecisionError, MalformedDecision, UnknownReference
 from ledger.storage import WriteSession
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+# ``monkeypatch`` sets the same attributes for every example, so sharing it across examples is safe.
+SETTINGS = settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _import(path: Path, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -115,7 +116,7 @@ _values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(value=_values, sort_keys=st.booleans())
 def test_canonical_fast_path_writes_the_same_bytes(value: Any, sort_keys: bool) -> None:
     parts: list[str] = []
@@ -183,7 +184,7 @@ def test_a_national_file_is_stored_as_the_slow_paths_store_it(tmp_path: Path, mo
     assert fast == slow
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(subject=st.text(st.characters(exclude_categories=["Cs"])))
 def test_aggregate_ids_are_uuid5s(subject: str) -> None:
     assert aggregates.aggregate_id(subject) == uuid.uuid5(aggregates.NAMESPACE, subject)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, normalise
 
@@ -83,9 +83,7 @@ def test_every_example_parses_and_writes_back(obj: dict[str, Any]) -> None:
     assert parse_line(record.to_json()) == record
 
 
-GENERATED = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+GENERATED = settings(max_examples=25)
 
 
 @GENERATED

@@ -100,6 +100,7 @@ def test_a_topic_outside_the_vocabulary_is_refused_by_look_up(topic: str) -> Non
     assert isinstance(caught.value, IntegrityError)
 
 
+@pytest.mark.slow
 def test_reading_a_stored_topic_never_imports_the_module_it_names() -> None:
     """In a fresh interpreter (``this`` prints the Zen of Python when imported): the mapper and the
     runner's reader refuse ``this:s`` and ``json.tool:main``, and neither module gets imported."""

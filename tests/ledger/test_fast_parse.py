@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 import pluggy
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, to_jsonl
 
@@ -39,7 +39,7 @@ from ledger.decisions import DecisionRecord, parse_line
 from ledger.errors import DecisionError
 from ledger.plugins import plugin_manager
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=60)
 
 
 def _outcome(parse: Any, line: bytes | str) -> tuple[Any, ...]:
@@ -146,7 +146,7 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
                 yield canonical.dumps({**obj, key: extra + obj[key]}).encode()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15)
 @given(lines=decision_files(kinds=ALL_KINDS, max_extra=0))
 def test_wrong_lines_are_refused_as_the_slow_path_refuses_them(lines: list[dict[str, Any]]) -> None:
     seen: set[str] = set()
@@ -187,7 +187,7 @@ def _bytes_or_error(fn: Any) -> Any:
         return (type(e).__name__, str(e))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(value=_json, sort_keys=st.booleans())
 def test_canonical_encode_and_dumps_write_what_the_reference_writer_does(value: Any, sort_keys: bool) -> None:
     """msgspec's bytes where they can be, the standard library's (``_text``) elsewhere: the same."""
@@ -196,7 +196,7 @@ def test_canonical_encode_and_dumps_write_what_the_reference_writer_does(value: 
     assert _bytes_or_error(lambda: canonical.dumps(value, sort_keys=sort_keys).encode("utf-8")) == reference
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(keys=st.lists(st.text(st.characters(exclude_categories=["Cs"])), max_size=8))
 def test_canonical_encode_sorts_keys_as_python_does(keys: list[str]) -> None:
     value = {k: k for k in keys}
@@ -229,7 +229,7 @@ def test_the_digest_is_the_canonical_forms(lines: list[dict[str, Any]]) -> None:
         assert odd.digest() == _old_digest(odd)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(value=_json)
 def test_the_imports_packer_writes_the_transcoders_bytes(value: Any) -> None:
     pack = transcoder.packer()

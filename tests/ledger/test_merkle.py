@@ -56,7 +56,7 @@ REFERENCE_LEAVES = [
     )
 ]
 
-FAST = settings(max_examples=25, deadline=None)
+FAST = settings(max_examples=25)
 
 
 # --- an independent reference: RFC 9162 §2.1 as written ---------------------------------------
@@ -616,7 +616,7 @@ junk = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(junk, junk, junk, junk, junk)
 def test_verifiers_never_raise(a: Any, b: Any, c: Any, d: Any, e: Any) -> None:
     assert verify_inclusion(a, b, c, d, e) in (True, False)

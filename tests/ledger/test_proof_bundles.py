@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import cli
@@ -40,7 +40,7 @@ from ledger.integrity import MAX_BUNDLE_DEPTH, leaf_bytes, parse_leaf, verify_pr
 from ledger.topics import read_state
 from ledger.transcoder import MsgpackTranscoder
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150)
 
 FILE = [
     {
@@ -451,6 +451,7 @@ def test_each_failure_has_its_exit_code(signed: Signed, tmp_path: Path) -> None:
         assert says in (result.stdout if code == 0 else result.stderr), (name, result.stderr)
 
 
+@pytest.mark.slow
 def test_each_failure_has_its_exit_code_in_a_real_process(signed: Signed, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("ledger")
     cases = _exit_cases(signed, tmp_path)

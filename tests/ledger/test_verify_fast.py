@@ -140,7 +140,7 @@ def copy_of(base: Path, tmp_path: Path) -> Iterator[Path]:
     yield _copy(base, tmp_path / "copy.sqlite")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(sorted(TAMPERING)),
     position=st.integers(1, 330),
@@ -166,7 +166,7 @@ def test_untouched_ledger_verifies_every_way(copy_of: Path, keys: tuple[str, str
                 assert HELPED[-1] >= (330 // batch) - len(SIGNED), (batch, HELPED[-1])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(sorted(k for k in TAMPERING if "level 0" not in k)), position=st.integers(1, 330))
 def test_fast_reads_hash_exactly_as_the_careful_ones(base: Path, tmp_path: Path, kind: str, position: int) -> None:
     path = _copy(base, tmp_path / f"reads-{kind}-{position}.sqlite".replace(" ", "_"))

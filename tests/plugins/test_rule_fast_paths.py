@@ -18,7 +18,7 @@ from typing import Any
 
 import case_by_case
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_testing import (
     Log,
@@ -70,7 +70,7 @@ REGISTERED = {
     "physician": "D1",
     "institution": "H1",
 }
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=150)
 
 days = st.builds(lambda turn, offset: turn + timedelta(days=offset), st.sampled_from(TURNS), st.integers(-20, 60))
 

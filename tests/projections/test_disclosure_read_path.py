@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import projections.views as views_module
@@ -46,7 +46,7 @@ RICH = (
     "decision.corrected",
     "decision.retracted",
 )
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=25)
 
 
 # --- the reference: the read path as it was ------------------------------------------------------
@@ -348,7 +348,7 @@ def test_a_province_without_a_plugin_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5)
 @given(lines=decision_files(kinds=RICH, max_extra=8), batch=st.integers(min_value=1, max_value=4))
 def test_totals_and_lists_are_the_same_on_postgresql(
     tmp_path_factory: Any, postgres_server: Any, lines: list[dict[str, Any]], batch: int

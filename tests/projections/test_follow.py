@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ledger.application import LedgerApplication
 from projections.runner import Runner
 from projections.views import Views, all_projections
@@ -23,6 +25,7 @@ def _wait_until(condition: object, limit: float = 60.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_follower_process_keeps_up_with_a_writer(ledger_url: str, tmp_path: Path) -> None:
     ledger = str(Path(sys.executable).parent / "ledger")
     writer = LedgerApplication.open(ledger_url)

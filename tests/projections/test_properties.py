@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -38,7 +38,7 @@ RICH = (
     "decision.retracted",
 )
 """Kinds every generated file has at least once, so that every view has rows to compare."""
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=25)
 
 
 @contextmanager
@@ -179,9 +179,7 @@ class Interleavings(RuleBasedStateMachine):
         shutil.rmtree(self.tmp, ignore_errors=True)  # each example's ledger, not left in /tmp
 
 
-Interleavings.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=8, deadline=None, suppress_health_check=list(HealthCheck)
-)
+Interleavings.TestCase.settings = settings(max_examples=15, stateful_step_count=8)
 test_rebuild_equals_incremental = Interleavings.TestCase
 
 
@@ -230,7 +228,7 @@ def test_known_at_equals_the_first_n_records(tmp_path_factory: Any, lines: list[
 
 
 @pytest.mark.postgres
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5)
 @given(lines=decision_files(kinds=RICH, max_extra=8))
 def test_views_are_identical_on_sqlite_and_postgresql(
     tmp_path_factory: Any, postgres_server: Any, lines: list[dict[str, Any]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.application import LedgerApplication
@@ -27,7 +27,7 @@ from projections.runner import LogReader, TimelineProjection, _kind, decision_fr
 from projections.views import Views
 from tests.strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, opened_ledger, to_jsonl
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=20)
 RICH = (
     "technology.reclassified",
     "filing.completed",

@@ -318,7 +318,8 @@ DAYS = [
 
 
 @given(history=standing_histories(), picks=st.lists(st.integers(0, 10_000), min_size=3, max_size=3))
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+# ``new_ledger_url`` is a factory: each example asks it for a fresh ledger.
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_public_list_shows_filed_exactly_what_the_rules_treat_as_filed(
     new_ledger_url: Any, history: list[dict[str, Any]], picks: list[int]
 ) -> None:

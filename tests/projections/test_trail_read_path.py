@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.application import LedgerApplication
@@ -40,7 +40,7 @@ RICH = (
     "decision.retracted",
     "technology.reclassified",
 )
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=25)
 
 
 class ScanningFacts(Facts):
@@ -178,7 +178,7 @@ def _filing(k: int, kind: str, day: date) -> Resolved:
     return Resolved(k, DecisionRecord(f"F{k}", kind, day, "auth", None, None, {}, {}))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     filings=st.lists(st.tuples(st.sampled_from(FILING_KINDS), st.integers(0, 40)), max_size=8),
     days=st.lists(st.integers(-2, 45), max_size=12),

@@ -162,6 +162,7 @@ def test_an_edited_catalog_row_is_shown_by_catalog_and_caught_by_verify_views(ex
     assert "name is '伪造技术' in the view, '同种胰岛移植技术' in a rebuild" in err
 
 
+@pytest.mark.slow
 def test_the_exit_code_of_a_real_process(example: str, tables: Tables) -> None:
     """What a shell script sees: ``ledger verify --views`` in a process of its own."""
     ledger = str(Path(sys.executable).parent / "ledger")

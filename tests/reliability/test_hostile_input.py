@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from conftest import BACKENDS, PostgresServer, run_cli
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_support import decision_ids, open_ledger
 from strategies import EXAMPLE_FILE, HOSPITAL, SURGEON, to_jsonl
@@ -43,7 +43,7 @@ from ledger.application import BATCH, MAX_LINE_BYTES
 from ledger.decisions import kind_specs
 
 AUTHORITY = "湖南省卫生健康委员会"
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=100)
 TEMPLATES: tuple[dict[str, Any], ...] = (
     {"kind": "penalty.imposed", "effective": "2022-09-01", "by": AUTHORITY, "institution": HOSPITAL,
      "amount_yuan": 100, "reason": "逾期整改"},
@@ -420,7 +420,7 @@ def command_lines(draw: Any) -> list[str]:
     return args
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100)
 @given(args=command_lines())
 def test_arguments_never_crash_the_command_line(target: str, args: list[str]) -> None:
     position, ids = state(target)

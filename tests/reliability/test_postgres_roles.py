@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import PG_SETTINGS, PostgresServer, run_cli
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import EXAMPLE_FILE, HOSPITAL, to_jsonl
 
@@ -221,6 +221,7 @@ def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen
     )
 
 
+@pytest.mark.slow
 def test_a_password_is_never_printed(roles: Roles, postgres_server: PostgresServer) -> None:
     """Real processes: a refused connection, an unknown role, a broken URL, a URL in LEDGER_DB,
     and `init`, which prints the ledger's URL, on a server that accepts any password (trust)."""
@@ -251,7 +252,7 @@ passwords = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300)
 @given(
     password=passwords,
     user=st.sampled_from(["u", "ledger_writer", "张三"]),

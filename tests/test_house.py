@@ -1,0 +1,52 @@
+"""The house's own checks are wired where they are promised: CI and pre-commit run one list of
+static checks (``.ci/checks``), before the tests; hypothesis settings come from one place."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from hypothesis import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ci_runs_the_static_checks_before_the_tests() -> None:
+    run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert run.index(".ci/checks") < run.index('bash -c "$test_command"')
+
+
+def test_the_checks_are_ruff_format_mypy_and_the_import_contracts() -> None:
+    checks = (ROOT / ".ci" / "checks").read_text(encoding="utf-8")
+    for command in ('ruff" check .', 'ruff" format --check .', 'mypy"', 'lint-imports"'):
+        assert command in checks, command
+
+
+def test_pre_commit_runs_the_same_checks() -> None:
+    config = (ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    assert re.search(r"^\s+entry: \.ci/checks$", config, re.MULTILINE)
+
+
+def test_the_import_contracts_cover_every_layer_and_every_plugin() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    contracts = {c["type"]: c for c in config["contracts"]}
+    assert contracts["layers"]["layers"] == ["plugins", "projections", "ledger"]
+    shipped = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists())
+    assert sorted(m.removeprefix("plugins.") for m in contracts["independence"]["modules"]) == shipped
+
+
+def test_hypothesis_settings_come_from_the_profiles_in_conftest() -> None:
+    expected = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+    assert settings.default == settings.get_profile(expected)
+    assert settings.default.deadline is None
+
+
+def test_no_test_file_silences_every_health_check() -> None:
+    offenders = [
+        p.name
+        for p in (ROOT / "tests").rglob("*.py")
+        if p.name != "test_house.py" and "list(HealthCheck)" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
