@@ -177,4 +177,3 @@ class TileReader:
             if leaf_hash(entry) != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]:
                 raise TileError(f"entry {index * TILE_WIDTH + i} does not hash to its leaf in {tile_path(0, index)}")
         return entries
-
