@@ -7,46 +7,29 @@ Sigstore) give: a Merkle tree over the log whose roots the ledger signs (C2SP tl
 anyone holding a checkpoint can check that the log was only ever appended to, and anyone holding a
 proof bundle can check one decision with no database at all.
 
-Leaves (``leaf_bytes``)
-    Leaf ``i`` is the ``i``-th stored record in notification order, as canonical bytes: a format
-    byte, the position, the subject's UUID, its version, the topic and the state, with fixed-width
-    big-endian integers and length-prefixed strings so that no two records share an encoding.
-    Changing, removing or reordering any stored record therefore changes the root. PostgreSQL
-    positions may have gaps, so the leaf index is not the position: ``ledger_merkle_leaves`` maps
-    one to the other.
+One module per concern, each explaining itself; this package re-exports what callers use:
 
-The tree beside the events (ARCHITECTURE.md rule 7)
-    ``ledger_merkle_nodes(level, idx, hash)`` holds every finished perfect subtree (level 0 = leaf
-    hashes, RFC 9162 §2.1.1 ``SHA-256(0x00 ‖ leaf)``), ``ledger_merkle_tree`` the size, the last
-    position and the right frontier (``merkle.Frontier``). ``sync`` appends from the stored size to
-    the end of the log in batches: O(1) amortised hashing per leaf, constant memory, one bulk
-    insert per table per batch (``executemany`` on SQLite, ``unnest`` of arrays on PostgreSQL).
-    A proof (RFC 9162 §2.1.3, §2.1.4) reads O(log n) nodes.
-
-Checkpoints (C2SP tlog-checkpoint + signed-note, ``ledger.checkpoints``)
-    ``checkpoint`` signs (origin, size, root, time) and keeps the note in ``ledger_checkpoints``.
-    A log must never sign two inconsistent checkpoints, so it first checks a consistency proof
-    from the node store against every stored checkpoint and refuses if one fails.
-
-Verification (``verify``)
-    Recomputes every leaf from the stored records, streaming in batches, and folds them into a
-    fresh frontier; the node store is *not* trusted for the roots, which are compared with each
-    signed checkpoint. The level-0 hashes written when the tree was built are compared a batch at
-    a time, and leaf by leaf only where a batch differs, to name the first position where storage
-    and the recorded history disagree. On a large SQLite log, helper processes read and hash
-    ranges of records ahead (``_Prefetcher``) while this one compares and folds.
-
-The decision index (``_check_index``, ``ledger.indexhash``)
-    Outside the tree, so ``checkpoint`` recomputes the rows of the records it newly covers from
-    their events, refuses to sign if one disagrees, and signs a digest chain of the rows as an
-    extension line (``decision-index <position> <digest>``). ``verify --key`` hashes the stored
-    rows under the newest verified one against it and recomputes only the rows after it; all of
-    them without a key, with ``full``, or (to name them) where the digest disagrees.
-
-Offline proofs (``prove`` / ``verify_proof``)
-    A JSON bundle with the decision, its leaf bytes, the inclusion proof and the signed note, plus
-    the same evidence as a C2SP ``tlog-proof`` text (leaf bytes as its ``extra`` data), checkable
-    with the verifier key alone.
+``leaves``
+    Leaf ``i`` is the ``i``-th stored record in notification order, as the canonical bytes of
+    ``ledger.leafhash.LAYOUT`` (so changing, removing or reordering any record changes the root),
+    and the careful and fast ways of reading them in bulk. PostgreSQL positions may have gaps, so
+    the leaf index is not the position: ``ledger_merkle_leaves`` maps one to the other.
+``tables``
+    The tables beside the events (ARCHITECTURE.md rule 7) and how the others read the ledger.
+``store``
+    The node store, ``sync`` (append from the stored size to the end of the log, in batches) and
+    proofs from O(log n) stored nodes (RFC 9162 §2.1.3, §2.1.4).
+``signing``
+    Checkpoints (C2SP tlog-checkpoint + signed-note, ``ledger.checkpoints``), never two
+    inconsistent ones, and the key files.
+``index``
+    The decision index, recomputed from the events, and the digest chain checkpoints sign.
+``verification``
+    ``verify``: the tree recomputed from storage, never trusting stored nodes for the roots.
+``readahead``
+    Helper processes that read and hash ahead on a large SQLite ledger.
+``bundle``
+    Offline proofs (``prove`` / ``verify_proof``), checkable with the verifier key alone.
 """
 
 from ledger.checkpoints import b64encode as base64_hash

@@ -62,15 +62,15 @@ def _spawn(script: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
 class Prefetcher:
     """Reads and hashes the log's leaves in helper processes while ``verify`` folds the tree.
 
-    Why: on SQLite, reading a record and hashing its leaf is two thirds of ``verify``'s work and
-    needs nothing from the tree, so other cores can do it ahead (ranges of positions dealt out in
-    turn, each through a pipe that blocks when it is full: memory stays flat) while this process
-    compares the level-0 hashes and folds. The helpers open the same file on their own
-    connections and read positions up to ``stop``, fixed in this transaction: the log is
-    append-only, so they see the records this transaction's snapshot holds. Nothing they send is
-    trusted beyond that: a range whose hashes differ from the node store's is read again here,
-    and any failure (no process, a short read, another count of records) only means the rest is
-    read here.
+    Why: on SQLite, reading a record and hashing its leaf is most of ``verify``'s work
+    (docs/performance.md) and needs nothing from the tree, so other cores can do it ahead (ranges
+    of positions dealt out in turn, each through a pipe that blocks when it is full: memory stays
+    flat) while this process compares the level-0 hashes and folds. The helpers open the same
+    file on their own connections and read positions up to ``stop``, fixed in this transaction:
+    the log is append-only, so they see the records this transaction's snapshot holds. Nothing
+    they send is trusted beyond that: a range whose hashes differ from the node store's is read
+    again here, and any failure (no process, a short read, another count of records) only means
+    the rest is read here.
     """
 
     _frame = leafhash.FRAME

@@ -149,8 +149,8 @@ def _create_tables(log: Log) -> None:
 
 def fetch_rows(c: Cursor, sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
     """Rows as plain sequences, cheaply: SQLite's ``Row`` as it comes, PostgreSQL's as tuples in
-    binary format (``bytea`` not unescaped from hex text). Converting a million rows one by one
-    would cost a fifth of ``verify``."""
+    binary format (``bytea`` not unescaped from hex text): converting every row one by one
+    would be a large share of ``verify``'s work."""
     if c.dialect == "sqlite":
         c.execute(sql, params)
         rows: Sequence[Sequence[Any]] = c.raw.fetchall()

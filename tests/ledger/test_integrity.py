@@ -1,4 +1,4 @@
-"""Tamper evidence (issue 5): the log-backed RFC 9162 tree, signed checkpoints, verify, offline proofs.
+"""Tamper evidence: the log-backed RFC 9162 tree, signed checkpoints, verify, offline proofs.
 
 The tree, checkpoint and verify tests run on SQLite and PostgreSQL (``app`` from conftest). The
 tampering tests do what an attacker with the database does: drop the append-only triggers, then
@@ -694,7 +694,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> Non
         integrity.keygen(tmp_path / "bad.key", "has space")
 
 
-# --- the decision index, checkpoint rows and identity (issue 17, findings 2, 6, 10) ---------
+# --- the decision index, checkpoint rows and identity -----------------------------------------
 
 
 def _plant(backend: str, decision_id: str, position: int, oid: str) -> str:

@@ -1,4 +1,4 @@
-"""``integrity.verify``'s fast paths give exactly the answers of its careful one (issue 8).
+"""``integrity.verify``'s fast paths give exactly the answers of its careful one.
 
 ``verify`` reads SQLite's plain columns and hashes a whole batch in one comprehension, checks the
 node store's level-0 hashes a batch at a time, folds the tree a perfect subtree at a time, and on
