@@ -185,7 +185,7 @@ def check_index(
     event, and no row may lack its event. Streams the events joined with their rows by position,
     ``batch`` positions at a time (one read transaction: the snapshot the tree was checked in).
     Only positions after ``after`` (those a signed index digest covers are checked by
-    ``_index_chain``); rows without an event are looked for up to ``stop`` when ``bounded``
+    ``verify_index``); rows without an event are looked for up to ``stop`` when ``bounded``
     (what a checkpoint is about to cover), else at every position after ``after``.
     """
     out = IndexCheck()

@@ -1169,3 +1169,10 @@ def test_the_helper_process_hashes_the_index_as_this_one(signed_sqlite: str) -> 
         pytest.skip("one core: no helper process")
     assert helper.result() == here
     assert here == (chain[-1].digest, 9)
+
+
+def test_the_package_exports_what_it_declares() -> None:
+    """``ledger.integrity`` re-exports its modules' public names: each declared one is there, once."""
+    assert len(set(integrity.__all__)) == len(integrity.__all__)
+    assert [name for name in integrity.__all__ if not hasattr(integrity, name)] == []
+    assert integrity.verify.__module__ == "ledger.integrity.verification"
