@@ -89,7 +89,8 @@ def _b64decode(text: str, what: str) -> bytes:
     return raw
 
 
-def _b64encode(raw: bytes) -> str:
+def b64encode(raw: bytes) -> str:
+    """Standard padded base64, as checkpoints, signed notes and proofs spell hashes and keys."""
     return base64.b64encode(raw).decode("ascii")
 
 
@@ -158,7 +159,7 @@ class VerifierKey:
 
     def encode(self) -> str:
         """The verifier key string, as ``note.GenerateKey`` writes it (lower-case hex ID)."""
-        return f"{self.name}+{self.key_id:08x}+{_b64encode(bytes([ALG_ED25519]) + self.public_key)}"
+        return f"{self.name}+{self.key_id:08x}+{b64encode(bytes([ALG_ED25519]) + self.public_key)}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature of ``message``."""
@@ -221,7 +222,7 @@ class SignerKey:
 
     def encode(self) -> str:
         """The signer key string (secret)."""
-        material = _b64encode(bytes([ALG_ED25519]) + self.seed)
+        material = b64encode(bytes([ALG_ED25519]) + self.seed)
         return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{material}"
 
     def sign(self, message: bytes) -> bytes:
@@ -366,7 +367,7 @@ class Checkpoint:
 
     def body(self) -> bytes:
         """The note text that gets signed: origin, size, base64 root, extensions; each + ``\\n``."""
-        lines = [self.origin, str(self.size), _b64encode(self.root), *self.extensions]
+        lines = [self.origin, str(self.size), b64encode(self.root), *self.extensions]
         return "".join(line + "\n" for line in lines).encode("utf-8")
 
     @property
@@ -404,7 +405,7 @@ class Checkpoint:
         if not isinstance(position, int) or not 0 <= position <= _MAX_TREE_SIZE:
             raise ValueError("an index position is an int within 0..2**64-1")
         others = tuple(line for line in self.extensions if not line.startswith(INDEX_PREFIX))
-        return replace(self, extensions=(*others, f"{INDEX_PREFIX}{position} {_b64encode(digest)}"))
+        return replace(self, extensions=(*others, f"{INDEX_PREFIX}{position} {b64encode(digest)}"))
 
     def with_time(self, when: datetime) -> Checkpoint:
         """The same checkpoint stamped with ``when``; the time line replaces any old one, first."""
@@ -483,7 +484,7 @@ def sign(checkpoint_or_body: Checkpoint | bytes | str, signer_key: str | SignerK
     key = _signer(signer_key)
     message = text.encode("utf-8")
     signature = key.key_id.to_bytes(4, "big") + key.sign(message)
-    return f"{text}\n{SIG_PREFIX}{key.name} {_b64encode(signature)}\n"
+    return f"{text}\n{SIG_PREFIX}{key.name} {b64encode(signature)}\n"
 
 
 def _verifier_index(keys: Sequence[str | VerifierKey]) -> dict[tuple[str, int], VerifierKey]:

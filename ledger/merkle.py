@@ -24,8 +24,8 @@ Storing nodes ("tiles"-like layout)
 Address a node by ``(level, i)``: the perfect subtree of ``2**level`` leaves covering
 ``[i * 2**level, (i + 1) * 2**level)``. Level 0 holds the leaf hashes. Such a node never changes
 once its last leaf is appended, so it can be written once and cached forever.
-``Frontier.append_with_nodes`` reports exactly the nodes an append completes (the leaf plus one
-per carry), so a store that writes those rows is complete for every size it has seen.
+``Frontier.extend`` reports (``on_node``) exactly the nodes an append completes (the leaves plus
+one per carry), so a store that writes those rows is complete for every size it has seen.
 
 Every subtree used by RFC 9162 proofs covers ``[start, end)`` with ``start`` a multiple of the
 largest power of two not above ``end - start``. Such a range splits into at most ``log2(n) + 1``
@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 HASH_SIZE = 32
 """SHA-256 output length; every hash a verifier accepts has exactly this length."""
@@ -54,6 +53,10 @@ _NODE_PREFIX = b"\x01"
 
 GetNode = Callable[[int, int], bytes]
 """``get_node(level, i)``: hash of the perfect subtree over ``[i << level, (i + 1) << level)``."""
+
+OnNode = Callable[[int, int, Sequence[bytes]], object]
+"""``on_node(level, index, hashes)``: the perfect subtrees an append completed on ``level``, the
+first of them the subtree ``(level, index)``, the others after it in order."""
 
 
 # --- hashing (RFC 9162 §2.1.1) ----------------------------------------------------------------
@@ -82,8 +85,7 @@ def _check_hash(value: bytes, what: str) -> None:
 def root_from_hashes(hashes: Sequence[bytes]) -> bytes:
     """MTH over leaf *hashes*, in one pass with an O(log n) stack (see ``Frontier``)."""
     frontier = Frontier()
-    for h in hashes:
-        frontier.append(h)
+    frontier.extend(hashes)
     return frontier.root()
 
 
@@ -276,15 +278,6 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
 # --- the log-backed tree --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """A perfect aligned subtree: ``hash`` covers ``[index * 2**level, (index + 1) * 2**level)``."""
-
-    level: int
-    index: int
-    hash: bytes
-
-
 class Frontier:
     """The right frontier (compact range ``[0, size)``) of an append-only RFC 9162 tree.
 
@@ -314,50 +307,18 @@ class Frontier:
         """The frontier's subtree hashes, leftmost (largest) first."""
         return tuple(self._nodes)
 
-    def append(self, leaf_hash: bytes) -> None:
-        """Add the next leaf's hash (``leaf_hash(data)``, not the data)."""
-        self.append_with_nodes(leaf_hash)
+    def extend(self, leaf_hashes: Sequence[bytes], on_node: OnNode | None = None) -> None:
+        """Append leaves' hashes (``leaf_hash(data)``, not the data), in order.
 
-    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
-        """Add many leaves' hashes at once: the same tree as ``append`` of each, in order.
+        ``on_node(level, index, hashes)`` hears of every perfect subtree the leaves complete: the
+        leaves themselves at level 0 first, then each level's new nodes, the first at ``index``,
+        in order. Writing them to a store keyed by ``(level, index)`` is what makes
+        ``inclusion_proof_from`` and friends work.
 
-        Why: verifying a log of millions of records folds every leaf into the frontier. Leaf by
-        leaf that is a Python loop with a carry loop inside; here the leaves are cut into the
-        perfect subtrees the tree is made of anyway (aligned blocks of ``2**j`` leaves, see the
-        module doc), each hashed a whole level at a time, then pushed like one ``append`` at level
-        ``j``. Same ``n - 1`` node hashes, a fraction of the interpreter's work.
-        """
-        hashes = list(leaf_hashes)
-        if not (set(map(type, hashes)) <= {bytes} and set(map(len, hashes)) <= {HASH_SIZE}):
-            for h in hashes:
-                _check_hash(h, "leaf hash")
-        self._size = extend_stack(self._nodes, self._size, hashes)
-
-    def append_with_nodes(self, leaf_hash: bytes) -> list[Node]:
-        """Add the next leaf's hash and return every subtree this append completed.
-
-        Level 0 (the leaf itself) comes first, then one node per carry. Writing these to a store
-        keyed by ``(level, index)`` is what makes ``inclusion_proof_from`` and friends work.
-        """
-        _check_hash(leaf_hash, "leaf hash")
-        completed = [Node(0, self._size, leaf_hash)]
-        h, n, level, index = leaf_hash, self._size, 0, self._size
-        while n & 1:  # carry: a left sibling of equal size is waiting on the frontier
-            h = node_hash(self._nodes.pop(), h)
-            n >>= 1
-            level += 1
-            index >>= 1
-            completed.append(Node(level, index, h))
-        self._nodes.append(h)
-        self._size += 1
-        return completed
-
-    def extend_with_nodes(self, leaf_hashes: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
-        """``extend``, returning ``(level, index, hash)`` of every subtree the leaves completed.
-
-        The same nodes as ``append_with_nodes`` of each leaf (level 0 first, then level by level
-        rather than leaf by leaf), computed a level at a time: one list comprehension per level
-        instead of a carry loop and a ``Node`` per node. What a node store writes per batch.
+        Why a level at a time: verifying and syncing fold every leaf of the log. Leaf by leaf
+        that is a Python loop with a carry loop inside; here each level is one comprehension over
+        pairs, the same ``n - 1`` node hashes for a fraction of the interpreter's work. A left
+        child whose sibling has not come yet waits on the frontier (a set bit of the new size).
         """
         hashes = list(leaf_hashes)
         if not (set(map(type, hashes)) <= {bytes} and set(map(len, hashes)) <= {HASH_SIZE}):
@@ -368,23 +329,22 @@ class Frontier:
             level: self._nodes[k]
             for k, level in enumerate(lvl for lvl in range(size.bit_length() - 1, -1, -1) if size >> lvl & 1)
         }
-        completed = list(zip([0] * len(hashes), range(size, size + len(hashes)), hashes, strict=True))
-        sha, prefix = hashlib.sha256, _NODE_PREFIX
         level, start, row = 0, size, hashes
+        if on_node is not None and row:
+            on_node(0, start, row)
         while row:
             if start & 1:  # the first of the row is a right child: its left sibling is waiting
                 row = [waiting.pop(level), *row]
                 start -= 1
-            if len(row) & 1:  # the last is a left child: it waits (a set bit of the new size)
+            if len(row) & 1:  # the last is a left child: it waits
                 waiting[level] = row[-1]
-            pairs = iter(row[: len(row) & ~1])
-            row = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+            row = _parents(row)
             level += 1
             start >>= 1
-            completed.extend(zip([level] * len(row), range(start, start + len(row)), row, strict=True))
+            if on_node is not None and row:
+                on_node(level, start, row)
         self._size = size + len(hashes)
         self._nodes = [waiting[lvl] for lvl in sorted(waiting, reverse=True)]
-        return completed
 
     def root(self) -> bytes:
         """MTH of the ``size`` leaves appended so far, from the O(log n) frontier hashes."""
@@ -443,50 +403,24 @@ class Frontier:
         return f"Frontier(size={self._size}, root={self.root().hex()})"
 
 
+def _parents(row: Sequence[bytes]) -> list[bytes]:
+    """The nodes over ``row``'s pairs, one level up (an odd last hash has no parent yet)."""
+    sha, prefix, pairs = hashlib.sha256, _NODE_PREFIX, iter(row)
+    return [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
+
+
 def perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH of a perfect subtree (``2**j`` leaf hashes, j >= 0), one level at a time.
 
-    Each level is one list comprehension over pairs, so the interpreter does per node only what
-    ``node_hash`` must (RFC 9162 §2.1.1: SHA-256(0x01 ‖ left ‖ right)). The caller vouches that
-    the hashes are 32-byte ``bytes``; the length must be a power of two.
+    The caller vouches that the hashes are 32-byte ``bytes``; the length must be a power of two.
     """
     n = len(leaf_hashes)
     if n == 0 or n & (n - 1):
         raise ValueError(f"a perfect subtree has a power of two of leaves, not {n}")
-    sha, prefix = hashlib.sha256, _NODE_PREFIX
-    level = leaf_hashes
+    level = list(leaf_hashes)
     while len(level) > 1:
-        pairs = iter(level)
-        level = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+        level = _parents(level)
     return level[0]
-
-
-def extend_stack(stack: list[bytes], size: int, leaf_hashes: Sequence[bytes]) -> int:
-    """Append leaf hashes to a frontier ``stack`` of ``size`` leaves in place; the new size.
-
-    ``stack`` is ``Frontier.nodes`` as a list (one perfect subtree per set bit of ``size``, largest
-    first). The leaves go in as the largest aligned perfect blocks that fit: at a size divisible
-    by ``2**j`` a block of ``2**j`` leaves is a node of the final tree, so its root (``perfect_root``)
-    enters the stack exactly as one ``append`` at level ``j`` would, carries included. The caller
-    vouches that the hashes are 32-byte ``bytes`` (``Frontier.extend`` checks them).
-    """
-    sha, prefix = hashlib.sha256, _NODE_PREFIX
-    i, n = 0, len(leaf_hashes)
-    while i < n:
-        # largest j with 2**j dividing size (any j for size 0) and 2**j <= the leaves left
-        j = (n - i).bit_length() - 1
-        if size:
-            j = min(j, (size & -size).bit_length() - 1)
-        width = 1 << j
-        h = leaf_hashes[i] if width == 1 else perfect_root(leaf_hashes[i : i + width])
-        carry = size >> j
-        while carry & 1:  # a left sibling of equal size is waiting on the stack
-            h = sha(prefix + stack.pop() + h).digest()
-            carry >>= 1
-        stack.append(h)
-        size += width
-        i += width
-    return size
 
 
 def _get(get_node: GetNode, level: int, index: int) -> bytes:

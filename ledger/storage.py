@@ -13,7 +13,7 @@ Two things eventsourcing's recorders do not give, and an audit ledger needs:
   import), "is this institution known as of that date?" and "where is decision X?" with one
   indexed read each, instead of a scan of the log. It is derived from the events alone and could
   be rebuilt from them; the events stay the only source of truth. It is outside the Merkle tree,
-  so ``ledger verify`` recomputes every row from its event (``ledger.integrity._check_index``),
+  so ``ledger verify`` recomputes every row from its event (``ledger.integrity.index.check_index``),
   and a look-up believes a row only together with its event at that position (``_checked``).
 
 Stored events are append-only: on SQLite, triggers refuse UPDATE and DELETE of ``stored_events``

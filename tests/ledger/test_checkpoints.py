@@ -461,7 +461,7 @@ def test_wrongly_typed_checkpoints_cannot_be_built(fields: tuple[object, ...]) -
         Checkpoint(*fields)  # type: ignore[arg-type]
 
 
-# --- what the ledger signs under, and who a note says signed it (issue 17) -------------------
+# --- what the ledger signs under, and who a note says signed it ------------------------------
 
 
 def test_check_origin_follows_c2sp() -> None:

@@ -1,4 +1,4 @@
-"""Tamper evidence (issue 5): the log-backed RFC 9162 tree, signed checkpoints, verify, offline proofs.
+"""Tamper evidence: the log-backed RFC 9162 tree, signed checkpoints, verify, offline proofs.
 
 The tree, checkpoint and verify tests run on SQLite and PostgreSQL (``app`` from conftest). The
 tampering tests do what an attacker with the database does: drop the append-only triggers, then
@@ -32,6 +32,8 @@ from ledger import hookspecs, indexhash, integrity, merkle
 from ledger.application import LedgerApplication
 from ledger.checkpoints import Checkpoint, generate_key, open_note, sign
 from ledger.errors import ConfigurationError, IntegrityError, NotFound, SignatureError
+from ledger.integrity import index as decision_index
+from ledger.integrity import readahead, signing, tables
 from ledger.sql import Database
 
 HOSP = "44860321X43010211A1001"
@@ -692,7 +694,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> Non
         integrity.keygen(tmp_path / "bad.key", "has space")
 
 
-# --- the decision index, checkpoint rows and identity (issue 17, findings 2, 6, 10) ---------
+# --- the decision index, checkpoint rows and identity -----------------------------------------
 
 
 def _plant(backend: str, decision_id: str, position: int, oid: str) -> str:
@@ -996,9 +998,9 @@ def test_a_remaining_checkpoint_stops_signing_a_rewritten_log(
 def _index_bytes_from_events(app: LedgerApplication) -> list[tuple[int, bytes]]:
     """Each event's index row as the import derives it, in ``index_row_bytes``' form (the
     reference definition of what a checkpoint signs), by position."""
-    log = integrity._log(app)
+    log = tables.open_log(app)
     with log.db.transaction(write=False) as c:
-        derive = integrity._IndexDeriver(c, log, app)
+        derive = decision_index.IndexDeriver(c, log, app)
         sql = f"SELECT {log.position}, originator_id, originator_version, topic, state FROM {log.events} ORDER BY 1"
         out = []
         for position, oid, version, topic, state in c.execute(sql).fetchall():
@@ -1009,7 +1011,7 @@ def _index_bytes_from_events(app: LedgerApplication) -> list[tuple[int, bytes]]:
 
 
 def _index_lines(app: LedgerApplication) -> list[tuple[int, bytes] | None]:
-    return [integrity._unverified(cp.note).index for cp in integrity.stored_checkpoints(app)]
+    return [signing.unverified(cp.note).index for cp in integrity.stored_checkpoints(app)]
 
 
 def test_each_checkpoint_signs_the_digest_of_the_index_rows_recomputed_from_the_events(
@@ -1112,7 +1114,7 @@ def test_an_old_checkpoint_without_the_index_line_still_verifies(
         app.close()
     updates = []
     for cp in stored:
-        old = integrity._unverified(cp.note)
+        old = signing.unverified(cp.note)
         plain = Checkpoint(old.origin, old.size, old.root, tuple(x for x in old.extensions if x.startswith("time ")))
         note = sign(plain, keys[0]).replace("'", "''")
         updates.append(f"UPDATE ledger_checkpoints SET note = '{note}' WHERE seq = {cp.seq}")
@@ -1155,15 +1157,22 @@ def test_the_helper_process_hashes_the_index_as_this_one(signed_sqlite: str) -> 
     verifying process computes, for the chain of the stored checkpoints."""
     app = LedgerApplication.open(signed_sqlite)
     try:
-        log = integrity._log(app)
+        log = tables.open_log(app)
         lines = _index_lines(app)
-        chain = [integrity._IndexLink(f"#{k}", *line) for k, line in enumerate(lines, 1) if line]
+        chain = [decision_index.IndexLink(f"#{k}", *line) for k, line in enumerate(lines, 1) if line]
         with log.db.transaction(write=False) as c:
-            helper = integrity._IndexHelper.start(c, log, chain, 3)
-            here = indexhash.chain(integrity._index_fetch(c, log), [link.position for link in chain], 3)
+            helper = readahead.IndexHelper.start(c, log, chain, 3)
+            here = indexhash.chain(decision_index.index_fetch(c, log), [link.position for link in chain], 3)
     finally:
         app.close()
     if helper is None:
         pytest.skip("one core: no helper process")
     assert helper.result() == here
     assert here == (chain[-1].digest, 9)
+
+
+def test_the_package_exports_what_it_declares() -> None:
+    """``ledger.integrity`` re-exports its modules' public names: each declared one is there, once."""
+    assert len(set(integrity.__all__)) == len(integrity.__all__)
+    assert [name for name in integrity.__all__ if not hasattr(integrity, name)] == []
+    assert integrity.verify.__module__ == "ledger.integrity.verification"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +111,42 @@ def flip(h: bytes, i: int, bit: int = 0) -> bytes:
 
 
 def node_store(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
-    """What an application writing ``append_with_nodes`` rows to a table would hold."""
+    """What an application writing the nodes ``extend`` completes to a table would hold."""
     frontier = Frontier()
     store: dict[tuple[int, int], bytes] = {}
+
+    def on_node(level: int, index: int, hashes: Sequence[bytes]) -> None:
+        for k, h in enumerate(hashes):
+            assert (level, index + k) not in store
+            store[(level, index + k)] = h
+
     for d in leaves:
-        for node in frontier.append_with_nodes(leaf_hash(d)):
-            assert (node.level, node.index) not in store
-            store[(node.level, node.index)] = node.hash
+        frontier.extend([leaf_hash(d)], on_node)
     return store
+
+
+class RefFrontier:
+    """The frontier leaf by leaf, a carry loop per append: the reference ``Frontier.extend`` (a
+    level at a time) is tested against."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.nodes: list[bytes] = []
+
+    def append(self, h: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf hash; every subtree it completed, the leaf first, then one per carry."""
+        completed = [(0, self.size, h)]
+        n, level, index = self.size, 0, self.size
+        while n & 1:  # carry: a left sibling of equal size is waiting
+            h = node_hash(self.nodes.pop(), h)
+            n, level, index = n >> 1, level + 1, index >> 1
+            completed.append((level, index, h))
+        self.nodes.append(h)
+        self.size += 1
+        return completed
+
+    def to_bytes(self) -> bytes:
+        return self.size.to_bytes(8, "big") + b"".join(self.nodes)
 
 
 class CountingStore:
@@ -365,7 +393,7 @@ def test_frontier_equals_root_hash_for_every_prefix(leaves: list[bytes]) -> None
     frontier = Frontier()
     assert frontier.root() == EMPTY_ROOT and frontier.size == 0
     for n, d in enumerate(leaves, 1):
-        frontier.append(leaf_hash(d))
+        frontier.extend([leaf_hash(d)])
         assert frontier.size == n
         assert frontier.root() == root_hash(leaves[:n]) == ref_mth(leaves[:n])
         assert len(frontier.nodes) == n.bit_count()  # O(log n) state
@@ -376,22 +404,21 @@ def test_frontier_equals_root_hash_for_every_prefix(leaves: list[bytes]) -> None
 def test_frontier_state_round_trips_and_rejects_garbage() -> None:
     leaves = [bytes([i]) for i in range(13)]
     frontier = Frontier()
-    for d in leaves:
-        frontier.append(leaf_hash(d))
+    frontier.extend([leaf_hash(d) for d in leaves])
     state = frontier.to_bytes()
     assert len(state) == 8 + 32 * 3  # 13 = 0b1101
     assert Frontier.from_nodes(13, frontier.nodes).to_bytes() == state
     assert Frontier.from_get_node(_get(node_store(leaves)), 13).to_bytes() == state
 
     copy = frontier.copy()
-    copy.append(leaf_hash(b"more"))
+    copy.extend([leaf_hash(b"more")])
     assert frontier.size == 13 and copy.size == 14  # the copy is independent
 
     for bad in (b"", state[:-1], state + b"x", (15).to_bytes(8, "big") + state[8:]):
         with pytest.raises(ValueError):
             Frontier.from_bytes(bad)
     with pytest.raises(ValueError):
-        frontier.append(b"short")
+        frontier.extend([b"short"])
     with pytest.raises(ValueError):
         Frontier.from_nodes(-1, [])
 
@@ -399,15 +426,14 @@ def test_frontier_state_round_trips_and_rejects_garbage() -> None:
 @FAST
 @given(leaf_lists, st.lists(st.integers(1, 40), max_size=8), st.integers(0, 40))
 def test_extend_builds_the_tree_append_builds(leaves: list[bytes], cuts: list[int], head: int) -> None:
-    """``Frontier.extend`` (perfect subtrees a level at a time) = one ``append`` per leaf, however
-    the leaves are cut into calls and whatever size the frontier had before."""
+    """``Frontier.extend`` (a level at a time) = the reference's append per leaf, however the
+    leaves are cut into calls and whatever size the frontier had before."""
     hashes = [leaf_hash(d) for d in leaves]
     prefix = [leaf_hash(i.to_bytes(2, "big")) for i in range(head)]
-    one_by_one, at_once = Frontier(), Frontier()
+    one_by_one, at_once = RefFrontier(), Frontier()
     for h in prefix + hashes:
         one_by_one.append(h)
-    for h in prefix:
-        at_once.append(h)
+    at_once.extend(prefix)
     done = 0
     for cut in [*cuts, len(hashes)]:
         at_once.extend(hashes[done : done + cut])
@@ -418,21 +444,29 @@ def test_extend_builds_the_tree_append_builds(leaves: list[bytes], cuts: list[in
 
 @FAST
 @given(leaf_lists, st.lists(st.integers(1, 40), max_size=8), st.integers(0, 40))
-def test_extend_with_nodes_completes_what_append_with_nodes_does(
-    leaves: list[bytes], cuts: list[int], head: int
-) -> None:
-    """A node store written batch by batch holds the same rows as one written leaf by leaf."""
+def test_extend_completes_the_nodes_the_reference_does(leaves: list[bytes], cuts: list[int], head: int) -> None:
+    """A node store written batch by batch (``on_node``) holds the same rows as one written leaf
+    by leaf by the reference, level 0 first in each batch."""
     hashes = [leaf_hash(d) for d in leaves]
     prefix = [leaf_hash(i.to_bytes(2, "big")) for i in range(head)]
-    one_by_one, batched = Frontier(), Frontier()
+    one_by_one, batched = RefFrontier(), Frontier()
     for h in prefix:
         one_by_one.append(h)
-        batched.append(h)
-    expected = [(n.level, n.index, n.hash) for h in hashes for n in one_by_one.append_with_nodes(h)]
+    batched.extend(prefix)
+    expected = [node for h in hashes for node in one_by_one.append(h)]
     got: list[tuple[int, int, bytes]] = []
+    levels: list[int] = []
+
+    def on_node(level: int, index: int, row: Sequence[bytes]) -> None:
+        assert row
+        levels.append(level)
+        got.extend((level, index + k, h) for k, h in enumerate(row))
+
     done = 0
     for cut in [*cuts, len(hashes)]:
-        got += batched.extend_with_nodes(hashes[done : done + cut])
+        levels.clear()
+        batched.extend(hashes[done : done + cut], on_node)
+        assert levels == sorted(set(levels))  # level by level, from the leaves up
         done = min(len(hashes), done + cut)
         assert batched.to_bytes() == Frontier.from_nodes(batched.size, batched.nodes).to_bytes()
     assert sorted(got) == sorted(expected)
@@ -447,7 +481,7 @@ def test_extend_and_perfect_root_refuse_what_is_not_theirs() -> None:
     with pytest.raises(ValueError):
         frontier.extend(["not bytes"])  # type: ignore[list-item]
     with pytest.raises(ValueError):
-        frontier.extend_with_nodes([leaf_hash(b"a"), b"short"])
+        frontier.extend([leaf_hash(b"a"), b"short"], lambda level, index, row: None)
     assert frontier.size == 0  # nothing half-appended
     for n in (0, 3, 6):
         with pytest.raises(ValueError):

@@ -37,6 +37,7 @@ from ledger.checkpoints import Checkpoint, open_note, sign
 from ledger.decisions import record_from_state
 from ledger.errors import IntegrityError, LedgerError, MalformedProof, SignatureError
 from ledger.integrity import MAX_BUNDLE_DEPTH, leaf_bytes, parse_leaf, verify_proof
+from ledger.integrity import bundle as bundle_module
 from ledger.topics import read_state
 from ledger.transcoder import MsgpackTranscoder
 
@@ -396,7 +397,7 @@ def test_a_leaf_outside_the_signed_tree_is_never_decoded(signed: Signed, monkeyp
     """Undecodable leaf bytes with a proof that does not verify: the answer is the proof's failure,
     and neither the leaf's framing nor its state is read."""
     read: list[bytes] = []
-    monkeypatch.setattr(integrity, "parse_leaf", read.append)
+    monkeypatch.setattr(bundle_module, "parse_leaf", read.append)
     bundle = {**signed.bundle, "leaf": _b64(b"\xff" * 40)}
     del bundle["tlog_proof"]  # optional: it would disagree too
     report = verify_proof(canonical.dumps(bundle), [signed.verifier])

@@ -1,4 +1,4 @@
-"""``integrity.verify``'s fast paths give exactly the answers of its careful one (issue 8).
+"""``integrity.verify``'s fast paths give exactly the answers of its careful one.
 
 ``verify`` reads SQLite's plain columns and hashes a whole batch in one comprehension, checks the
 node store's level-0 hashes a batch at a time, folds the tree a perfect subtree at a time, and on
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from ledger import integrity
 from ledger.application import LedgerApplication
 from ledger.checkpoints import generate_key
+from ledger.integrity import leaves, readahead, tables, verification
 from tests.strategies import bench_generator
 
 SIGNED = (37, 64, 150, 300)
@@ -104,10 +105,10 @@ HELPED: list[int] = []
 
 def _report(path: Path, vkey: str, batch: int, *, careful: bool) -> tuple[Any, ...]:
     app = LedgerApplication.open(path)
-    next_batch = integrity._Prefetcher.next
+    next_batch = readahead.Prefetcher.next
     handed = [0]
 
-    def counting(self: integrity._Prefetcher, low: int) -> tuple[int, int, int, bytes] | None:
+    def counting(self: readahead.Prefetcher, low: int) -> tuple[int, int, int, bytes] | None:
         got = next_batch(self, low)
         handed[0] += got is not None
         return got
@@ -115,11 +116,11 @@ def _report(path: Path, vkey: str, batch: int, *, careful: bool) -> tuple[Any, .
     try:
         with pytest.MonkeyPatch.context() as mp:
             if careful:
-                mp.setattr(integrity, "_fast_reads", lambda c, log: False)
-                mp.setattr(integrity, "_WORKER_MIN", 10**18)
+                mp.setattr(verification, "fast_reads", lambda c, log: False)
+                mp.setattr(readahead, "WORKER_MIN", 10**18)
             else:
-                mp.setattr(integrity, "_WORKER_MIN", 0)  # the helper process on this small log too
-                mp.setattr(integrity._Prefetcher, "next", counting)
+                mp.setattr(readahead, "WORKER_MIN", 0)  # the helper process on this small log too
+                mp.setattr(readahead.Prefetcher, "next", counting)
             report = integrity.verify(app, keys=[vkey], batch=batch)
     finally:
         app.close()
@@ -173,11 +174,11 @@ def test_fast_reads_hash_exactly_as_the_careful_ones(base: Path, tmp_path: Path,
     _tamper(path, kind, position)
     app = LedgerApplication.open(path)
     try:
-        log = integrity._log(app)
+        log = tables.open_log(app)
         with log.db.transaction(write=False) as c:
-            assert integrity._fast_reads(c, log)
-            fast_rows, fast, complete = integrity._read_leaves(c, log, 0, 2**62, 1000, fast=True)
-            rows, careful = integrity._read_leaves_carefully(c, log, 0, 2**62, 1000)
+            assert leaves.fast_reads(c, log)
+            fast_rows, fast, complete = leaves.read_leaves(c, log, 0, 2**62, 1000, fast=True)
+            rows, careful = leaves.read_leaves_carefully(c, log, 0, 2**62, 1000)
     finally:
         app.close()
     assert [r[0] for r in fast_rows] == [r[0] for r in rows]

@@ -1,4 +1,4 @@
-"""The tamper suite (issue 17): every table ``verify`` answers for, edited one way at a time.
+"""The tamper suite: every table ``verify`` answers for, edited one way at a time.
 
 A ledger of ``EXAMPLE_FILE`` (one decision of every kind, every kind, a correction and a retraction) with one
 signed checkpoint, on SQLite and on PostgreSQL. Each edit is what someone holding the database
