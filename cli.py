@@ -43,6 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
+from projections import lookup
 from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
@@ -123,12 +124,15 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    ctx.obj[lookup.OPENER] = open_views
 
 
-def open_app(ctx: click.Context) -> LedgerApplication:
-    """Open the ledger once per command and close it when the command ends."""
+def open_app(ctx: click.Context, *, create: bool = False) -> LedgerApplication:
+    """Open the ledger once per command and close it when the command ends; only a command that
+    writes (``create``) may make a new one."""
     obj = ctx.find_root().obj
     if "app" not in obj:
+        lookup.require_ledger(lookup.ledger_url(obj.get("db")), create=create)
         app = LedgerApplication.open(obj.get("db"))
         obj["app"] = app
         ctx.find_root().call_on_close(app.close)
@@ -222,7 +226,7 @@ def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
 
     Each file is recorded wholly or not at all; importing it again adds nothing.
     """
-    import_files(open_app(ctx), files)
+    import_files(open_app(ctx, create=True), files)
 
 
 def _field_value(kind: str, name: str, raw: str) -> Any:
@@ -329,7 +333,7 @@ def record_command(
         from ledger.integrity import load_signer_key
 
         record = authority.sign(record, load_signer_key(key_file))
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     with then_catch_up(app):
         result = app.record(record)
     if result.recorded:
@@ -374,9 +378,19 @@ def _jurisdiction_names(code: str) -> list[str]:
 
 
 @cli.command("log")
-@click.option("--subject", help="e.g. institution:PDY00001, use:PDY00001|hunan:S14, technology:national:G01")
+@click.option(
+    "--subject",
+    type=lookup.Subject(),
+    help="e.g. institution:PDY00001, use:PDY00001|hunan:S14, technology:national:G01 (names accepted)",
+)
 @click.option("--kind", "kinds", multiple=True, help="a kind of decision (repeatable)")
-@click.option("--jurisdiction", help="national, a province code (hunan) or name (湖南省)")
+@click.option(
+    "--jurisdiction",
+    "--province",
+    "jurisdiction",
+    type=lookup.Named("province"),
+    help="national, a province code (hunan) or name (湖南省, 湖南)",
+)
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
 @click.option("--limit", type=click.IntRange(min=1))
@@ -466,7 +480,11 @@ def open_views(ctx: click.Context) -> Views:
 
 
 @cli.command("catalog")
-@click.option("--province", help="a province code (hunan); national entries only when omitted")
+@click.option(
+    "--province",
+    type=lookup.Named("province"),
+    help="a province code (hunan); national entries only when omitted",
+)
 @time_options
 @format_option
 @click.pass_context
@@ -490,8 +508,8 @@ def catalog_command(
 
 
 @cli.command("disclosure")
-@click.option("--province", help="a province code (hunan)")
-@click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan)")
+@click.option("--institution", type=lookup.Named("institution"), help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
 @click.pass_context
@@ -578,10 +596,10 @@ def disclosure_command(
 
 
 @cli.command("trail")
-@click.option("--province", help="a province code (hunan)")
-@click.option("--institution")
-@click.option("--physician")
-@click.option("--technology", help="<catalog>:<code>, e.g. hunan:S14")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan)")
+@click.option("--institution", type=lookup.Named("institution"), help="a licence number or name")
+@click.option("--physician", type=lookup.Named("physician"), help="a practising licence number or name")
+@click.option("--technology", type=lookup.Named("technology"), help="<catalog>:<code>, e.g. hunan:S14")
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
@@ -687,7 +705,7 @@ def _hook_files(hook: Callable[..., Any]) -> list[Path]:
 @click.pass_context
 def init_command(ctx: click.Context) -> None:
     """Create the ledger (if new) and record every plugin's reference catalogues."""
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     import_reference(app, _hook_files(plugin_manager().hook.ledger_reference_data))
     click.echo(
         f"ledger ready: {redact(str(ctx.find_root().obj.get('db') or database_env().get('SQLITE_DBNAME')))} "
@@ -701,7 +719,7 @@ def init_command(ctx: click.Context) -> None:
 @click.pass_context
 def demo_command(ctx: click.Context, institution: str | None) -> None:
     """Build a ledger from the shipped reference history, then show Hunan's catalogue and a trail."""
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     pm = plugin_manager()
     import_reference(app, _hook_files(pm.hook.ledger_reference_data))
     import_reference(app, _hook_files(pm.hook.ledger_demo_data))
@@ -967,7 +985,11 @@ _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
     help="where the site appears: a link to a complete new version, swapped in atomically (absent, an "
     "empty folder, or an earlier site; anything else is refused)",
 )
-@click.option("--province", help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all")
+@click.option(
+    "--province",
+    type=lookup.Named("province"),
+    help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all",
+)
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
 @click.pass_context
 def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_of: str | None) -> None:
@@ -1080,7 +1102,12 @@ def _report_command(report: _Report) -> click.Command:
         extra: dict[str, Any] = {} if option.default is None else {"default": option.default, "show_default": True}
         params.append(
             click.Option(
-                [f"--{option.name}", dest], required=option.required, help=option.help, metavar="VALUE", **extra
+                [f"--{option.name}", dest],
+                type=lookup.named_type(option.name),
+                required=option.required,
+                help=option.help,
+                metavar="VALUE",
+                **extra,
             )
         )
     formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")
