@@ -220,13 +220,52 @@ def import_reference(app: LedgerApplication, paths: Sequence[Path]) -> None:
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "--check",
+    is_flag=True,
+    help="record nothing: list every bad line of every file (file, line, field, message); exit 3 if any",
+)
 @click.pass_context
-def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
-    """Record decision files (JSON Lines, DECISIONS.md; - for stdin).
+def import_command(ctx: click.Context, files: tuple[str, ...], check: bool) -> None:
+    """Record decision files (JSON Lines, docs/decision-format.md; - for stdin).
 
     Each file is recorded wholly or not at all; importing it again adds nothing.
+
+    \b
+    Examples:
+      ledger import decisions.jsonl
+      ledger import --check decisions.jsonl other.jsonl
     """
+    if check:
+        _check_files(ctx, files)
+        return
     import_files(open_app(ctx, create=True), files)
+
+
+def _check_files(ctx: click.Context, files: Sequence[str]) -> None:
+    """``import --check``: the ledger (if there is one) is only read, its views not caught up."""
+    from projections.filecheck import FileChecker
+
+    db = ctx.find_root().obj.get("db")
+    try:
+        lookup.require_ledger(lookup.ledger_url(db), create=False)
+    except ConfigurationError:
+        known: Callable[[str, str], bool] = lambda kind, key: False  # noqa: E731 - no ledger: nothing known yet
+    else:
+        known = lookup.Lookup(Views(open_app(ctx), catch_up=False)).holds
+    checker = FileChecker(plugin_manager(), known)
+    bad = 0
+    for path in files:
+        with ExitStack() as stack:
+            lines, _ = _progress_reader(path, stack)
+            for problem in checker.check("<stdin>" if path == "-" else path, lines):
+                bad += 1
+                located = DecisionError(problem.message, file=problem.file, line=problem.line, field=problem.field)
+                click.echo(printable(str(located)))
+    if bad:
+        click.echo(f"{bad} bad line(s) in {len(files)} file(s); nothing recorded", err=True)
+        ctx.exit(DecisionError.exit_code)
+    click.echo(f"{len(files)} file(s) checked: no bad line; nothing recorded", err=True)
 
 
 def _field_value(kind: str, name: str, raw: str) -> Any:
@@ -675,6 +714,82 @@ def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
 
 
 # --- plugins and set-up ---------------------------------------------------------------------
+
+
+@cli.command("institutions")
+@click.option("--name", help="a part of the name (湘江) or the licence number")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)")
+@click.option("--city", type=lookup.Named("city"), help="a city (长沙 or 长沙市) or district")
+@click.option("--level", help="the hospital grade: 三级, 三 or 3")
+@time_options
+@format_option
+@click.pass_context
+def institutions_command(
+    ctx: click.Context,
+    name: str | None,
+    province: str | None,
+    city: str | None,
+    level: str | None,
+    as_of: str | None,
+    known_at: str | None,
+    fmt: str,
+) -> None:
+    """The institutions registered on the day, searched by name, city and level.
+
+    \b
+    Example:
+      ledger institutions --city 长沙 --level 3
+    """
+    found = lookup.institutions(
+        open_views(ctx),
+        name=name,
+        province=province,
+        city=city,
+        level=level,
+        as_of=_date_option(as_of, "--as-of"),
+        known_at=known_at,
+    )
+    emit([vars(i) for i in found], ("institution", "name", "province", "city", "category", "level"), fmt)
+
+
+@cli.command("physicians")
+@click.option("--name", help="a part of the name (欧阳) or the practising licence number")
+@click.option("--institution", type=lookup.Named("institution"), help="a licence number or name")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)")
+@click.option("--city", type=lookup.Named("city"), help="the institution's city (长沙 or 长沙市)")
+@click.option("--level", help="the institution's grade: 三级, 三 or 3")
+@time_options
+@format_option
+@click.pass_context
+def physicians_command(
+    ctx: click.Context,
+    name: str | None,
+    institution: str | None,
+    province: str | None,
+    city: str | None,
+    level: str | None,
+    as_of: str | None,
+    known_at: str | None,
+    fmt: str,
+) -> None:
+    """The physicians registered on the day at an institution, searched by name, institution, city
+    and level.
+
+    \b
+    Example:
+      ledger physicians --institution 湘江示范医院
+    """
+    found = lookup.physicians(
+        open_views(ctx),
+        name=name,
+        institution=institution,
+        province=province,
+        city=city,
+        level=level,
+        as_of=_date_option(as_of, "--as-of"),
+        known_at=known_at,
+    )
+    emit([vars(p) for p in found], ("physician", "name", "title", "institution_name", "city", "level"), fmt)
 
 
 @cli.command("plugins")

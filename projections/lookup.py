@@ -87,6 +87,7 @@ class Lookup:
     def __init__(self, views: Views) -> None:
         self.views = views
         self._cache: dict[str, list[Candidate]] = {}
+        self._keys: dict[str, set[str]] = {}
 
     def resolve(self, kind: str, value: str, option: str | None = None) -> str:
         """The key ``value`` names among the ``kind``'s: exactly (key, name, code, a province or
@@ -107,6 +108,12 @@ class Lookup:
             raise NotFound(msg)
         msg = f"{where}no {kind} {value!r} in the ledger{_hint(typed, kind, candidates)}"
         raise NotFound(msg)
+
+    def holds(self, kind: str, key: str) -> bool:
+        """Does the ledger hold the ``kind`` keyed ``key`` (a licence, ``hunan:S14``)?"""
+        if kind not in self._keys:
+            self._keys[kind] = {c.key for c in self.candidates(kind)}
+        return key in self._keys[kind]
 
     def candidates(self, kind: str) -> list[Candidate]:
         if kind not in self._cache:
