@@ -932,11 +932,33 @@ def checkpoint_command(
     Recomputes the decision index rows of the records it newly covers, refuses if one disagrees
     with its event, and signs their digest (a decision-index line) for `verify --key` to check.
     """
-    key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
-    note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    path = key_file or _integrity.default_key_path()
+    key = _integrity.load_signer_key(path)
+    app = open_app(ctx)
+    if key_file is None:
+        click.echo(f"signing with the default key {path} ({key.name}+{key.key_id:08x})", err=True)
+    stored = _integrity.stored_checkpoints(app)
+    last = _signed_by(stored[-1].note) if stored else ""
+    note = _integrity.checkpoint(app, key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    if last and f"{key.name}+{key.key_id:08x}" not in last.split(", "):
+        click.echo(
+            f"Warning: signed with {key.name}+{key.key_id:08x}, not the key that signed checkpoint "
+            f"#{stored[-1].seq} ({last}): verifiers need the new verifier key",
+            err=True,
+        )
     if output:
         _write_text(output, note)
     click.echo(note, nl=False)
+
+
+def _signed_by(note: str) -> str:
+    """The keys a stored note claims to be signed by (name+key id), unverified: `verify` checks."""
+    from ledger.checkpoints import note_signers
+
+    try:
+        return ", ".join(f"{name}+{kid:08x}" for name, kid in note_signers(note))
+    except LedgerError:
+        return "(unreadable note)"
 
 
 @cli.command("checkpoints")
@@ -951,11 +973,12 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
             "time": cp.time,
             "origin": cp.origin,
             "root": _integrity.base64_hash(cp.root),
+            "signed_by": _signed_by(cp.note),
             "note": cp.note,
         }
         for cp in _integrity.stored_checkpoints(open_app(ctx))
     ]
-    columns = ("seq", "size", "time", "origin", "root")
+    columns = ("seq", "size", "time", "origin", "signed_by", "root")
     emit(rows, columns if fmt == "table" else (*columns, "note"), fmt)
 
 
