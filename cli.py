@@ -43,7 +43,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections import lookup
+from projections import localtime, lookup
 from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
@@ -114,9 +114,16 @@ class LedgerGroup(click.Group):
     metavar="PATH|URL",
     help=f"The ledger: a SQLite file (default under the user's data folder) or postgresql://… [env {DB_ENV}]",
 )
+@click.option(
+    "--tz",
+    envvar=localtime.TZ_ENV,
+    metavar="ZONE",
+    help=f"time zone of the default --as-of and of printed times [env {localtime.TZ_ENV}; "
+    f"default {localtime.DEFAULT_TZ}]",
+)
 @click.version_option(package_name="medtech-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
     """An audit ledger of medical-technology regulation in China.
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
@@ -124,6 +131,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    localtime.set_zone(tz)
     ctx.obj[lookup.OPENER] = open_views
 
 
@@ -838,8 +846,8 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
     pm = plugin_manager()
     import_reference(app, _hook_files(pm.hook.ledger_reference_data))
     import_reference(app, _hook_files(pm.hook.ledger_demo_data))
-    click.echo(f"\nThe catalogue in force in Hunan today ({date.today()}):\n")
-    ctx.invoke(catalog_command, province="hunan", as_of=None, known_at=None, fmt="table")
+    click.echo(f"\nThe catalogue in force in Hunan today ({localtime.today()}):\n")
+    ctx.invoke(catalog_command, province="hunan", as_of=str(localtime.today()), known_at=None, fmt="table")
     if institution is None:
         hunan = _jurisdiction_names("hunan")
         first = app.records(kinds=["institution.registered"], jurisdictions=hunan, limit=1)
@@ -853,7 +861,7 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
             physician=None,
             technology=None,
             findings_only=False,
-            as_of=None,
+            as_of=str(localtime.today()),
             known_at=None,
             fmt="table",
         )

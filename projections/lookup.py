@@ -26,6 +26,7 @@ import click
 
 from ledger.application import DB_ENV, default_db_path
 from ledger.errors import ConfigurationError, NotFound
+from projections import localtime
 from projections.views import InstitutionRow, Views
 
 KINDS = ("institution", "physician", "technology", "province", "city")
@@ -307,7 +308,7 @@ def institutions(
 ) -> list[InstitutionRow]:
     """The institutions registered on ``as_of`` as known at ``known_at``, filtered: ``name`` a
     part of the name (or the licence), ``city`` and ``province`` resolved, ``level`` as 三级 or 3."""
-    rows = views.institutions(province, as_of=as_of, known_at=known_at)
+    rows = views.institutions(province, as_of=as_of or localtime.today(), known_at=known_at)
     return [
         r
         for r in rows
@@ -342,7 +343,7 @@ def physicians(
     """The physicians registered on ``as_of`` (as known at ``known_at``) at the institutions
     ``institutions`` keeps, filtered by a part of the name (or the licence) and the institution."""
     places = {i.institution: i for i in institutions(views, province=province, city=city, level=level, as_of=as_of)}
-    day = (as_of or date.today()).isoformat()
+    day = (as_of or localtime.today()).isoformat()
     n = views.position_at(known_at)
     t = views.db.table("view_physicians")
     sql = (
