@@ -222,7 +222,7 @@ def lookup_of(ctx: click.Context) -> Lookup:
     return found
 
 
-class Named(click.ParamType):
+class Named(click.ParamType[Any, Any]):
     """An option naming an institution, physician, technology, province or city: its value is
     resolved (``Lookup.resolve``) to the key the views use, once, before the command runs.
     ``type=Named("institution")`` is all an option needs."""
@@ -250,7 +250,7 @@ _SUBJECT_PARTS = {
 """What each part of a subject (``use:INSTITUTION|TECHNOLOGY``) names; other subjects pass as given."""
 
 
-class Subject(click.ParamType):
+class Subject(click.ParamType[Any, Any]):
     """A subject (``institution:湘江示范医院``, ``use:湘江示范医院|S14``) with each part resolved
     as ``Named`` resolves it, to the subject the log keys decisions by."""
 
