@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import json
 import re
 import sqlite3
@@ -39,6 +40,7 @@ from ledger.errors import (
     DecisionError,
     LedgerError,
     MalformedDecision,
+    NotFound,
     StorageError,
     UnknownReference,
 )
@@ -310,7 +312,7 @@ def _text_choices(annotation: Any) -> bool:
 )
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="default stdout")
 def sign_command(file: str, key_file: str, output: IO[str]) -> None:
-    """Sign every decision of a decision file with an authority's key (issue 6, "Authority").
+    """Sign every decision of a decision file with an authority's key (docs/reliability.md).
 
     Once an authority has registered its key (``authority.key_registered``), the ledger refuses
     decisions ``by`` it that are unsigned or wrongly signed.
@@ -337,7 +339,7 @@ def sign_command(file: str, key_file: str, output: IO[str]) -> None:
 @click.option("--effective", required=True, help="YYYY-MM-DD on which it takes effect")
 @click.option("--by", required=True, help="the authority or institution that decided")
 @click.option("--basis", help="legal basis, e.g. MTM-2018#11")
-@click.option("--note")
+@click.option("--note", help="free text kept with the decision")
 @click.option("--sign", "key_file", type=click.Path(dir_okay=False), help="sign it with this signer key file")
 @click.option(
     "--field",
@@ -358,7 +360,13 @@ def record_command(
     key_file: str | None,
     fields: tuple[str, ...],
 ) -> None:
-    """Record one decision of KIND (e.g. filing.completed)."""
+    """Record one decision of KIND (e.g. filing.completed; `ledger kinds KIND` lists its fields).
+
+    \b
+    Example:
+      ledger record use.resumed --id CS-2020-0007 --effective 2020-03-02 --by 长沙市卫生健康委员会
+        --field institution=44860321X43010211A1001 --field technology=hunan:S14
+    """
     obj: dict[str, Any] = {"id": decision_id, "kind": kind, "effective": effective, "by": by}
     if basis:
         obj["basis"] = basis
@@ -395,7 +403,12 @@ def record_command(
 )
 @click.pass_context
 def export_command(ctx: click.Context, output: IO[str]) -> None:
-    """Write the whole log as a decision file that re-imports to the same ledger."""
+    """Write the whole log as a decision file that re-imports to the same ledger.
+
+    \b
+    Example:
+      ledger export -o all.jsonl
+    """
     for record in open_app(ctx).export():
         output.write(record.to_json() + "\n")
 
@@ -440,7 +453,7 @@ def _jurisdiction_names(code: str) -> list[str]:
 )
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")
 @format_option
 @click.pass_context
 def log_command(
@@ -453,7 +466,12 @@ def log_command(
     limit: int | None,
     fmt: str,
 ) -> None:
-    """The decisions in record order, filtered."""
+    """The decisions in record order, filtered.
+
+    \b
+    Example:
+      ledger log --jurisdiction 湖南 --kind filing.completed --from 2019-01-01
+    """
     app = open_app(ctx)
     rows = app.records(
         subject=subject,
@@ -476,7 +494,12 @@ def _date_option(value: str | None, name: str) -> date | None:
 @format_option
 @click.pass_context
 def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
-    """One decision with its record time, position, and any corrections."""
+    """One decision with its record time, position, and any corrections.
+
+    \b
+    Example:
+      ledger show HN-2019-0021 --format json
+    """
     d = open_app(ctx).decision(decision_id)
     if fmt == "json":
         click.echo(canonical.dumps([d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]))
@@ -538,7 +561,12 @@ def open_views(ctx: click.Context) -> Views:
 def catalog_command(
     ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
-    """The catalogue in force: national prohibited and restricted, plus the province's own."""
+    """The catalogue in force: national prohibited and restricted, plus the province's own.
+
+    \b
+    Example:
+      ledger catalog --province 湖南 --as-of 2020-01-01
+    """
     entries = open_views(ctx).catalog(province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
     rows = [
         {
@@ -564,7 +592,12 @@ def disclosure_command(
     ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
-    (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
+    (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24).
+
+    \b
+    Example:
+      ledger disclosure --province hunan --format json
+    """
     views = open_views(ctx)
     day = _date_option(as_of, "--as-of")
     sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
@@ -662,7 +695,12 @@ def trail_command(
     known_at: str | None,
     fmt: str,
 ) -> None:
-    """Every decision about a subject in effective-date order with its basis, and the findings."""
+    """Every decision about a subject in effective-date order with its basis, and the findings.
+
+    \b
+    Example:
+      ledger trail --institution 湘江示范医院 --findings-only
+    """
     trail = open_views(ctx).trail(
         province=province,
         institution=institution,
@@ -698,7 +736,12 @@ def trail_command(
 @click.argument("names", nargs=-1)
 @click.pass_context
 def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Rebuild projections (all, or NAMES) from the first record."""
+    """Rebuild projections (all, or NAMES) from the first record.
+
+    \b
+    Example:
+      ledger rebuild view_filings
+    """
     views = Views(open_app(ctx), catch_up=False)
     unknown = sorted(set(names) - set(views.runner.projections))
     if unknown:
@@ -712,7 +755,12 @@ def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.option("--poll", type=float, default=0.5, show_default=True, help="seconds between looks at the log")
 @click.pass_context
 def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
-    """Catch every projection up with the log; with --follow, run as a projection process."""
+    """Catch every projection up with the log; with --follow, run as a projection process.
+
+    \b
+    Example:
+      ledger project --follow
+    """
     views = Views(open_app(ctx), catch_up=False)
     read = views.runner.catch_up()
     click.echo(f"caught up: {read} records applied; positions {views.runner.positions()}", err=True)
@@ -722,6 +770,32 @@ def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
 
 
 # --- plugins and set-up ---------------------------------------------------------------------
+
+
+@cli.command("kinds")
+@click.argument("kind", required=False)
+@format_option
+def kinds_command(kind: str | None, fmt: str) -> None:
+    """The kinds of decision and each one's fields with their types (docs/decision-format.md).
+
+    \b
+    Examples:
+      ledger kinds
+      ledger kinds filing.submitted --format json
+    """
+    from projections.kinds import COMMON, KindField, kind_fields
+
+    kinds = kind_fields()
+    if kind is not None and kind not in kinds:
+        near = difflib.get_close_matches(kind, list(kinds), n=3)
+        raise NotFound(f"no kind {kind!r}" + (f"; did you mean {' or '.join(near)}?" if near else " (`ledger kinds`)"))
+    chosen = {kind: kinds[kind]} if kind else kinds
+    rows = [
+        {"kind": k, "field": f.name, "type": f.type, "required": "yes" if f.required else "no"}
+        for k, fields in chosen.items()
+        for f in ([KindField(*c) for c in COMMON] if kind else []) + fields
+    ]
+    emit(rows, ("kind", "field", "type", "required"), fmt)
 
 
 @cli.command("institutions")
@@ -803,7 +877,12 @@ def physicians_command(
 @cli.command("plugins")
 @format_option
 def plugins_command(fmt: str) -> None:
-    """Every plugin (built-in and installed), its version, the hooks it implements and what it adds."""
+    """Every plugin (built-in and installed), its version, the hooks it implements and what it adds.
+
+    \b
+    Example:
+      ledger plugins --format json
+    """
     plugins = describe(plugin_manager())
     rows: list[dict[str, Any]] = [
         {
@@ -910,7 +989,12 @@ _KEY_HELP = "signer key file [env LEDGER_KEY; default: checkpoint.key under the 
     "to FILE.pub",
 )
 def keygen_command(name: str, key_file: str | None) -> None:
-    """Make an Ed25519 key pair for signing checkpoints; prints the verifier (public) key only."""
+    """Make an Ed25519 key pair for signing checkpoints; prints the verifier (public) key only.
+
+    \b
+    Example:
+      ledger keygen --name 湖南省卫生健康委员会 -o hunan.key
+    """
     path = Path(key_file) if key_file else _integrity.default_key_path()
     vkey = _integrity.keygen(path, name)
     click.echo(f"signer key written to {path} (mode 0600): keep it secret, keep a backup", err=True)
@@ -939,6 +1023,10 @@ def checkpoint_command(
     so, with another key or origin than the last checkpoint's (docs/reliability.md, key rotation).
     Recomputes the decision index rows of the records it newly covers, refuses if one disagrees
     with its event, and signs their digest (a decision-index line) for `verify --key` to check.
+
+    \b
+    Example:
+      ledger checkpoint --key authority.key -o checkpoint.txt
     """
     path = key_file or _integrity.default_key_path()
     key = _integrity.load_signer_key(path)
@@ -1029,6 +1117,10 @@ def verify_command(
     Exits non-zero naming the first position where storage and the signed history disagree, and
     says what no verified signature covers (a failure with --strict). With --key, the index rows a
     verified checkpoint signed a digest of are checked against it; --full recomputes them all.
+
+    \b
+    Example:
+      ledger verify --key checkpoint.key.pub --views
     """
     keys = _integrity.load_verifier_keys(key_files)
     notes = [_read_text(path) for path in checkpoint_files]
@@ -1055,7 +1147,12 @@ def verify_command(
 )
 @click.pass_context
 def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: str | None) -> None:
-    """Write an offline proof (C2SP tlog-proof and the decision) that a decision is in the signed log."""
+    """Write an offline proof (C2SP tlog-proof and the decision) that a decision is in the signed log.
+
+    \b
+    Example:
+      ledger prove HN-2019-0021 -o proof.json --key checkpoint.key
+    """
     key = _integrity.load_signer_key(key_file) if key_file else None
     bundle = _integrity.prove(open_app(ctx), decision_id, key)
     _write_text(output, _integrity.dump_bundle(bundle))
@@ -1082,7 +1179,12 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
     Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
     verify (the leaf is not in the signed tree, or the decision, position, subject or time shown
     is not the recorded one); 10 the checkpoint's signature does not verify; 11 not a proof bundle
-    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type)."""
+    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type).
+
+    \b
+    Example:
+      ledger verify-proof proof.json --key checkpoint.key.pub
+    """
     keys = _integrity.load_verifier_keys(key_files)
     report = _integrity.verify_proof(_read_bundle(proof_file), keys)
     report.check()
