@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -45,30 +45,16 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections import localtime, lookup
-from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
+from projections import localtime, location, lookup
+from projections.commandline import format_option, open_app, open_views, option_day, time_options
+from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
-
-F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "json", "csv")
-
 
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
 _cell = shown_cell
 _safe_csv = safe_csv
-
-
-def format_option(f: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="table for people; json or csv for programs",
-    )(f)
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -134,20 +120,6 @@ def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     localtime.set_zone(tz)
-    ctx.obj[lookup.OPENER] = open_views
-
-
-def open_app(ctx: click.Context, *, create: bool = False) -> LedgerApplication:
-    """Open the ledger once per command and close it when the command ends; only a command that
-    writes (``create``) may make a new one."""
-    obj = ctx.find_root().obj
-    if "app" not in obj:
-        lookup.require_ledger(lookup.ledger_url(obj.get("db")), create=create)
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        ctx.find_root().call_on_close(app.close)
-    result: LedgerApplication = obj["app"]
-    return result
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -258,7 +230,7 @@ def _check_files(ctx: click.Context, files: Sequence[str]) -> None:
 
     db = ctx.find_root().obj.get("db")
     try:
-        lookup.require_ledger(lookup.ledger_url(db), create=False)
+        location.require_ledger(location.ledger_url(db), create=False)
     except ConfigurationError:
         known: Callable[[str, str], bool] = lambda kind, key: False  # noqa: E731 - no ledger: nothing known yet
     else:
@@ -419,7 +391,7 @@ LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basi
 def _log_row(d: RecordedDecision) -> dict[str, Any]:
     return {
         "position": d.position,
-        "recorded_at": d.recorded_at.isoformat(timespec="seconds"),
+        "recorded_at": localtime.shown(d.recorded_at),
         "effective": d.record.effective,
         "id": d.record.id,
         "kind": d.record.kind,
@@ -477,16 +449,11 @@ def log_command(
         subject=subject,
         kinds=kinds,
         jurisdictions=_jurisdiction_names(jurisdiction) if jurisdiction else (),
-        effective_from=_date_option(date_from, "--from"),
-        effective_to=_date_option(date_to, "--to"),
+        effective_from=option_day(date_from, "--from"),
+        effective_to=option_day(date_to, "--to"),
         limit=limit,
     )
     emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
-
-
-def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.option_day``, the parser every date option uses)."""
-    return option_day(value, name)
 
 
 @cli.command("show")
@@ -510,7 +477,7 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         return
     out = [
         ("position", d.position),
-        ("recorded at", d.recorded_at.isoformat()),
+        ("recorded at", localtime.shown(d.recorded_at)),
         ("subject", d.subject),
         ("version", d.version),
         *d.record.to_json_dict().items(),
@@ -526,27 +493,6 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
 
 
 # --- views ----------------------------------------------------------------------------------
-
-
-def time_options(f: F) -> F:
-    """``--as-of`` (valid time) and ``--known-at`` (record time), on every view."""
-    f = click.option(
-        "--known-at",
-        "known_at",
-        metavar="POSITION|TIMESTAMP",
-        help="as the ledger knew it then: a log position or an ISO timestamp",
-    )(f)
-    return click.option(
-        "--as-of", "as_of", metavar="YYYY-MM-DD", help="what was in force on that day (default: today)"
-    )(f)
-
-
-def open_views(ctx: click.Context) -> Views:
-    obj = ctx.find_root().obj
-    if "views" not in obj:
-        obj["views"] = Views(open_app(ctx))
-    views: Views = obj["views"]
-    return views
 
 
 @cli.command("catalog")
@@ -567,7 +513,7 @@ def catalog_command(
     Example:
       ledger catalog --province 湖南 --as-of 2020-01-01
     """
-    entries = open_views(ctx).catalog(province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
+    entries = open_views(ctx).catalog(province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
     rows = [
         {
             "code": e.ref,
@@ -599,7 +545,7 @@ def disclosure_command(
       ledger disclosure --province hunan --format json
     """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of")
+    day = option_day(as_of, "--as-of")
     sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
     filings = views.public_filings(province, institution, as_of=day, known_at=known_at)
     sections.append(
@@ -706,7 +652,7 @@ def trail_command(
         institution=institution,
         physician=physician,
         technology=technology,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
     entry_cols = ("effective", "position", "id", "kind", "by", "basis", "summary")
@@ -828,7 +774,7 @@ def institutions_command(
         province=province,
         city=city,
         level=level,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
     emit([vars(i) for i in found], ("institution", "name", "province", "city", "category", "level"), fmt)
@@ -868,7 +814,7 @@ def physicians_command(
         province=province,
         city=city,
         level=level,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
     emit([vars(p) for p in found], ("physician", "name", "title", "institution_name", "city", "level"), fmt)
@@ -1254,7 +1200,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     See docs/publishing.md.
     """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of") or date.today()
+    day = option_day(as_of, "--as-of") or date.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(

@@ -6,69 +6,25 @@ technology, province or city resolves its value here, once, to the key the views
 names nothing is an error with the nearest names (``difflib``), and one that names several lists
 them. A typo must never read as "nothing found", which an inspector takes for "nothing wrong".
 
-A read command must not create the ledger it was asked to read: ``require_ledger`` refuses a
-missing SQLite file (or folder) and an unknown URL scheme, saying how to make a ledger.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-import re
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ledger.application import DB_ENV, default_db_path
-from ledger.errors import ConfigurationError, NotFound
+from ledger.errors import NotFound
 from projections import localtime
+from projections.commandline import open_views
 from projections.views import InstitutionRow, Views
 
 KINDS = ("institution", "physician", "technology", "province", "city")
-OPENER = "open_views"
-"""The key in the root context's ``obj`` under which the command line leaves its ``open_views``
-(the one opener of the views a command reads): a parameter type reaches the ledger through it."""
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_KNOWN_SCHEMES = ("postgresql", "postgres", "sqlite")
-_HOW_TO_CREATE = "create one with `ledger init` (the plugins' catalogues) or `ledger import FILE`"
 _SUFFIXES = ("省", "市", "自治区", "特别行政区", "区", "县", "州")
-
-
-def ledger_url(db: str | None) -> str:
-    """The ledger a command was given: ``--db``, else ``LEDGER_DB``, else the default file."""
-    return db or os.environ.get(DB_ENV) or str(default_db_path())
-
-
-def require_ledger(url: str, *, create: bool) -> None:
-    """Refuse a database a command cannot mean: an unknown URL scheme always, and, for a command
-    that only reads (``create`` false), a SQLite ledger that is not there (a missing file or
-    folder, or a file with no log in it). PostgreSQL is checked by connecting."""
-    scheme = _SCHEME.match(url)
-    if scheme and scheme.group(1).lower() not in _KNOWN_SCHEMES:
-        msg = f"unknown database scheme {scheme.group(1)!r} in --db: a SQLite file path or postgresql://user@host/db"
-        raise ConfigurationError(msg)
-    if create or (scheme and scheme.group(1).lower() != "sqlite") or ":memory:" in url or "mode=memory" in url:
-        return
-    path = Path(url.removeprefix("sqlite://")).expanduser()
-    if not path.is_file() or not _holds_a_log(path):
-        msg = f"no ledger at {path}: {_HOW_TO_CREATE}"
-        raise ConfigurationError(msg)
-
-
-def _holds_a_log(path: Path) -> bool:
-    """Does the SQLite file hold a ledger's log? Opened read-only, so that asking creates nothing."""
-    try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as c:
-            found = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stored_events'").fetchone()
-    except sqlite3.Error:
-        return True  # not ours to judge here: opening it says what is wrong (locked, not a database)
-    return found is not None
 
 
 @dataclass(frozen=True)
@@ -214,10 +170,10 @@ _READERS: dict[str, Callable[[Views], list[Candidate]]] = {
 
 
 def lookup_of(ctx: click.Context) -> Lookup:
-    """The command's ``Lookup``, over the views its command line opened (``OPENER``)."""
-    obj = ctx.find_root().obj
+    """The command's ``Lookup``, over the views its command line opened (``open_views``)."""
+    obj = ctx.find_root().ensure_object(dict)
     if "lookup" not in obj:
-        obj["lookup"] = Lookup(obj[OPENER](ctx))
+        obj["lookup"] = Lookup(open_views(ctx))
     found: Lookup = obj["lookup"]
     return found
 
