@@ -7,7 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -279,3 +279,27 @@ def test_exit_codes_in_real_processes(demo: str, tmp_path: Path) -> None:
     checked = _ledger("--db", demo, "import", "--check", str(bad))
     assert checked.returncode == 3 and len(checked.stdout.splitlines()) == 4
     assert _digest(demo) == before
+
+
+def test_the_default_as_of_is_today_in_the_chosen_zone(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a UTC machine before 08:00 the machine's date is yesterday in China: the default day is
+    ``localtime.today()``, the day in the zone (Beijing unless --tz)."""
+    monkeypatch.setattr(localtime, "today", lambda: date(2010, 1, 1))
+    then = ok(run_cli(["catalog", "--province", "hunan", "--format", "json"], demo)).stdout
+    assert (
+        then
+        == ok(run_cli(["catalog", "--province", "hunan", "--as-of", "2010-01-01", "--format", "json"], demo)).stdout
+    )
+    assert (
+        then
+        != ok(run_cli(["catalog", "--province", "hunan", "--as-of", "2020-01-01", "--format", "json"], demo)).stdout
+    )
+    assert "today in Beijing" in " ".join(ok(run_cli(["trail", "--help"], demo)).stdout.split())
+
+
+def test_record_times_print_in_the_chosen_zone(demo: str) -> None:
+    beijing = rows(run_cli(["log", "--limit", "1", "--format", "json"], demo))[0]["recorded_at"]
+    utc = rows(run_cli(["--tz", "UTC", "log", "--limit", "1", "--format", "json"], demo))[0]["recorded_at"]
+    localtime.set_zone(None)
+    assert str(beijing).endswith("+08:00") and str(utc).endswith("+00:00")
+    assert datetime.fromisoformat(str(beijing)) == datetime.fromisoformat(str(utc))
