@@ -45,7 +45,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections import localtime, location, lookup
+from projections import localtime, location, lookup, progress
 from projections.commandline import format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
@@ -134,11 +134,9 @@ def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Call
     except ValueError as e:  # a NUL in the name
         msg = f"cannot read {path!r}: {e}"
         raise ConfigurationError(msg) from None
-    if not sys.stderr.isatty():
+    if not progress.on_terminal():
         return _bounded_lines(handle), None
-    size = Path(path).stat().st_size
-    bar = stack.enter_context(click.progressbar(length=size, label=f"importing {path}", file=sys.stderr))
-    return _bounded_lines(handle), bar.update
+    return _bounded_lines(handle), stack.enter_context(progress.bar(f"importing {path}", Path(path).stat().st_size))
 
 
 def _bounded_lines(handle: IO[bytes]) -> Iterable[bytes]:
@@ -692,7 +690,8 @@ def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(views.runner.projections))
     if unknown:
         raise click.BadParameter(f"no projection {', '.join(unknown)}; known: {', '.join(views.runner.projections)}")
-    read = views.runner.rebuild(names or None)
+    with progress.pages(views.runner, "rebuilding", views.app.position()):
+        read = views.runner.rebuild(names or None)
     click.echo(f"rebuilt {', '.join(names or views.runner.projections)} from {read} records", err=True)
 
 
@@ -708,7 +707,9 @@ def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
       ledger project --follow
     """
     views = Views(open_app(ctx), catch_up=False)
-    read = views.runner.catch_up()
+    behind = views.app.position() - min(views.runner.positions().values(), default=0)
+    with progress.pages(views.runner, "catching up", behind):
+        read = views.runner.catch_up()
     click.echo(f"caught up: {read} records applied; positions {views.runner.positions()}", err=True)
     if follow:
         with contextlib.suppress(KeyboardInterrupt):
@@ -1070,7 +1071,8 @@ def verify_command(
     """
     keys = _integrity.load_verifier_keys(key_files)
     notes = [_read_text(path) for path in checkpoint_files]
-    report = _integrity.verify(open_app(ctx), notes, keys, full=full)
+    with progress.ticker("verifying"):
+        report = _integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
@@ -1078,7 +1080,9 @@ def verify_command(
     if views:
         from projections.audit import verify_views
 
-        (views_report := verify_views(open_app(ctx))).check()
+        with progress.ticker("comparing the views with a rebuild"):
+            views_report = verify_views(open_app(ctx))
+        views_report.check()
         click.echo(views_report.summary())
 
 

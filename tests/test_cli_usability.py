@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from click.testing import Result
 from conftest import run_cli
 
-from projections import localtime
+from projections import localtime, progress
 
 XIANGJIANG = "44860321X43010211A1001"
 HOW_TO_CREATE = "ledger init"
@@ -303,3 +304,44 @@ def test_record_times_print_in_the_chosen_zone(demo: str) -> None:
     localtime.set_zone(None)
     assert str(beijing).endswith("+08:00") and str(utc).endswith("+00:00")
     assert datetime.fromisoformat(str(beijing)) == datetime.fromisoformat(str(utc))
+
+
+# --- progress: on a terminal only ---------------------------------------------------------------
+
+
+def test_long_commands_draw_progress_on_a_terminal_only(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    quiet = {args[0]: ok(run_cli(args, demo)).stderr for args in (["rebuild"], ["project"], ["verify"])}
+    assert quiet["rebuild"] == (
+        "rebuilt cases, catalog, filings, grading_catalogues, institutions, physicians, privileges, trail, "
+        "trainees, training_bases from 266 records\n"
+    )
+    assert quiet["project"].startswith("caught up: 0 records applied") and quiet["project"].count("\n") == 1
+    assert all(line.startswith("Warning: ") for line in quiet["verify"].splitlines())
+    assert "\r" not in "".join(quiet.values()) and "[" not in quiet["verify"]
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    drawn = ok(run_cli(["rebuild"], demo)).stderr  # click draws the label alone where it cannot redraw
+    assert drawn.startswith("rebuilding\n") and drawn.endswith("from 266 records\n")
+
+
+def test_a_ticker_shows_the_seconds_on_a_terminal_and_clears_its_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with progress.ticker("verifying", every=0.01):
+        time.sleep(0.05)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    with progress.ticker("verifying", every=0.01):
+        time.sleep(0.05)
+    err = capsys.readouterr().err
+    assert "\rverifying 0 s" in err and err.endswith("\r" + " " * 21 + "\r")
+    with progress.bar("nothing to do", 0) as update:
+        update(5)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_no_progress_reaches_a_pipe(demo: str, tmp_path: Path) -> None:
+    """A real process whose stderr is a pipe: only the command's own lines."""
+    done = _ledger("--db", demo, "rebuild")
+    assert done.returncode == 0
+    assert done.stderr.startswith("rebuilt ") and "[" not in done.stderr and "\r" not in done.stderr
