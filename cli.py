@@ -1301,7 +1301,7 @@ def _report_command(report: _Report) -> click.Command:
         params.append(
             click.Option(
                 [f"--{option.name}", dest],
-                type=lookup.named_type(option.name),
+                type=lookup.option_type(option.name),
                 required=option.required,
                 help=option.help,
                 metavar="VALUE",

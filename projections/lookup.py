@@ -20,7 +20,7 @@ import click
 
 from ledger.errors import NotFound
 from projections import localtime
-from projections.commandline import open_views
+from projections.commandline import open_views, option_day
 from projections.views import InstitutionRow, Views
 
 KINDS = ("institution", "physician", "technology", "province", "city")
@@ -236,8 +236,23 @@ NAMED_OPTIONS = {
 """Option names that always name one of ``KINDS`` (a plugin's report's ``--city`` too)."""
 
 
-def named_type(option: str) -> Named | None:
-    """The parameter type for an option called ``option`` (None when it names none of ``KINDS``)."""
+class DayText(click.ParamType[str, Any]):
+    """A day for an option whose command takes text (a report's ``--as-of``): checked as every
+    ``--as-of`` is (``commandline.option_day``, a usage error when bad), passed on as given."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        option = param.opts[0] if param is not None and param.opts else "--as-of"
+        option_day(value, option)
+        return value
+
+
+def option_type(option: str) -> click.ParamType[Any, Any] | None:
+    """How a value of an option called ``option`` is read where the option is declared by name
+    only (a report's options): names resolved (``Named``), days checked (``DayText``)."""
+    if option == "as-of":
+        return DayText()
     kind = NAMED_OPTIONS.get(option)
     return Named(kind) if kind else None
 

@@ -15,6 +15,7 @@ from conftest import run_cli
 from cli import cli
 from ledger import errors
 from ledger.events import COMMON_FIELDS
+from ledger.plugins import plugin_manager
 from projections.kinds import COMMON, kind_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,8 @@ def test_the_readme_lists_every_environment_variable_the_code_reads() -> None:
 
 
 def _commands() -> list[tuple[str, click.Command]]:
+    """Every command, the plugins' too (``main`` registers them before the command line runs)."""
+    plugin_manager().hook.ledger_register_commands(cli=cli)
     out: list[tuple[str, click.Command]] = []
     todo: list[tuple[str, click.Command]] = [("ledger", cli)]
     ctx = click.Context(cli)
@@ -134,9 +137,11 @@ def test_one_option_name_for_one_thing() -> None:
 
 
 def test_a_bad_as_of_exits_2_everywhere(tmp_path: Path) -> None:
+    plugin_manager().hook.ledger_register_commands(cli=cli)
     db = str(tmp_path / "l.sqlite")
     assert run_cli(["import", "-"], db, input=b"").exit_code == 0
-    for args in (["catalog"], ["disclosure"], ["trail"], ["institutions"], ["physicians"]):
+    commands = (["catalog"], ["disclosure"], ["trail"], ["institutions"], ["physicians"], ["hunan", "deadlines"])
+    for args in (*commands, ["report", "filings-over-time", "--province", "hunan"], ["publish", "--out", "site"]):
         result = run_cli([*args, "--as-of", "2019-13-01"], db)
         assert result.exit_code == 2, (args, result.stderr)
         assert "--as-of" in result.stderr

@@ -62,6 +62,11 @@ def chongqing_group() -> None:
 @format_option
 @click.pass_context
 def notices_command(ctx: click.Context, as_of: str | None, known_at: str | None, fmt: str) -> None:
-    """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of."""
+    """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of.
+
+    \b
+    Example:
+      ledger chongqing notices --as-of 2019-03-01
+    """
     day = option_day(as_of, "--as-of") or date.today()
     emit(notice_rows(open_views(ctx), as_of=day, known_at=known_at), COLUMNS, fmt)

@@ -20,6 +20,7 @@ from ledger.errors import CalendarError
 from plugins.hunan.rules import MTM2018_START
 from projections.clock import Clock, filing_clock
 from projections.commandline import format_option, open_views, option_day, time_options
+from projections.lookup import Named
 from projections.output import emit
 
 if TYPE_CHECKING:
@@ -115,14 +116,23 @@ def hunan_group() -> None:
 
 
 @hunan_group.command("deadlines")
-@click.option("--institution", help="one institution's licence number (default: every Hunan institution)")
+@click.option(
+    "--institution",
+    type=Named("institution"),
+    help="one institution's licence number or name (default: every Hunan institution)",
+)
 @time_options
 @format_option
 @click.pass_context
 def deadlines_command(
     ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
-    """Filing deadlines of restricted technologies (HN-2018#二(二), #六(一)) and where each stands."""
+    """Filing deadlines of restricted technologies (HN-2018#二(二), #六(一)) and where each stands.
+
+    \b
+    Example:
+      ledger hunan deadlines --institution 湘江示范医院 --as-of 2019-06-30
+    """
     day = option_day(as_of, "--as-of") or date.today()
     rows = deadline_rows(open_views(ctx), institution=institution, as_of=day, known_at=known_at)
     emit(rows, COLUMNS, fmt)
