@@ -16,7 +16,6 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -1204,7 +1203,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     See docs/publishing.md.
     """
     views = open_views(ctx)
-    day = option_day(as_of, "--as-of") or date.today()
+    day = option_day(as_of, "--as-of") or localtime.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(
