@@ -45,7 +45,7 @@ from ledger.errors import (
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
 from projections import localtime, location, lookup, progress
-from projections.commandline import format_option, open_app, open_views, option_day, time_options
+from projections.commandline import F, format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
@@ -744,62 +744,41 @@ def kinds_command(kind: str | None, fmt: str) -> None:
     emit(rows, ("kind", "field", "type", "required"), fmt)
 
 
+def _search_options(f: F) -> F:
+    """What ``institutions`` and ``physicians`` are searched by, besides a name: the place, the
+    grade, the day (``time_options``) and the output (``format_option``)."""
+    for option in (
+        format_option,
+        time_options,
+        click.option("--level", help="the institution's grade: 三级, 三 or 3"),
+        click.option("--city", type=lookup.Named("city"), help="the institution's city (长沙 or 长沙市) or district"),
+        click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)"),
+    ):
+        f = option(f)
+    return f
+
+
 @cli.command("institutions")
 @click.option("--name", help="a part of the name (湘江) or the licence number")
-@click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)")
-@click.option("--city", type=lookup.Named("city"), help="a city (长沙 or 长沙市) or district")
-@click.option("--level", help="the hospital grade: 三级, 三 or 3")
-@time_options
-@format_option
+@_search_options
 @click.pass_context
-def institutions_command(
-    ctx: click.Context,
-    name: str | None,
-    province: str | None,
-    city: str | None,
-    level: str | None,
-    as_of: str | None,
-    known_at: str | None,
-    fmt: str,
-) -> None:
+def institutions_command(ctx: click.Context, /, as_of: str | None, fmt: str, **search: str | None) -> None:
     """The institutions registered on the day, searched by name, city and level.
 
     \b
     Example:
       ledger institutions --city 长沙 --level 3
     """
-    found = lookup.institutions(
-        open_views(ctx),
-        name=name,
-        province=province,
-        city=city,
-        level=level,
-        as_of=option_day(as_of, "--as-of"),
-        known_at=known_at,
-    )
+    found = lookup.institutions(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
     emit([vars(i) for i in found], ("institution", "name", "province", "city", "category", "level"), fmt)
 
 
 @cli.command("physicians")
 @click.option("--name", help="a part of the name (欧阳) or the practising licence number")
 @click.option("--institution", type=lookup.Named("institution"), help="a licence number or name")
-@click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)")
-@click.option("--city", type=lookup.Named("city"), help="the institution's city (长沙 or 长沙市)")
-@click.option("--level", help="the institution's grade: 三级, 三 or 3")
-@time_options
-@format_option
+@_search_options
 @click.pass_context
-def physicians_command(
-    ctx: click.Context,
-    name: str | None,
-    institution: str | None,
-    province: str | None,
-    city: str | None,
-    level: str | None,
-    as_of: str | None,
-    known_at: str | None,
-    fmt: str,
-) -> None:
+def physicians_command(ctx: click.Context, /, as_of: str | None, fmt: str, **search: str | None) -> None:
     """The physicians registered on the day at an institution, searched by name, institution, city
     and level.
 
@@ -807,16 +786,7 @@ def physicians_command(
     Example:
       ledger physicians --institution 湘江示范医院
     """
-    found = lookup.physicians(
-        open_views(ctx),
-        name=name,
-        institution=institution,
-        province=province,
-        city=city,
-        level=level,
-        as_of=option_day(as_of, "--as-of"),
-        known_at=known_at,
-    )
+    found = lookup.physicians(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
     emit([vars(p) for p in found], ("physician", "name", "title", "institution_name", "city", "level"), fmt)
 
 

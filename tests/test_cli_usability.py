@@ -14,23 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from conftest import run_cli
+from test_cli import failed, ok
 
 from projections import localtime, progress
 
 XIANGJIANG = "44860321X43010211A1001"
 HOW_TO_CREATE = "ledger init"
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def failed(result: Result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    assert "Traceback" not in result.stdout + result.stderr
-    return result.stderr
 
 
 @pytest.fixture(scope="module")
