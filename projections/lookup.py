@@ -50,8 +50,10 @@ class Lookup:
         """The key ``value`` names among the ``kind``'s: exactly (key, name, code, a province or
         city without 省/市), else as the only one whose name contains it. Raises ``NotFound``
         with the nearest names, or with the candidates when it names several."""
-        candidates = self.candidates(kind)
         typed = value.strip()
+        if kind in _KEYED and self._is_key(kind, typed):
+            return typed
+        candidates = self.candidates(kind)
         exact = _unique(c for c in candidates if typed in c.names or typed.casefold() in c.names)
         if len(exact) == 1:
             return exact[0].key
@@ -66,6 +68,14 @@ class Lookup:
         msg = f"{where}no {kind} {value!r} in the ledger{_hint(typed, kind, candidates)}"
         raise NotFound(msg)
 
+    def _is_key(self, kind: str, typed: str) -> bool:
+        """Is ``typed`` a key the view holds? One indexed look, so that a command given a licence
+        number or ``hunan:S14`` does not read every name the ledger holds."""
+        table, column = _KEYED[kind]
+        with self.views.db.transaction(write=False) as c:
+            sql = f"SELECT 1 FROM {self.views.db.table(table)} WHERE {column} = ? LIMIT 1"
+            return c.execute(sql, (typed,)).fetchone() is not None
+
     def holds(self, kind: str, key: str) -> bool:
         """Does the ledger hold the ``kind`` keyed ``key`` (a licence, ``hunan:S14``)?"""
         if kind not in self._keys:
@@ -77,6 +87,13 @@ class Lookup:
             self._cache[kind] = _READERS[kind](self.views)
         return self._cache[kind]
 
+
+_KEYED = {
+    "institution": ("view_institutions", "key"),
+    "physician": ("view_physicians", "physician"),
+    "technology": ("view_catalog", "key"),
+}
+"""Where a key of each kind is looked up by index: the table and its indexed column."""
 
 _PLURAL = {
     "institution": "institutions",
