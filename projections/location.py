@@ -28,18 +28,24 @@ def ledger_url(db: str | None) -> str:
 
 def require_ledger(url: str, *, create: bool) -> None:
     """Refuse a database a command cannot mean: an unknown URL scheme always, and, for a command
-    that only reads (``create`` false), a SQLite ledger that is not there (a missing file or
-    folder, or a file with no log in it). PostgreSQL is checked by connecting."""
+    that only reads (``create`` false), a ledger that is not there (``ledger_exists``)."""
+    if not ledger_exists(url) and not create:
+        msg = f"no ledger at {Path(url.removeprefix('sqlite://')).expanduser()}: {_HOW_TO_CREATE}"
+        raise ConfigurationError(msg)
+
+
+def ledger_exists(url: str) -> bool:
+    """Is there a ledger at ``url``? A SQLite file holding a log (a missing file or folder, or a
+    file with no log in it, is none); PostgreSQL is taken to be there (connecting says if not).
+    An unknown URL scheme is a ``ConfigurationError``, never a file of that name."""
     scheme = _SCHEME.match(url)
     if scheme and scheme.group(1).lower() not in _KNOWN_SCHEMES:
         msg = f"unknown database scheme {scheme.group(1)!r} in --db: a SQLite file path or postgresql://user@host/db"
         raise ConfigurationError(msg)
-    if create or (scheme and scheme.group(1).lower() != "sqlite") or ":memory:" in url or "mode=memory" in url:
-        return
+    if (scheme and scheme.group(1).lower() != "sqlite") or ":memory:" in url or "mode=memory" in url:
+        return True
     path = Path(url.removeprefix("sqlite://")).expanduser()
-    if not path.is_file() or not _holds_a_log(path):
-        msg = f"no ledger at {path}: {_HOW_TO_CREATE}"
-        raise ConfigurationError(msg)
+    return path.is_file() and _holds_a_log(path)
 
 
 def _holds_a_log(path: Path) -> bool:

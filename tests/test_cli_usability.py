@@ -51,7 +51,7 @@ def test_read_commands_refuse_a_missing_ledger_and_create_nothing(tmp_path: Path
 
 def test_an_unknown_scheme_is_refused_for_reads_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for args in (["log"], ["init"], ["import", "-"]):
+    for args in (["log"], ["init"], ["import", "-"], ["import", "--check", "-"]):
         stderr = failed(run_cli(args, "mysql://x/y", input=b""), 5)
         assert "unknown database scheme 'mysql'" in stderr
     assert list(tmp_path.iterdir()) == []
