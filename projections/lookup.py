@@ -5,7 +5,6 @@ An inspector knows 湘江示范医院, ``S14``, 湖南 or 长沙, not ``44860321
 technology, province or city resolves its value here, once, to the key the views use; a value that
 names nothing is an error with the nearest names (``difflib``), and one that names several lists
 them. A typo must never read as "nothing found", which an inspector takes for "nothing wrong".
-
 """
 
 from __future__ import annotations
@@ -105,7 +104,7 @@ _PLURAL = {
 
 
 def _hint(typed: str, kind: str, candidates: Sequence[Candidate]) -> str:
-    """ "; did you mean …?" with the nearest spellings (difflib), else where to find the names."""
+    """A "did you mean …?" with the nearest spellings (difflib), else where to find the names."""
     spellings = {n: c for c in candidates for n in c.names}
     near = difflib.get_close_matches(typed, list(spellings), n=6, cutoff=0.5)
     labels = list(dict.fromkeys(spellings[n].label for n in near))[:3]
@@ -130,20 +129,16 @@ def _all_rows(views: Views, table: str, columns: Sequence[str]) -> list[tuple[An
         return c.execute(sql).fetchall()
 
 
-def _institutions(views: Views) -> list[Candidate]:
-    rows = _all_rows(views, "view_institutions", ("institution", "name", "valid_from"))
-    names: dict[str, list[str]] = {}
-    for licence, name, _ in rows:
-        names.setdefault(licence, [licence]).append(name)
-    return [Candidate(k, f"{v[1]} ({k})", tuple(dict.fromkeys(v))) for k, v in names.items()]
+def _licensed(table: str, column: str) -> Callable[[Views], list[Candidate]]:
+    """The reader of institutions or physicians: each licence with every name it was held under."""
 
+    def read(views: Views) -> list[Candidate]:
+        names: dict[str, list[str]] = {}
+        for licence, name, _ in _all_rows(views, table, (column, "name", "valid_from")):
+            names.setdefault(licence, [licence]).append(name)
+        return [Candidate(k, f"{v[1]} ({k})", tuple(dict.fromkeys(v))) for k, v in names.items()]
 
-def _physicians(views: Views) -> list[Candidate]:
-    rows = _all_rows(views, "view_physicians", ("physician", "name", "institution", "valid_from"))
-    names: dict[str, list[str]] = {}
-    for licence, name, _, _ in rows:
-        names.setdefault(licence, [licence]).append(name)
-    return [Candidate(k, f"{v[1]} ({k})", tuple(dict.fromkeys(v))) for k, v in names.items()]
+    return read
 
 
 def _technologies(views: Views) -> list[Candidate]:
@@ -178,8 +173,8 @@ def _without_suffix(name: str) -> tuple[str, ...]:
 
 
 _READERS: dict[str, Callable[[Views], list[Candidate]]] = {
-    "institution": _institutions,
-    "physician": _physicians,
+    "institution": _licensed("view_institutions", "institution"),
+    "physician": _licensed("view_physicians", "physician"),
     "technology": _technologies,
     "province": _provinces,
     "city": _cities,

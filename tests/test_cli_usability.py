@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from conftest import run_cli
+from hypothesis import given
+from hypothesis import strategies as st
 from test_cli import failed, ok
 
+from ledger.errors import NotFound
 from projections import localtime, progress
+from projections.lookup import Candidate, Lookup, _without_suffix
 
 XIANGJIANG = "44860321X43010211A1001"
 HOW_TO_CREATE = "ledger init"
@@ -334,3 +338,26 @@ def test_no_progress_reaches_a_pipe(demo: str, tmp_path: Path) -> None:
     done = _ledger("--db", demo, "rebuild")
     assert done.returncode == 0
     assert done.stderr.startswith("rebuilt ") and "[" not in done.stderr and "\r" not in done.stderr
+
+
+# --- resolution, as a property -------------------------------------------------------------------
+
+CITY_NAMES = st.lists(
+    st.text(alphabet="长沙株洲湘潭衡阳邵岳常德张家界益阳郴永怀化娄底", min_size=2, max_size=4),
+    min_size=1,
+    max_size=8,
+    unique=True,
+)
+
+
+@given(CITY_NAMES)
+def test_every_city_resolves_by_its_name_and_without_its_suffix_when_that_is_unique(names: list[str]) -> None:
+    cities = [f"{n}市" for n in names]
+    found = Lookup.__new__(Lookup)
+    found._cache = {"city": [Candidate(c, c, (c, *_without_suffix(c))) for c in cities]}
+    for city, bare in zip(cities, names, strict=True):
+        assert found.resolve("city", city) == city
+        if sum(bare in other for other in names) == 1:
+            assert found.resolve("city", bare) == city
+    with pytest.raises(NotFound, match="no city '上海X' in the ledger"):
+        found.resolve("city", "上海X")
