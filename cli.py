@@ -115,6 +115,11 @@ def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
     is recorded once and for ever; the views are rebuilt from the decisions alone.
+
+    \b
+    Examples:
+      ledger --db demo.sqlite demo
+      ledger --db demo.sqlite trail --institution 湘江示范医院 --findings-only
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
