@@ -20,7 +20,6 @@ from ledger.errors import CalendarError
 from plugins.hunan.rules import MTM2018_START
 from projections.clock import Clock, filing_clock
 from projections.commandline import format_option, open_views, option_day, time_options
-from projections.lookup import Named
 from projections.output import emit
 
 if TYPE_CHECKING:
@@ -116,11 +115,7 @@ def hunan_group() -> None:
 
 
 @hunan_group.command("deadlines")
-@click.option(
-    "--institution",
-    type=Named("institution"),
-    help="one institution's licence number or name (default: every Hunan institution)",
-)
+@click.option("--institution", help="one institution's licence number (default: every Hunan institution)")
 @time_options
 @format_option
 @click.pass_context
@@ -131,7 +126,7 @@ def deadlines_command(
 
     \b
     Example:
-      ledger hunan deadlines --institution 湘江示范医院 --as-of 2019-06-30
+      ledger hunan deadlines --institution 44860321X43010211A1001 --as-of 2019-06-30
     """
     day = option_day(as_of, "--as-of") or date.today()
     rows = deadline_rows(open_views(ctx), institution=institution, as_of=day, known_at=known_at)
