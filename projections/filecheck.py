@@ -10,6 +10,7 @@ import itself: they need the ledger's history, not just its names.)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -41,7 +42,9 @@ class FileChecker:
         self.plugins = plugins
         self.known = known
         self.introduced: set[tuple[str, str]] = set()
-        self.ids: dict[str, tuple[str, int, DecisionRecord]] = {}
+        self.ids: dict[str, tuple[str, int, bytes]] = {}
+        """Each id seen, where, and a digest of its content: not the decisions themselves, so that
+        checking a large file holds a few dozen bytes per line."""
 
     def check(self, source: str, lines: Iterable[bytes]) -> Iterator[BadLine]:
         for lineno, line in enumerate(lines, 1):
@@ -61,11 +64,11 @@ class FileChecker:
         for problems in self.plugins.hook.ledger_validate_decision(decision=record):
             for field, message in problems or ():
                 yield BadLine(source, lineno, field, message)
-        earlier = self.ids.get(record.id)
-        if earlier is not None and earlier[2] != record:
+        digest = hashlib.blake2b(record.to_json().encode("utf-8"), digest_size=16).digest()
+        earlier = self.ids.setdefault(record.id, (source, lineno, digest))
+        if earlier[2] != digest:
             where = f"{earlier[0]} line {earlier[1]}"
             yield BadLine(source, lineno, "id", f"{record.id!r} is given with other content at {where}")
-        self.ids.setdefault(record.id, (source, lineno, record))
         yield from self._check_references(record, source, lineno)
         created = CREATES.get(record.kind)
         if created and isinstance(record.fields.get(created), str):

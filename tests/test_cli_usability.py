@@ -361,3 +361,15 @@ def test_every_city_resolves_by_its_name_and_without_its_suffix_when_that_is_uni
             assert found.resolve("city", bare) == city
     with pytest.raises(NotFound, match="no city '上海X' in the ledger"):
         found.resolve("city", "上海X")
+
+
+def test_import_check_finds_an_id_given_twice_with_other_content(demo: str, tmp_path: Path) -> None:
+    line = (
+        '{{"id":"D1","kind":"filing.completed","effective":"2019-05-2{day}","by":"长沙市卫生健康委员会",'
+        f'"institution":"{XIANGJIANG}","technology":"hunan:S14"}}}}\n'
+    )
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(line.format(day=8) + line.format(day=8) + line.format(day=9), encoding="utf-8")
+    result = run_cli(["import", "--check", str(twice)], demo)
+    failed(result, 3)
+    assert result.stdout == f"{twice}, line 3, field 'id': 'D1' is given with other content at {twice} line 1\n"
