@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import json
 import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -39,33 +39,21 @@ from ledger.errors import (
     DecisionError,
     LedgerError,
     MalformedDecision,
+    NotFound,
     StorageError,
     UnknownReference,
 )
 from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
+from projections import localtime, location, lookup, progress
+from projections.commandline import F, format_option, open_app, open_views, option_day, time_options
+from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
-
-F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "json", "csv")
-
 
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
 _cell = shown_cell
 _safe_csv = safe_csv
-
-
-def format_option(f: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="table for people; json or csv for programs",
-    )(f)
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -113,27 +101,29 @@ class LedgerGroup(click.Group):
     metavar="PATH|URL",
     help=f"The ledger: a SQLite file (default under the user's data folder) or postgresql://… [env {DB_ENV}]",
 )
+@click.option(
+    "--tz",
+    envvar=localtime.TZ_ENV,
+    metavar="ZONE",
+    help=f"time zone of the default --as-of and of printed times [env {localtime.TZ_ENV}; "
+    f"default {localtime.DEFAULT_TZ}]",
+)
 @click.version_option(package_name="medtech-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
     """An audit ledger of medical-technology regulation in China.
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
     is recorded once and for ever; the views are rebuilt from the decisions alone.
+
+    \b
+    Examples:
+      ledger --db demo.sqlite demo
+      ledger --db demo.sqlite trail --institution 湘江示范医院 --findings-only
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
-
-
-def open_app(ctx: click.Context) -> LedgerApplication:
-    """Open the ledger once per command and close it when the command ends."""
-    obj = ctx.find_root().obj
-    if "app" not in obj:
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        ctx.find_root().call_on_close(app.close)
-    result: LedgerApplication = obj["app"]
-    return result
+    localtime.set_zone(tz)
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -148,11 +138,9 @@ def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Call
     except ValueError as e:  # a NUL in the name
         msg = f"cannot read {path!r}: {e}"
         raise ConfigurationError(msg) from None
-    if not sys.stderr.isatty():
+    if not progress.on_terminal():
         return _bounded_lines(handle), None
-    size = Path(path).stat().st_size
-    bar = stack.enter_context(click.progressbar(length=size, label=f"importing {path}", file=sys.stderr))
-    return _bounded_lines(handle), bar.update
+    return _bounded_lines(handle), stack.enter_context(progress.bar(f"importing {path}", Path(path).stat().st_size))
 
 
 def _bounded_lines(handle: IO[bytes]) -> Iterable[bytes]:
@@ -216,13 +204,48 @@ def import_reference(app: LedgerApplication, paths: Sequence[Path]) -> None:
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "--check",
+    is_flag=True,
+    help="record nothing: list every bad line of every file (file, line, field, message); exit 3 if any",
+)
 @click.pass_context
-def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
-    """Record decision files (JSON Lines, DECISIONS.md; - for stdin).
+def import_command(ctx: click.Context, files: tuple[str, ...], check: bool) -> None:
+    """Record decision files (JSON Lines, docs/decision-format.md; - for stdin).
 
     Each file is recorded wholly or not at all; importing it again adds nothing.
+
+    \b
+    Examples:
+      ledger import decisions.jsonl
+      ledger import --check decisions.jsonl other.jsonl
     """
-    import_files(open_app(ctx), files)
+    if check:
+        _check_files(ctx, files)
+        return
+    import_files(open_app(ctx, create=True), files)
+
+
+def _check_files(ctx: click.Context, files: Sequence[str]) -> None:
+    """``import --check``: the ledger (if there is one) is only read, its views not caught up."""
+    from projections.filecheck import FileChecker
+
+    known: Callable[[str, str], bool] = lambda kind, key: False  # noqa: E731 - no ledger: nothing known yet
+    if location.ledger_exists(location.ledger_url(ctx.find_root().obj.get("db"))):
+        known = lookup.Lookup(Views(open_app(ctx), catch_up=False)).holds
+    checker = FileChecker(plugin_manager(), known)
+    bad = 0
+    for path in files:
+        with ExitStack() as stack:
+            lines, _ = _progress_reader(path, stack)
+            for problem in checker.check("<stdin>" if path == "-" else path, lines):
+                bad += 1
+                located = DecisionError(problem.message, file=problem.file, line=problem.line, field=problem.field)
+                click.echo(printable(str(located)))
+    if bad:
+        click.echo(f"{bad} bad line(s) in {len(files)} file(s); nothing recorded", err=True)
+        ctx.exit(DecisionError.exit_code)
+    click.echo(f"{len(files)} file(s) checked: no bad line; nothing recorded", err=True)
 
 
 def _field_value(kind: str, name: str, raw: str) -> Any:
@@ -259,7 +282,7 @@ def _text_choices(annotation: Any) -> bool:
 )
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="default stdout")
 def sign_command(file: str, key_file: str, output: IO[str]) -> None:
-    """Sign every decision of a decision file with an authority's key (issue 6, "Authority").
+    """Sign every decision of a decision file with an authority's key (docs/reliability.md).
 
     Once an authority has registered its key (``authority.key_registered``), the ledger refuses
     decisions ``by`` it that are unsigned or wrongly signed.
@@ -286,7 +309,7 @@ def sign_command(file: str, key_file: str, output: IO[str]) -> None:
 @click.option("--effective", required=True, help="YYYY-MM-DD on which it takes effect")
 @click.option("--by", required=True, help="the authority or institution that decided")
 @click.option("--basis", help="legal basis, e.g. MTM-2018#11")
-@click.option("--note")
+@click.option("--note", help="free text kept with the decision")
 @click.option("--sign", "key_file", type=click.Path(dir_okay=False), help="sign it with this signer key file")
 @click.option(
     "--field",
@@ -307,7 +330,13 @@ def record_command(
     key_file: str | None,
     fields: tuple[str, ...],
 ) -> None:
-    """Record one decision of KIND (e.g. filing.completed)."""
+    """Record one decision of KIND (e.g. filing.completed; `ledger kinds KIND` lists its fields).
+
+    \b
+    Example:
+      ledger record use.resumed --id CS-2020-0007 --effective 2020-03-02 --by 长沙市卫生健康委员会
+        --field institution=44860321X43010211A1001 --field technology=hunan:S14
+    """
     obj: dict[str, Any] = {"id": decision_id, "kind": kind, "effective": effective, "by": by}
     if basis:
         obj["basis"] = basis
@@ -329,7 +358,7 @@ def record_command(
         from ledger.integrity import load_signer_key
 
         record = authority.sign(record, load_signer_key(key_file))
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     with then_catch_up(app):
         result = app.record(record)
     if result.recorded:
@@ -344,7 +373,12 @@ def record_command(
 )
 @click.pass_context
 def export_command(ctx: click.Context, output: IO[str]) -> None:
-    """Write the whole log as a decision file that re-imports to the same ledger."""
+    """Write the whole log as a decision file that re-imports to the same ledger.
+
+    \b
+    Example:
+      ledger export -o all.jsonl
+    """
     for record in open_app(ctx).export():
         output.write(record.to_json() + "\n")
 
@@ -355,7 +389,7 @@ LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basi
 def _log_row(d: RecordedDecision) -> dict[str, Any]:
     return {
         "position": d.position,
-        "recorded_at": d.recorded_at.isoformat(timespec="seconds"),
+        "recorded_at": localtime.shown(d.recorded_at),
         "effective": d.record.effective,
         "id": d.record.id,
         "kind": d.record.kind,
@@ -374,12 +408,22 @@ def _jurisdiction_names(code: str) -> list[str]:
 
 
 @cli.command("log")
-@click.option("--subject", help="e.g. institution:PDY00001, use:PDY00001|hunan:S14, technology:national:G01")
+@click.option(
+    "--subject",
+    type=lookup.Subject(),
+    help="e.g. institution:PDY00001, use:PDY00001|hunan:S14, technology:national:G01 (names accepted)",
+)
 @click.option("--kind", "kinds", multiple=True, help="a kind of decision (repeatable)")
-@click.option("--jurisdiction", help="national, a province code (hunan) or name (湖南省)")
+@click.option(
+    "--jurisdiction",
+    "--province",
+    "jurisdiction",
+    type=lookup.Named("province"),
+    help="national, a province code (hunan) or name (湖南省, 湖南)",
+)
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")
 @format_option
 @click.pass_context
 def log_command(
@@ -392,22 +436,22 @@ def log_command(
     limit: int | None,
     fmt: str,
 ) -> None:
-    """The decisions in record order, filtered."""
+    """The decisions in record order, filtered.
+
+    \b
+    Example:
+      ledger log --jurisdiction 湖南 --kind filing.completed --from 2019-01-01
+    """
     app = open_app(ctx)
     rows = app.records(
         subject=subject,
         kinds=kinds,
         jurisdictions=_jurisdiction_names(jurisdiction) if jurisdiction else (),
-        effective_from=_date_option(date_from, "--from"),
-        effective_to=_date_option(date_to, "--to"),
+        effective_from=option_day(date_from, "--from"),
+        effective_to=option_day(date_to, "--to"),
         limit=limit,
     )
     emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
-
-
-def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.option_day``, the parser every date option uses)."""
-    return option_day(value, name)
 
 
 @cli.command("show")
@@ -415,7 +459,12 @@ def _date_option(value: str | None, name: str) -> date | None:
 @format_option
 @click.pass_context
 def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
-    """One decision with its record time, position, and any corrections."""
+    """One decision with its record time, position, and any corrections.
+
+    \b
+    Example:
+      ledger show HN-2019-0021 --format json
+    """
     d = open_app(ctx).decision(decision_id)
     if fmt == "json":
         click.echo(canonical.dumps([d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]))
@@ -426,7 +475,7 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         return
     out = [
         ("position", d.position),
-        ("recorded at", d.recorded_at.isoformat()),
+        ("recorded at", localtime.shown(d.recorded_at)),
         ("subject", d.subject),
         ("version", d.version),
         *d.record.to_json_dict().items(),
@@ -444,37 +493,25 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def time_options(f: F) -> F:
-    """``--as-of`` (valid time) and ``--known-at`` (record time), on every view."""
-    f = click.option(
-        "--known-at",
-        "known_at",
-        metavar="POSITION|TIMESTAMP",
-        help="as the ledger knew it then: a log position or an ISO timestamp",
-    )(f)
-    return click.option(
-        "--as-of", "as_of", metavar="YYYY-MM-DD", help="what was in force on that day (default: today)"
-    )(f)
-
-
-def open_views(ctx: click.Context) -> Views:
-    obj = ctx.find_root().obj
-    if "views" not in obj:
-        obj["views"] = Views(open_app(ctx))
-    views: Views = obj["views"]
-    return views
-
-
 @cli.command("catalog")
-@click.option("--province", help="a province code (hunan); national entries only when omitted")
+@click.option(
+    "--province",
+    type=lookup.Named("province"),
+    help="a province code (hunan); national entries only when omitted",
+)
 @time_options
 @format_option
 @click.pass_context
 def catalog_command(
     ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
-    """The catalogue in force: national prohibited and restricted, plus the province's own."""
-    entries = open_views(ctx).catalog(province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
+    """The catalogue in force: national prohibited and restricted, plus the province's own.
+
+    \b
+    Example:
+      ledger catalog --province 湖南 --as-of 2020-01-01
+    """
+    entries = open_views(ctx).catalog(province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
     rows = [
         {
             "code": e.ref,
@@ -490,8 +527,8 @@ def catalog_command(
 
 
 @cli.command("disclosure")
-@click.option("--province", help="a province code (hunan)")
-@click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan)")
+@click.option("--institution", type=lookup.Named("institution"), help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
 @click.pass_context
@@ -499,9 +536,14 @@ def disclosure_command(
     ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
-    (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
+    (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24).
+
+    \b
+    Example:
+      ledger disclosure --province hunan --format json
+    """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of")
+    day = option_day(as_of, "--as-of")
     sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
     filings = views.public_filings(province, institution, as_of=day, known_at=known_at)
     sections.append(
@@ -578,10 +620,10 @@ def disclosure_command(
 
 
 @cli.command("trail")
-@click.option("--province", help="a province code (hunan)")
-@click.option("--institution")
-@click.option("--physician")
-@click.option("--technology", help="<catalog>:<code>, e.g. hunan:S14")
+@click.option("--province", type=lookup.Named("province"), help="a province code (hunan)")
+@click.option("--institution", type=lookup.Named("institution"), help="a licence number or name")
+@click.option("--physician", type=lookup.Named("physician"), help="a practising licence number or name")
+@click.option("--technology", type=lookup.Named("technology"), help="<catalog>:<code>, e.g. hunan:S14")
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
@@ -597,13 +639,18 @@ def trail_command(
     known_at: str | None,
     fmt: str,
 ) -> None:
-    """Every decision about a subject in effective-date order with its basis, and the findings."""
+    """Every decision about a subject in effective-date order with its basis, and the findings.
+
+    \b
+    Example:
+      ledger trail --institution 湘江示范医院 --findings-only
+    """
     trail = open_views(ctx).trail(
         province=province,
         institution=institution,
         physician=physician,
         technology=technology,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
     entry_cols = ("effective", "position", "id", "kind", "by", "basis", "summary")
@@ -633,12 +680,18 @@ def trail_command(
 @click.argument("names", nargs=-1)
 @click.pass_context
 def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Rebuild projections (all, or NAMES) from the first record."""
+    """Rebuild projections (all, or NAMES) from the first record.
+
+    \b
+    Example:
+      ledger rebuild view_filings
+    """
     views = Views(open_app(ctx), catch_up=False)
     unknown = sorted(set(names) - set(views.runner.projections))
     if unknown:
         raise click.BadParameter(f"no projection {', '.join(unknown)}; known: {', '.join(views.runner.projections)}")
-    read = views.runner.rebuild(names or None)
+    with progress.pages(views.runner, "rebuilding", views.app.position()):
+        read = views.runner.rebuild(names or None)
     click.echo(f"rebuilt {', '.join(names or views.runner.projections)} from {read} records", err=True)
 
 
@@ -647,9 +700,16 @@ def rebuild_command(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.option("--poll", type=float, default=0.5, show_default=True, help="seconds between looks at the log")
 @click.pass_context
 def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
-    """Catch every projection up with the log; with --follow, run as a projection process."""
+    """Catch every projection up with the log; with --follow, run as a projection process.
+
+    \b
+    Example:
+      ledger project --follow
+    """
     views = Views(open_app(ctx), catch_up=False)
-    read = views.runner.catch_up()
+    behind = views.app.position() - min(views.runner.positions().values(), default=0)
+    with progress.pages(views.runner, "catching up", behind):
+        read = views.runner.catch_up()
     click.echo(f"caught up: {read} records applied; positions {views.runner.positions()}", err=True)
     if follow:
         with contextlib.suppress(KeyboardInterrupt):
@@ -659,10 +719,87 @@ def project_command(ctx: click.Context, follow: bool, poll: float) -> None:
 # --- plugins and set-up ---------------------------------------------------------------------
 
 
+@cli.command("kinds")
+@click.argument("kind", required=False)
+@format_option
+def kinds_command(kind: str | None, fmt: str) -> None:
+    """The kinds of decision and each one's fields with their types (docs/decision-format.md).
+
+    \b
+    Examples:
+      ledger kinds
+      ledger kinds filing.submitted --format json
+    """
+    from projections.kinds import COMMON, KindField, kind_fields
+
+    kinds = kind_fields()
+    if kind is not None and kind not in kinds:
+        near = difflib.get_close_matches(kind, list(kinds), n=3)
+        raise NotFound(f"no kind {kind!r}" + (f"; did you mean {' or '.join(near)}?" if near else " (`ledger kinds`)"))
+    chosen = {kind: kinds[kind]} if kind else kinds
+    rows = [
+        {"kind": k, "field": f.name, "type": f.type, "required": "yes" if f.required else "no"}
+        for k, fields in chosen.items()
+        for f in ([KindField(*c) for c in COMMON] if kind else []) + fields
+    ]
+    emit(rows, ("kind", "field", "type", "required"), fmt)
+
+
+def _search_options(f: F) -> F:
+    """What ``institutions`` and ``physicians`` are searched by, besides a name: the place, the
+    grade, the day (``time_options``) and the output (``format_option``)."""
+    for option in (
+        format_option,
+        time_options,
+        click.option("--level", help="the institution's grade: 三级, 三 or 3"),
+        click.option("--city", type=lookup.Named("city"), help="the institution's city (长沙 or 长沙市) or district"),
+        click.option("--province", type=lookup.Named("province"), help="a province code (hunan) or name (湖南)"),
+    ):
+        f = option(f)
+    return f
+
+
+@cli.command("institutions")
+@click.option("--name", help="a part of the name (湘江) or the licence number")
+@_search_options
+@click.pass_context
+def institutions_command(ctx: click.Context, /, as_of: str | None, fmt: str, **search: str | None) -> None:
+    """The institutions registered on the day, searched by name, city and level.
+
+    \b
+    Example:
+      ledger institutions --city 长沙 --level 3
+    """
+    found = lookup.institutions(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
+    emit([vars(i) for i in found], ("institution", "name", "province", "city", "category", "level"), fmt)
+
+
+@cli.command("physicians")
+@click.option("--name", help="a part of the name (欧阳) or the practising licence number")
+@click.option("--institution", type=lookup.Named("institution"), help="a licence number or name")
+@_search_options
+@click.pass_context
+def physicians_command(ctx: click.Context, /, as_of: str | None, fmt: str, **search: str | None) -> None:
+    """The physicians registered on the day at an institution, searched by name, institution, city
+    and level.
+
+    \b
+    Example:
+      ledger physicians --institution 湘江示范医院
+    """
+    found = lookup.physicians(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
+    emit([vars(p) for p in found], ("physician", "name", "title", "institution_name", "city", "level"), fmt)
+
+
 @cli.command("plugins")
 @format_option
 def plugins_command(fmt: str) -> None:
-    """Every plugin (built-in and installed), its version, the hooks it implements and what it adds."""
+    """Every plugin (built-in and installed), its version, the hooks it implements and what it adds.
+
+    \b
+    Example:
+      ledger plugins --format json
+    """
     plugins = describe(plugin_manager())
     rows: list[dict[str, Any]] = [
         {
@@ -687,7 +824,7 @@ def _hook_files(hook: Callable[..., Any]) -> list[Path]:
 @click.pass_context
 def init_command(ctx: click.Context) -> None:
     """Create the ledger (if new) and record every plugin's reference catalogues."""
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     import_reference(app, _hook_files(plugin_manager().hook.ledger_reference_data))
     click.echo(
         f"ledger ready: {redact(str(ctx.find_root().obj.get('db') or database_env().get('SQLITE_DBNAME')))} "
@@ -701,12 +838,12 @@ def init_command(ctx: click.Context) -> None:
 @click.pass_context
 def demo_command(ctx: click.Context, institution: str | None) -> None:
     """Build a ledger from the shipped reference history, then show Hunan's catalogue and a trail."""
-    app = open_app(ctx)
+    app = open_app(ctx, create=True)
     pm = plugin_manager()
     import_reference(app, _hook_files(pm.hook.ledger_reference_data))
     import_reference(app, _hook_files(pm.hook.ledger_demo_data))
-    click.echo(f"\nThe catalogue in force in Hunan today ({date.today()}):\n")
-    ctx.invoke(catalog_command, province="hunan", as_of=None, known_at=None, fmt="table")
+    click.echo(f"\nThe catalogue in force in Hunan today ({localtime.today()}):\n")
+    ctx.invoke(catalog_command, province="hunan", as_of=str(localtime.today()), known_at=None, fmt="table")
     if institution is None:
         hunan = _jurisdiction_names("hunan")
         first = app.records(kinds=["institution.registered"], jurisdictions=hunan, limit=1)
@@ -720,7 +857,7 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
             physician=None,
             technology=None,
             findings_only=False,
-            as_of=None,
+            as_of=str(localtime.today()),
             known_at=None,
             fmt="table",
         )
@@ -769,7 +906,12 @@ _KEY_HELP = "signer key file [env LEDGER_KEY; default: checkpoint.key under the 
     "to FILE.pub",
 )
 def keygen_command(name: str, key_file: str | None) -> None:
-    """Make an Ed25519 key pair for signing checkpoints; prints the verifier (public) key only."""
+    """Make an Ed25519 key pair for signing checkpoints; prints the verifier (public) key only.
+
+    \b
+    Example:
+      ledger keygen --name 湖南省卫生健康委员会 -o hunan.key
+    """
     path = Path(key_file) if key_file else _integrity.default_key_path()
     vkey = _integrity.keygen(path, name)
     click.echo(f"signer key written to {path} (mode 0600): keep it secret, keep a backup", err=True)
@@ -798,12 +940,38 @@ def checkpoint_command(
     so, with another key or origin than the last checkpoint's (docs/reliability.md, key rotation).
     Recomputes the decision index rows of the records it newly covers, refuses if one disagrees
     with its event, and signs their digest (a decision-index line) for `verify --key` to check.
+
+    \b
+    Example:
+      ledger checkpoint --key authority.key -o checkpoint.txt
     """
-    key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
-    note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    path = key_file or _integrity.default_key_path()
+    key = _integrity.load_signer_key(path)
+    app = open_app(ctx)
+    if key_file is None:
+        click.echo(f"signing with the default key {path} ({key.name}+{key.key_id:08x})", err=True)
+    stored = _integrity.stored_checkpoints(app)
+    last = _signed_by(stored[-1].note) if stored else ""
+    note = _integrity.checkpoint(app, key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    if last and f"{key.name}+{key.key_id:08x}" not in last.split(", "):
+        click.echo(
+            f"Warning: signed with {key.name}+{key.key_id:08x}, not the key that signed checkpoint "
+            f"#{stored[-1].seq} ({last}): verifiers need the new verifier key",
+            err=True,
+        )
     if output:
         _write_text(output, note)
     click.echo(note, nl=False)
+
+
+def _signed_by(note: str) -> str:
+    """The keys a stored note claims to be signed by (name+key id), unverified: `verify` checks."""
+    from ledger.checkpoints import note_signers
+
+    try:
+        return ", ".join(f"{name}+{kid:08x}" for name, kid in note_signers(note))
+    except LedgerError:
+        return "(unreadable note)"
 
 
 @cli.command("checkpoints")
@@ -818,11 +986,12 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
             "time": cp.time,
             "origin": cp.origin,
             "root": _integrity.base64_hash(cp.root),
+            "signed_by": _signed_by(cp.note),
             "note": cp.note,
         }
         for cp in _integrity.stored_checkpoints(open_app(ctx))
     ]
-    columns = ("seq", "size", "time", "origin", "root")
+    columns = ("seq", "size", "time", "origin", "signed_by", "root")
     emit(rows, columns if fmt == "table" else (*columns, "note"), fmt)
 
 
@@ -865,10 +1034,15 @@ def verify_command(
     Exits non-zero naming the first position where storage and the signed history disagree, and
     says what no verified signature covers (a failure with --strict). With --key, the index rows a
     verified checkpoint signed a digest of are checked against it; --full recomputes them all.
+
+    \b
+    Example:
+      ledger verify --key checkpoint.key.pub --views
     """
     keys = _integrity.load_verifier_keys(key_files)
     notes = [_read_text(path) for path in checkpoint_files]
-    report = _integrity.verify(open_app(ctx), notes, keys, full=full)
+    with progress.ticker("verifying"):
+        report = _integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
@@ -876,7 +1050,9 @@ def verify_command(
     if views:
         from projections.audit import verify_views
 
-        (views_report := verify_views(open_app(ctx))).check()
+        with progress.ticker("comparing the views with a rebuild"):
+            views_report = verify_views(open_app(ctx))
+        views_report.check()
         click.echo(views_report.summary())
 
 
@@ -891,7 +1067,12 @@ def verify_command(
 )
 @click.pass_context
 def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: str | None) -> None:
-    """Write an offline proof (C2SP tlog-proof and the decision) that a decision is in the signed log."""
+    """Write an offline proof (C2SP tlog-proof and the decision) that a decision is in the signed log.
+
+    \b
+    Example:
+      ledger prove HN-2019-0021 -o proof.json --key checkpoint.key
+    """
     key = _integrity.load_signer_key(key_file) if key_file else None
     bundle = _integrity.prove(open_app(ctx), decision_id, key)
     _write_text(output, _integrity.dump_bundle(bundle))
@@ -918,7 +1099,12 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
     Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
     verify (the leaf is not in the signed tree, or the decision, position, subject or time shown
     is not the recorded one); 10 the checkpoint's signature does not verify; 11 not a proof bundle
-    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type)."""
+    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type).
+
+    \b
+    Example:
+      ledger verify-proof proof.json --key checkpoint.key.pub
+    """
     keys = _integrity.load_verifier_keys(key_files)
     report = _integrity.verify_proof(_read_bundle(proof_file), keys)
     report.check()
@@ -967,7 +1153,11 @@ _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
     help="where the site appears: a link to a complete new version, swapped in atomically (absent, an "
     "empty folder, or an earlier site; anything else is refused)",
 )
-@click.option("--province", help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all")
+@click.option(
+    "--province",
+    type=lookup.Named("province"),
+    help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all",
+)
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
 @click.pass_context
 def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_of: str | None) -> None:
@@ -984,7 +1174,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     See docs/publishing.md.
     """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of") or date.today()
+    day = option_day(as_of, "--as-of") or localtime.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(
@@ -1080,7 +1270,12 @@ def _report_command(report: _Report) -> click.Command:
         extra: dict[str, Any] = {} if option.default is None else {"default": option.default, "show_default": True}
         params.append(
             click.Option(
-                [f"--{option.name}", dest], required=option.required, help=option.help, metavar="VALUE", **extra
+                [f"--{option.name}", dest],
+                type=lookup.option_type(option.name),
+                required=option.required,
+                help=option.help,
+                metavar="VALUE",
+                **extra,
             )
         )
     formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")

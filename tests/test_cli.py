@@ -227,6 +227,7 @@ def test_export_to_a_file(loaded_db: str, tmp_path: Path) -> None:
 
 
 def test_export_of_an_empty_ledger(db: str) -> None:
+    ok(run_cli(["import", "-"], db, input=b""))  # a ledger with nothing in it (a missing one is refused)
     assert ok(run_cli(["export"], db)).stdout == ""
 
 

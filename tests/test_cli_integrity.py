@@ -152,7 +152,7 @@ def test_checkpoint_checkpoints_and_verify(run: Run, env: Path, key: Path, signe
     table = run("checkpoints")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["seq", "size", "time", "origin", "root"]
+    assert lines[0].split() == ["seq", "size", "time", "origin", "signed_by", "root"]
     assert [line.split()[:2] for line in lines[2:]] == [["1", "2"], ["2", "4"]]
     rows = json.loads(run("checkpoints", "--format", "json").stdout)
     assert rows[0]["note"] == note

@@ -48,7 +48,12 @@ def national_group() -> None:
 )
 @click.option("--province", default="national", show_default=True, help="whose calendar (national, hunan, …)")
 def deadline_command(start: str, days: int, province: str) -> None:
-    """The DAYS-th working day after START (the last day of a DAYS-working-day term)."""
+    """The DAYS-th working day after START (the last day of a DAYS-working-day term).
+
+    \b
+    Example:
+      ledger national deadline 2019-09-27 --days 3 --province hunan
+    """
     calendar = calendar_for(province)
     begin = _date(start)
     try:
