@@ -109,7 +109,7 @@ def ledger_demo_data() -> Sequence[Path]:
 @hookspec
 def ledger_bodies() -> Sequence[Body | Competence]:
     """Called once when plugins load. Return the public bodies this plugin speaks for
-    (``ledger.competence.Body``: every name it has decided under, its jurisdiction, its role, the
+    (``ledger.Body``: every name it has decided under, its jurisdiction, its role, the
     body above it) and any ``Competence`` it sets for its jurisdiction (who completes a filing there,
     citing the article); core judges who may decide what from these alone (ARCHITECTURE.md rule 10)."""
 

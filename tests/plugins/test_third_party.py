@@ -391,3 +391,14 @@ def test_contributions_have_the_shape_the_hooks_declare(pm: pluggy.PluginManager
     for protocol, items in contributed.items():
         assert items, protocol
         assert all(isinstance(item, protocol) for item in items), protocol
+
+
+@pytest.mark.parametrize("plugin", ["national", "hunan", "chongqing"])
+def test_the_shipped_plugins_import_only_the_public_api(plugin: str) -> None:
+    """The built-in plugins are written as a third party writes one: from ``ledger`` and
+    ``projections`` only what they export, and of the plugins only their own package."""
+    files = sorted((ROOT / "plugins" / plugin).glob("*.py"))
+    found = [item for file in files for item in core_imports(file.read_text(encoding="utf-8"))]
+    own = [(module, names) for module, names in found if module.split(".")[0] == "plugins"]
+    assert all(module == f"plugins.{plugin}" or module.startswith(f"plugins.{plugin}.") for module, _ in own), own
+    assert_public([item for item in found if item not in own])
