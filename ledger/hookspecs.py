@@ -31,7 +31,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 # What the read-side hooks return is made with ``projections`` (``Rule``, ``Deadline``, ``Projection``,
 # ``Report``), which core never imports (ARCHITECTURE.md, layers): each is typed here by what core
-# and ``ledger plugins`` read of it, and the read side's classes have that shape (tested).
+# and ``ledger plugins`` read of it; the read side's classes have that shape (mypy, in ``projections``).
 
 
 @runtime_checkable

@@ -4,6 +4,8 @@ What a plugin's rules, reports and commands are written with (docs/plugins.md) i
 import it from ``projections``, not from the modules that define it, which may move.
 """
 
+from typing import TYPE_CHECKING
+
 from projections.clock import Clock, filing_clock
 from projections.commandline import FORMATS, format_option, open_app, open_views, option_day, parse_day, time_options
 from projections.facts import Facts, Standing, Use
@@ -61,3 +63,11 @@ __all__ = [
     "resolve",
     "time_options",
 ]
+
+if TYPE_CHECKING:  # the read side's classes have the shape the core's hooks declare (mypy checks it)
+    from ledger.hookspecs import ContributedDeadline, ContributedProjection, ContributedReport, ContributedRule
+
+    def _shapes(
+        rule: Rule, deadline: Deadline, projection: Projection, report: Report
+    ) -> tuple[ContributedRule, ContributedDeadline, ContributedProjection, ContributedReport]:
+        return rule, deadline, projection, report
