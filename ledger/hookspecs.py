@@ -10,14 +10,13 @@ stable key before using them, so no result depends on load order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:
-    from datetime import date
-
     import click
 
     from ledger.competence import Body, Competence
@@ -25,12 +24,67 @@ if TYPE_CHECKING:
     from ledger.jurisdictions import Jurisdiction
     from ledger.workdays import YearSchedule
 
-# Types from ``projections`` (Rule, Deadline, Report, Projection) are named in the docstrings only:
-# core never imports the read side (ARCHITECTURE.md, layers).
-
 PROJECT = "ledger"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# What the read-side hooks return is made with ``projections`` (``Rule``, ``Deadline``, ``Projection``,
+# ``Report``), which core never imports (ARCHITECTURE.md, layers): each is typed here by what core
+# and ``ledger plugins`` read of it; the read side's classes have that shape (mypy, in ``projections``).
+
+
+@runtime_checkable
+class ContributedRule(Protocol):
+    """A rule (``projections.Rule``): a unique ``<plugin>.<name>`` id, the article it enforces."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def article(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    def applies_to(self, jurisdiction: str | None) -> bool: ...
+
+
+@runtime_checkable
+class ContributedDeadline(Protocol):
+    """A working-day deadline (``projections.Deadline``), found by name for a jurisdiction and day."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def working_days(self) -> int: ...
+    @property
+    def article(self) -> str: ...
+    @property
+    def jurisdiction(self) -> str: ...
+    @property
+    def valid_from(self) -> date: ...
+    @property
+    def valid_to(self) -> date | None: ...
+
+
+@runtime_checkable
+class ContributedProjection(Protocol):
+    """A read model (``projections.Projection``): rebuilt from zero when its ``version`` changes."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+@runtime_checkable
+class ContributedReport(Protocol):
+    """A report (``projections.Report``) that ``ledger report NAME`` writes."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def article(self) -> str | None: ...
 
 
 @hookspec
@@ -55,7 +109,7 @@ def ledger_demo_data() -> Sequence[Path]:
 @hookspec
 def ledger_bodies() -> Sequence[Body | Competence]:
     """Called once when plugins load. Return the public bodies this plugin speaks for
-    (``ledger.competence.Body``: every name it has decided under, its jurisdiction, its role, the
+    (``ledger.Body``: every name it has decided under, its jurisdiction, its role, the
     body above it) and any ``Competence`` it sets for its jurisdiction (who completes a filing there,
     citing the article); core judges who may decide what from these alone (ARCHITECTURE.md rule 10)."""
 
@@ -84,29 +138,29 @@ def ledger_calendar_years(jurisdiction: str) -> Iterable[YearSchedule] | None:
 
 
 @hookspec
-def ledger_rules() -> Sequence[Any]:
-    """Called when a trail is built. Return ``projections.findings.Rule`` objects: each judges the
-    ``projections.facts.Facts`` of one scope and yields ``Finding``s citing its article. Rule ids are
+def ledger_rules() -> Sequence[ContributedRule]:
+    """Called when a trail is built. Return ``projections.Rule`` objects: each judges the
+    ``projections.Facts`` of one scope and yields ``Finding``s citing its article. Rule ids are
     ``<plugin>.<name>`` and unique; a province's rules name their jurisdiction."""
 
 
 @hookspec
-def ledger_deadlines() -> Sequence[Any]:
-    """Called when a trail or disclosure list is built. Return ``projections.findings.Deadline``s:
+def ledger_deadlines() -> Sequence[ContributedDeadline]:
+    """Called when a trail or disclosure list is built. Return ``projections.Deadline``s:
     working-day deadlines of a regime (``jurisdiction="national"``) or a province, which override
     the national deadline of the same name for that province's institutions."""
 
 
 @hookspec
-def ledger_projections() -> Sequence[Any]:
-    """Called when the projection runner starts. Return extra ``projections.runner.Projection``
+def ledger_projections() -> Sequence[ContributedProjection]:
+    """Called when the projection runner starts. Return extra ``projections.Projection``
     objects (a plugin's own read models); they are tracked, caught up and rebuilt like the
     built-in ones, and listed by ``ledger plugins``."""
 
 
 @hookspec
-def ledger_reports() -> Sequence[Any]:
-    """Called by ``ledger report``. Return ``projections.reports.Report`` objects: a name, the
+def ledger_reports() -> Sequence[ContributedReport]:
+    """Called by ``ledger report``. Return ``projections.Report`` objects: a name, the
     options it takes and a function from the views to a table (with the header rows and column
     formats of an official form), written as CSV or XLSX by the CLI."""
 

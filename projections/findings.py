@@ -13,13 +13,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from enum import Enum
 from typing import TYPE_CHECKING, Literal
+
+from ledger.frozen import assemble
 
 if TYPE_CHECKING:
     from projections.facts import Facts
+    from projections.replay import Resolved
 
 Severity = Literal["grave", "serious", "irregular"]
 SEVERITY_ORDER: dict[str, int] = {"grave": 0, "serious": 1, "irregular": 2}
+
+
+class _Default(Enum):
+    OF_DECISION = "the field of the decision the finding is about"
+
+
+OF_DECISION = _Default.OF_DECISION
+"""``Finding.of``'s default for ``institution``, ``technology``, ``physician``: the field of that
+name on the decision the finding is about (absent: None)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -38,6 +51,47 @@ class Finding:
     institution: str | None = None
     technology: str | None = None
     physician: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        rule: Rule,
+        about: Resolved,
+        message: str,
+        *,
+        severity: Severity,
+        decisions: Iterable[Resolved | None] | None = None,
+        effective: date | None = None,
+        article: str | None = None,
+        institution: str | _Default | None = OF_DECISION,
+        technology: str | _Default | None = OF_DECISION,
+        physician: str | _Default | None = OF_DECISION,
+    ) -> Finding:
+        """A finding of ``rule`` about the decision ``about``: the rule's id and article, arising on
+        the decision's day, shown by ``decisions`` (default: ``about`` alone; in the order given,
+        without repeats or Nones), concerning the institution, technology and physician the
+        decision names. Pass any of them to say otherwise (``article``: the rule's article with the
+        province's beside it, ``effective``: the day after a missed deadline)."""
+        fields = about.record.fields
+        shown_by: list[str] = []
+        for d in (about,) if decisions is None else decisions:
+            if d is not None and d.record.id not in shown_by:
+                shown_by.append(d.record.id)
+        # Made without __init__ (``ledger.frozen``): a busy use's span without a filing makes one per case.
+        return assemble(
+            cls,
+            {
+                "effective": about.record.effective if effective is None else effective,
+                "rule": rule.id,
+                "article": rule.article if article is None else article,
+                "severity": severity,
+                "message": message,
+                "decisions": tuple(shown_by),
+                "institution": fields.get("institution") if institution is OF_DECISION else institution,
+                "technology": fields.get("technology") if technology is OF_DECISION else technology,
+                "physician": fields.get("physician") if physician is OF_DECISION else physician,
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -448,7 +448,7 @@ def plugin_commands() -> Iterator[None]:
 @pytest.mark.usefixtures("plugin_commands")
 @pytest.mark.parametrize("command", [["hunan", "deadlines"], ["chongqing", "notices"]])
 def test_plugins_commands_refuse_the_end_of_time_too(db: str, command: list[str]) -> None:
-    """A plugin's ``--as-of`` goes through the same parser (``output.option_day``): asked as of
+    """A plugin's ``--as-of`` goes through the same parser (``commandline.option_day``): asked as of
     9999-12-31, ``hunan deadlines`` (HN-2018#二(二)) lost every institution's name and ``chongqing
     notices`` (CQ-2017#二(二)) every notice; now it is a usage error, and the day before still works."""
     ok(run_cli(["demo"], db))

@@ -16,12 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger.competence import Body, Competence
-from ledger.decisions import DecisionRecord
-from ledger.hookspecs import hookimpl
-from ledger.jurisdictions import Jurisdiction
+from ledger import Body, Competence, DecisionRecord, Jurisdiction, hookimpl
 from plugins.chongqing import bodies, clocks, rules
-from projections.findings import Deadline, Rule
+from projections import Deadline, Rule
 
 if TYPE_CHECKING:
     import click

@@ -8,7 +8,7 @@ authority that licensed the institution or the city above it.
 
 from __future__ import annotations
 
-from ledger.competence import Body, Competence
+from ledger import Body, Competence
 
 CITY = Body(
     names=("重庆市卫生健康委员会", "重庆市卫生和计划生育委员会", "重庆市卫生计生委", "重庆市卫生局"),

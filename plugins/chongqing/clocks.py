@@ -23,11 +23,9 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from ledger.decisions import DecisionRecord
-from ledger.errors import CalendarError
+from ledger import CalendarError, DecisionRecord
 from plugins.chongqing.rules import EXPERT_REVIEW, NOTICE_END, NOTICE_START, ONLY_CHONGQING, _filings
-from projections.facts import Facts
-from projections.findings import Finding, Rule
+from projections import Facts, Finding, Rule
 
 _LEADING_DATE = re.compile(r"\A\s*(\d{4}-\d{2}-\d{2})")
 
@@ -71,16 +69,14 @@ def check_notice_overrun(facts: Facts) -> Iterator[Finding]:
             due = facts.calendar().add_workdays(start, deadline.working_days - 1)
         except CalendarError:
             continue  # the length cannot be counted: ``chongqing.public-notice`` says so
-        yield Finding(
-            effective=due + timedelta(days=1),
-            rule="chongqing.notice-overrun",
-            article=deadline.article,
-            severity="irregular",
-            message=f"filing of {r.fields['technology']} noticed {start} to {end}: {days} working days, longer than "
+        yield Finding.of(
+            NOTICE_OVERRUN,
+            d,
+            f"filing of {r.fields['technology']} noticed {start} to {end}: {days} working days, longer than "
             f"the {deadline.working_days} of CQ-2017 (the notice should have ended on {due})",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            severity="irregular",
+            effective=due + timedelta(days=1),
+            article=deadline.article,
         )
 
 
@@ -95,33 +91,30 @@ def check_review_after_notice(facts: Facts) -> Iterator[Finding]:
         begun = start or r.effective
         if reviewed is None or reviewed <= begun or begun < r.effective:
             continue  # a notice begun before the completion is ``chongqing.public-notice``'s
-        yield Finding(
-            effective=reviewed,
-            rule="chongqing.review-after-notice",
-            article="CQ-2017#二(二)",
-            severity="irregular",
-            message=f"restricted filing of {r.fields['technology']}: the experts' formal review is dated {reviewed}, "
+        yield Finding.of(
+            REVIEW_AFTER_NOTICE,
+            d,
+            f"restricted filing of {r.fields['technology']}: the experts' formal review is dated {reviewed}, "
             f"after its public notice began on {begun} (审核通过后公示)",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            severity="irregular",
+            effective=reviewed,
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "chongqing.notice-overrun",
-        "CQ-2017#二(二)",
-        "Public notice longer than 5 working days",
-        check_notice_overrun,
-        ONLY_CHONGQING,
-    ),
-    Rule(
-        "chongqing.review-after-notice",
-        "CQ-2017#二(二)",
-        "Expert review dated after the notice began",
-        check_review_after_notice,
-        ONLY_CHONGQING,
-    ),
+NOTICE_OVERRUN = Rule(
+    "chongqing.notice-overrun",
+    "CQ-2017#二(二)",
+    "Public notice longer than 5 working days",
+    check_notice_overrun,
+    ONLY_CHONGQING,
 )
+REVIEW_AFTER_NOTICE = Rule(
+    "chongqing.review-after-notice",
+    "CQ-2017#二(二)",
+    "Expert review dated after the notice began",
+    check_review_after_notice,
+    ONLY_CHONGQING,
+)
+
+RULES: tuple[Rule, ...] = (NOTICE_OVERRUN, REVIEW_AFTER_NOTICE)
 """Chongqing's clock rules, contributed by ``ledger_rules``."""

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from projections.commandline import format_option, open_views, option_day, time_options
-from projections.output import emit
+from projections import emit, format_option, open_views, option_day, time_options
 
 if TYPE_CHECKING:
-    from projections.views import Views
+    from projections import Views
 
 COLUMNS = ("institution", "institution_name", "technology", "technology_name", "filed_on", "notice_until", "authority")
 

@@ -26,11 +26,8 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from ledger.decisions import DecisionRecord
-from ledger.errors import CalendarError
-from projections.facts import Facts
-from projections.findings import Deadline, Finding, Rule
-from projections.replay import Resolved
+from ledger import CalendarError, DecisionRecord
+from projections import Deadline, Facts, Finding, Resolved, Rule
 
 CHONGQING = "chongqing"
 CQ2017 = date(2017, 5, 22)
@@ -113,15 +110,11 @@ def check_filing_authority(facts: Facts) -> Iterator[Finding]:
             what = "the city (委属医疗机构)" if city_run else f"the local authority {licensing} (第二类)"
         if r.by.strip() in expected:
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="chongqing.filing-authority",
-            article="CQ-2017#二(二)",
+        yield Finding.of(
+            FILING_AUTHORITY,
+            d,
+            f"{r.fields['technology']} ({tech_class}) filed with {r.by}; CQ-2017 files it with {what}",
             severity="irregular",
-            message=f"{r.fields['technology']} ({tech_class}) filed with {r.by}; CQ-2017 files it with {what}",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
         )
 
 
@@ -131,15 +124,11 @@ def check_expert_review(facts: Facts) -> Iterator[Finding]:
         r = d.record
         if tech_class != "restricted" or r.extensions.get(EXPERT_REVIEW):
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="chongqing.expert-review",
-            article="CQ-2017#二(二)",
+        yield Finding.of(
+            NO_EXPERT_REVIEW,
+            d,
+            f"restricted filing of {r.fields['technology']} completed without a recorded expert formal review",
             severity="irregular",
-            message=f"restricted filing of {r.fields['technology']} completed without a recorded expert formal review",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
         )
 
 
@@ -186,15 +175,12 @@ def check_public_notice(facts: Facts) -> Iterator[Finding]:
                     problem = f"the notice starts on {first}, before the filing was completed on {r.effective}"
         if problem is None:
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="chongqing.public-notice",
-            article=deadline.article,
+        yield Finding.of(
+            PUBLIC_NOTICE,
+            d,
+            f"filing of {r.fields['technology']}: {problem}",
             severity="irregular",
-            message=f"filing of {r.fields['technology']}: {problem}",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            article=deadline.article,
         )
 
 
@@ -223,49 +209,44 @@ def check_use_before_filing(facts: Facts) -> Iterator[Finding]:
                 break
             if facts.tech_class(technology, r.effective) not in ("restricted", "class2"):
                 continue
-            yield Finding(
-                effective=r.effective,
-                rule="chongqing.use-before-filing",
-                article="CQ-2017#二(二)",
-                severity="serious",
-                message=f"case of {technology} on {r.effective} before its filing was done (completed and publicly "
+            yield Finding.of(
+                USE_BEFORE_FILING,
+                case,
+                f"case of {technology} on {r.effective} before its filing was done (completed and publicly "
                 "noticed for 5 working days)",
-                decisions=(r.id,),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                severity="serious",
             )
 
 
 ONLY_CHONGQING = frozenset({CHONGQING})
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "chongqing.filing-authority",
-        "CQ-2017#二(二)",
-        "Filed with the wrong authority",
-        check_filing_authority,
-        ONLY_CHONGQING,
-    ),
-    Rule(
-        "chongqing.expert-review",
-        "CQ-2017#二(二)",
-        "Restricted filing without the experts' formal review",
-        check_expert_review,
-        ONLY_CHONGQING,
-    ),
-    Rule(
-        "chongqing.public-notice",
-        "CQ-2017#二(二)",
-        "Public notice missing or shorter than 5 working days",
-        check_public_notice,
-        ONLY_CHONGQING,
-    ),
-    Rule(
-        "chongqing.use-before-filing",
-        "CQ-2017#二(二)",
-        "Case before the filing was done (CQ-2017)",
-        check_use_before_filing,
-        ONLY_CHONGQING,
-    ),
+FILING_AUTHORITY = Rule(
+    "chongqing.filing-authority",
+    "CQ-2017#二(二)",
+    "Filed with the wrong authority",
+    check_filing_authority,
+    ONLY_CHONGQING,
 )
+NO_EXPERT_REVIEW = Rule(
+    "chongqing.expert-review",
+    "CQ-2017#二(二)",
+    "Restricted filing without the experts' formal review",
+    check_expert_review,
+    ONLY_CHONGQING,
+)
+PUBLIC_NOTICE = Rule(
+    "chongqing.public-notice",
+    "CQ-2017#二(二)",
+    "Public notice missing or shorter than 5 working days",
+    check_public_notice,
+    ONLY_CHONGQING,
+)
+USE_BEFORE_FILING = Rule(
+    "chongqing.use-before-filing",
+    "CQ-2017#二(二)",
+    "Case before the filing was done (CQ-2017)",
+    check_use_before_filing,
+    ONLY_CHONGQING,
+)
+
+RULES: tuple[Rule, ...] = (FILING_AUTHORITY, NO_EXPERT_REVIEW, PUBLIC_NOTICE, USE_BEFORE_FILING)

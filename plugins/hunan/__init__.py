@@ -18,13 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger.competence import Body, Competence
-from ledger.decisions import DecisionRecord
-from ledger.hookspecs import hookimpl
-from ledger.jurisdictions import Jurisdiction
+from ledger import Body, Competence, DecisionRecord, Jurisdiction, hookimpl
 from plugins.hunan import assessment, bodies, form, report, rules
-from projections.findings import Deadline, Rule
-from projections.reports import Report
+from projections import Deadline, Report, Rule
 
 if TYPE_CHECKING:
     import click

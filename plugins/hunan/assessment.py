@@ -19,8 +19,7 @@ from collections.abc import Iterator
 
 from plugins.hunan import form as annex2
 from plugins.hunan.rules import ONLY_HUNAN, _forms
-from projections.facts import Facts
-from projections.findings import Finding, Rule
+from projections import Facts, Finding, Rule
 
 ASSESSED = "是否对照相关医疗技术管理规范进行自我评估"
 MEETS = "是否符合相关医疗技术管理规范要求"
@@ -33,27 +32,23 @@ def check_self_assessment(facts: Facts) -> Iterator[Finding]:
         if not said:
             continue
         r = d.record
-        yield Finding(
-            effective=r.effective,
-            rule="hunan.self-assessment",
-            article="HN-2018#二(二)",
-            severity="serious",
-            message=f"the filing form ({annex2.FORM}) of {r.fields['technology']} answers 否 to "
+        yield Finding.of(
+            SELF_ASSESSMENT,
+            d,
+            f"the filing form ({annex2.FORM}) of {r.fields['technology']} answers 否 to "
             + "、".join(said)
             + ": only an institution that meets the norm may use the technology (符合条件的可以开展临床应用)",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            severity="serious",
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "hunan.self-assessment",
-        "HN-2018#二(二)",
-        "Filing form says the norm was not assessed or not met",
-        check_self_assessment,
-        ONLY_HUNAN,
-    ),
+SELF_ASSESSMENT = Rule(
+    "hunan.self-assessment",
+    "HN-2018#二(二)",
+    "Filing form says the norm was not assessed or not met",
+    check_self_assessment,
+    ONLY_HUNAN,
 )
+
+RULES: tuple[Rule, ...] = (SELF_ASSESSMENT,)
 """Hunan's self-assessment rule, contributed by ``ledger_rules``."""

@@ -7,7 +7,7 @@ restricted technology is filed "向核发《医疗机构执业许可证》的卫
 
 from __future__ import annotations
 
-from ledger.competence import Body, Competence
+from ledger import Body, Competence
 
 PROVINCE = Body(
     names=("湖南省卫生健康委员会", "湖南省卫生和计划生育委员会", "湖南省卫生计生委", "湖南省卫生厅"),

@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger.errors import CalendarError
+from ledger import CalendarError
 from plugins.hunan.rules import MTM2018_START
-from projections.clock import Clock, filing_clock
-from projections.commandline import format_option, open_views, option_day, time_options
-from projections.output import emit
+from projections import Clock, emit, filing_clock, format_option, open_views, option_day, time_options
 
 if TYPE_CHECKING:
-    from projections.facts import Facts
-    from projections.views import Views
+    from projections import Facts, Views
 
 COLUMNS = (
     "institution",

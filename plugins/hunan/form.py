@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ledger.decisions import DecisionRecord
+from ledger import DecisionRecord
 
 FORM = "hunan.form"
 LIST_REPORTED = "hunan.list_reported"

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ledger.errors import ConfigurationError
-from projections.reports import Column, Option, Report, Table
+from ledger import ConfigurationError
+from projections import Column, Option, Report, Table
 
 if TYPE_CHECKING:
-    from projections.views import FilingRow, Views
+    from projections import FilingRow, Views
 
 TITLE = "湖南省限制类医疗机构临床应用备案汇总表"
 FORM_COLUMNS = (

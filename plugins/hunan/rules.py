@@ -27,11 +27,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from ledger.errors import CalendarError
+from ledger import CalendarError
 from plugins.hunan import form as annex2
-from projections.facts import Facts, Use
-from projections.findings import Deadline, Finding, Rule
-from projections.replay import Resolved
+from projections import Deadline, Facts, Finding, Resolved, Rule, Use
 
 HUNAN = "hunan"
 MTM2018_START = date(2018, 11, 1)
@@ -101,15 +99,12 @@ def check_filing_authority(facts: Facts) -> Iterator[Finding]:
         authority = inst.record.fields["licensing_authority"]
         if r.by.strip() == authority.strip():
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="hunan.filing-authority",
-            article="HN-2018#二(二)",
+        yield Finding.of(
+            FILING_AUTHORITY,
+            d,
+            f"{r.fields['technology']} filed with {r.by}, not with the licensing authority {authority}",
             severity="irregular",
-            message=f"{r.fields['technology']} filed with {r.by}, not with the licensing authority {authority}",
-            decisions=(r.id, inst.record.id),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            decisions=(d, inst),
         )
 
 
@@ -127,15 +122,11 @@ def check_form_incomplete(facts: Facts) -> Iterator[Finding]:
         if not missing:
             continue
         r = d.record
-        yield Finding(
-            effective=r.effective,
-            rule="hunan.form-incomplete",
-            article="HN-2018#二(二)1",
+        yield Finding.of(
+            FORM_INCOMPLETE,
+            d,
+            f"the filing form (附件2) of {r.fields['technology']} leaves out {', '.join(missing)}",
             severity="irregular",
-            message=f"the filing form (附件2) of {r.fields['technology']} leaves out {', '.join(missing)}",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
         )
 
 
@@ -160,15 +151,11 @@ def check_form_mismatch(facts: Facts) -> Iterator[Finding]:
             problems.append(f"技术负责人 {', '.join(names)} while the filing names {named}")
         if not problems:
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="hunan.form-mismatch",
-            article="HN-2018#二(二)1",
+        yield Finding.of(
+            FORM_MISMATCH,
+            d,
+            "the filing form (附件2) does not match its filing: " + "; ".join(problems),
             severity="irregular",
-            message="the filing form (附件2) does not match its filing: " + "; ".join(problems),
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
             physician=r.fields["technical_lead"],
         )
 
@@ -199,16 +186,13 @@ def check_lead_left(facts: Facts) -> Iterator[Finding]:
                 d = cases[i]
                 r = d.record
                 left = registrations.last_change(lead, institution, r.effective)
-                yield Finding(
-                    effective=r.effective,
-                    rule="hunan.lead-left",
-                    article="HN-2018 附件2 注2",
-                    severity="irregular",
-                    message=f"case of {technology} on {r.effective}: technical lead {lead} of filing "
+                yield Finding.of(
+                    LEAD_LEFT,
+                    d,
+                    f"case of {technology} on {r.effective}: technical lead {lead} of filing "
                     f"{latest.record.id} has left the institution and no new filing form was submitted",
-                    decisions=tuple(x.record.id for x in (d, latest, left) if x is not None),
-                    institution=institution,
-                    technology=technology,
+                    severity="irregular",
+                    decisions=(d, latest, left),
                     physician=lead,
                 )
                 break
@@ -245,48 +229,44 @@ def check_trainee_list(facts: Facts) -> Iterator[Finding]:
             due = calendar.add_workdays(r.effective, deadline.working_days)
         except CalendarError:
             continue
-        yield Finding(
-            effective=due + timedelta(days=1),
-            rule="hunan.trainee-list",
-            article="HN-2018#五",
-            severity="irregular",
-            message=f"passed trainee {r.fields['physician']} certified on {r.effective}, reported to the province on "
+        yield Finding.of(
+            TRAINEE_LIST,
+            d,
+            f"passed trainee {r.fields['physician']} certified on {r.effective}, reported to the province on "
             f"{day}: {elapsed} working days, due by {due}",
-            decisions=(r.id,),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
-            physician=r.fields["physician"],
+            severity="irregular",
+            effective=due + timedelta(days=1),
         )
 
 
 ONLY_HUNAN = frozenset({HUNAN})
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "hunan.filing-authority",
-        "HN-2018#二(二)",
-        "Filed with an authority other than the licensing one",
-        check_filing_authority,
-        ONLY_HUNAN,
-    ),
-    Rule(
-        "hunan.form-incomplete", "HN-2018#二(二)1", "Filing form (附件2) incomplete", check_form_incomplete, ONLY_HUNAN
-    ),
-    Rule(
-        "hunan.form-mismatch",
-        "HN-2018#二(二)1",
-        "Filing form (附件2) does not match the filing",
-        check_form_mismatch,
-        ONLY_HUNAN,
-    ),
-    Rule(
-        "hunan.lead-left", "HN-2018 附件2 注2", "Technical lead left, no new filing form", check_lead_left, ONLY_HUNAN
-    ),
-    Rule(
-        "hunan.trainee-list",
-        "HN-2018#五",
-        "Passed-trainee list reported later than 5 working days",
-        check_trainee_list,
-        ONLY_HUNAN,
-    ),
+FILING_AUTHORITY = Rule(
+    "hunan.filing-authority",
+    "HN-2018#二(二)",
+    "Filed with an authority other than the licensing one",
+    check_filing_authority,
+    ONLY_HUNAN,
 )
+FORM_INCOMPLETE = Rule(
+    "hunan.form-incomplete", "HN-2018#二(二)1", "Filing form (附件2) incomplete", check_form_incomplete, ONLY_HUNAN
+)
+FORM_MISMATCH = Rule(
+    "hunan.form-mismatch",
+    "HN-2018#二(二)1",
+    "Filing form (附件2) does not match the filing",
+    check_form_mismatch,
+    ONLY_HUNAN,
+)
+LEAD_LEFT = Rule(
+    "hunan.lead-left", "HN-2018 附件2 注2", "Technical lead left, no new filing form", check_lead_left, ONLY_HUNAN
+)
+TRAINEE_LIST = Rule(
+    "hunan.trainee-list",
+    "HN-2018#五",
+    "Passed-trainee list reported later than 5 working days",
+    check_trainee_list,
+    ONLY_HUNAN,
+)
+
+RULES: tuple[Rule, ...] = (FILING_AUTHORITY, FORM_INCOMPLETE, FORM_MISMATCH, LEAD_LEFT, TRAINEE_LIST)

@@ -14,9 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger.competence import Body, Competence
-from ledger.hookspecs import hookimpl
-from ledger.workdays import YearSchedule
+from ledger import Body, Competence, YearSchedule, hookimpl
 from plugins.national import (
     bodies,
     calendars,
@@ -31,7 +29,7 @@ from plugins.national import (
     transition2015,
 )
 from plugins.national.common import MTM2018_START, NATIONAL_GRANDFATHER
-from projections.findings import Deadline, Rule
+from projections import Deadline, Rule
 
 if TYPE_CHECKING:
     import click

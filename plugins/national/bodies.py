@@ -7,7 +7,7 @@ decides nothing on its own authority.
 
 from __future__ import annotations
 
-from ledger.competence import Body
+from ledger import Body
 
 COMMISSION = Body(
     names=("国家卫生健康委", "国家卫生健康委员会", "国家卫生计生委", "国家卫生和计划生育委员会", "卫生部"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ledger.workdays import YearSchedule, load_year_dir
+from ledger import YearSchedule, load_year_dir
 
 CALENDAR_DIR_ENV = "LEDGER_CALENDAR_DIR"
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from ledger.errors import CalendarError
-from plugins.national.common import MTM2018_START, ids, is_mtm2018, the_day_after
+from ledger import CalendarError
+from plugins.national.common import MTM2018_START, is_mtm2018, the_day_after
 from plugins.national.mtm2018 import cite
-from projections.facts import Facts
-from projections.findings import Deadline, Finding, Rule
-from projections.replay import Resolved
+from projections import Deadline, Facts, Finding, Resolved, Rule
 
 DEADLINES: tuple[Deadline, ...] = (Deadline("filing-authority", 15, "MTM-2018#11", valid_from=MTM2018_START),)
 """MTM-2018#11: the filing authority completes within 15 working days of receiving complete materials."""
@@ -88,17 +86,16 @@ def check_authority_late(facts: Facts) -> Iterator[Finding]:
             continue
         deadline, elapsed, due = late
         what = "completed" if a.kind == "filing.completed" else "rejected"
-        yield Finding(
-            effective=the_day_after(due),
-            rule="national.authority-late",
-            article=cite("MTM-2018#11", deadline),
-            severity="irregular",
-            message=f"the filing of {s.fields['technology']} submitted on {s.effective} was {what} by {a.by} on "
+        yield Finding.of(
+            AUTHORITY_LATE,
+            submission,
+            f"the filing of {s.fields['technology']} submitted on {s.effective} was {what} by {a.by} on "
             f"{a.effective}, {elapsed} working days later; the authority answers within {deadline.working_days} "
             f"working days of complete materials, i.e. by {due}",
-            decisions=ids(answer, submission),
-            institution=s.fields["institution"],
-            technology=s.fields["technology"],
+            severity="irregular",
+            decisions=(answer, submission),
+            effective=the_day_after(due),
+            article=cite("MTM-2018#11", deadline),
         )
 
 
@@ -113,32 +110,30 @@ def check_submission_pending(facts: Facts) -> Iterator[Finding]:
         if late is None:
             continue
         deadline, _, due = late
-        yield Finding(
-            effective=the_day_after(due),
-            rule="national.submission-pending",
-            article=cite("MTM-2018#11", deadline),
-            severity="irregular",
-            message=f"the filing of {s.fields['technology']} submitted on {s.effective} has had no completion or "
+        yield Finding.of(
+            SUBMISSION_PENDING,
+            submission,
+            f"the filing of {s.fields['technology']} submitted on {s.effective} has had no completion or "
             f"rejection as of {facts.as_of}; the authority answers within {deadline.working_days} working days, "
             f"i.e. by {due}",
-            decisions=ids(submission),
-            institution=s.fields["institution"],
-            technology=s.fields["technology"],
+            severity="irregular",
+            effective=the_day_after(due),
+            article=cite("MTM-2018#11", deadline),
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.authority-late",
-        "MTM-2018#11",
-        "Filing authority answered later than 15 working days",
-        check_authority_late,
-    ),
-    Rule(
-        "national.submission-pending",
-        "MTM-2018#11",
-        "Submission unanswered past the authority's 15 working days",
-        check_submission_pending,
-    ),
+AUTHORITY_LATE = Rule(
+    "national.authority-late",
+    "MTM-2018#11",
+    "Filing authority answered later than 15 working days",
+    check_authority_late,
 )
+SUBMISSION_PENDING = Rule(
+    "national.submission-pending",
+    "MTM-2018#11",
+    "Submission unanswered past the authority's 15 working days",
+    check_submission_pending,
+)
+
+RULES: tuple[Rule, ...] = (AUTHORITY_LATE, SUBMISSION_PENDING)
 """The filing authority's clock, contributed by ``ledger_rules``."""

@@ -12,9 +12,7 @@ from datetime import date
 
 import click
 
-from ledger.errors import CalendarError, ConfigurationError
-from ledger.plugins import plugin_manager
-from ledger.workdays import WorkdayCalendar
+from ledger import CalendarError, ConfigurationError, WorkdayCalendar, plugin_manager
 
 
 def calendar_for(jurisdiction: str) -> WorkdayCalendar:

@@ -20,11 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
-from ledger.errors import CalendarError
-from projections.clock import Clock, filing_clock
-from projections.facts import Facts, Use
-from projections.replay import Resolved
-from projections.standing import UseMachine
+from ledger import CalendarError
+from projections import Clock, Facts, Resolved, Use, UseMachine, filing_clock
 
 MTM2009_START = date(2009, 5, 1)
 """MTM-2009#61: in force from 2009-05-01."""
@@ -49,15 +46,6 @@ def is_mtm2018(day: date) -> bool:
 def is_eval2026(day: date) -> bool:
     """Judged by EVAL-2026: on or after 2026-03-04."""
     return day >= EVAL2026_START
-
-
-def ids(*decisions: Resolved | None) -> tuple[str, ...]:
-    """The ids of the decisions that show a finding, in the order given, without repeats."""
-    out: list[str] = []
-    for d in decisions:
-        if d is not None and d.record.id not in out:
-            out.append(d.record.id)
-    return tuple(out)
 
 
 def the_day_after(day: date) -> date:

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ledger.competence import Registry, normal, registry
-from ledger.plugins import plugin_manager
-from plugins.national.common import ids
-from projections.facts import Facts
-from projections.findings import Finding, Rule, Severity
-from projections.replay import Resolved
+from ledger import Registry, normal, plugin_manager, registry
+from projections import Facts, Finding, Resolved, Rule, Severity
 
 _REGULATED = ("correction.ordered", "penalty.imposed", "use.suspended", "use.stopped")
 _FILING = ("filing.completed", "filing.rejected")
@@ -111,21 +107,13 @@ def _lifted(bodies: Registry, d: Resolved, order: Resolved, licence: str) -> Fin
 
 
 def _finding(d: Resolved, article: str, severity: Severity, message: str, *others: Resolved) -> Finding:
-    f = d.record.fields
-    return Finding(
-        effective=d.record.effective,
-        rule="national.competence",
-        article=article,
-        severity=severity,
-        message=message,
-        decisions=ids(*others, d),
-        institution=f.get("institution"),
-        technology=f.get("technology"),
+    return Finding.of(
+        COMPETENCE, d, message, severity=severity, decisions=(*others, d), article=article, physician=None
     )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.competence", "MTM-2018#35", "A decision by a body that was not the one to make it", check_competence
-    ),
+COMPETENCE = Rule(
+    "national.competence", "MTM-2018#35", "A decision by a body that was not the one to make it", check_competence
 )
+
+RULES: tuple[Rule, ...] = (COMPETENCE,)

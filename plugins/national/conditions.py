@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from plugins.national.common import MTM2018_START, ids
-from projections.facts import Facts, Use
-from projections.findings import Finding, Rule
-from projections.replay import Resolved
+from plugins.national.common import MTM2018_START
+from projections import Facts, Finding, Resolved, Rule, Use
 
 
 def _unapproved_cases(
@@ -45,7 +43,7 @@ def _unapproved_cases(
 
 def check_management_review(facts: Facts) -> Iterator[Finding]:
     """MTM-2018#21 (and #11(2)): no restricted case before the management committee approved the technology."""
-    for (institution, technology), use in sorted(facts.uses.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
         if not use.cases or not facts.may_be(technology, "restricted"):
             continue
         reviews = [
@@ -57,17 +55,13 @@ def check_management_review(facts: Facts) -> Iterator[Finding]:
             r = case.record
             state = "rejected it" if latest is not None else "not approved it"
             tail = f" (approved only on {later.record.effective})" if later is not None else ""
-            yield Finding(
-                effective=r.effective,
-                rule="national.management-review",
-                article="MTM-2018#21",
-                severity="serious",
-                message=f"case of restricted technology {technology} on {r.effective}: the technology-management "
+            yield Finding.of(
+                MANAGEMENT_REVIEW,
+                case,
+                f"case of restricted technology {technology} on {r.effective}: the technology-management "
                 f"committee (医疗技术临床应用管理专门组织) had {state}{tail}; MTM-2018#21: 通过论证的方可开展",
-                decisions=ids(case, latest, later),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                severity="serious",
+                decisions=(case, latest, later),
             )
 
 
@@ -88,32 +82,28 @@ def check_self_assessment(facts: Facts) -> Iterator[Finding]:
                 continue
             r = case.record
             tail = f" (found to meet it only on {later.record.effective})" if later is not None else ""
-            yield Finding(
-                effective=r.effective,
-                rule="national.self-assessment",
-                article="MTM-2018#11(1)",
-                severity="serious",
-                message=f"case of restricted technology {technology} on {r.effective}: the self-assessment "
+            yield Finding.of(
+                SELF_ASSESSMENT,
+                case,
+                f"case of restricted technology {technology} on {r.effective}: the self-assessment "
                 f"of {latest.record.effective} found it does not meet the management norm{tail} (符合条件的可以开展)",
-                decisions=ids(case, latest, later),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                severity="serious",
+                decisions=(case, latest, later),
             )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.management-review",
-        "MTM-2018#21",
-        "Case before the management committee approved",
-        check_management_review,
-    ),
-    Rule(
-        "national.self-assessment",
-        "MTM-2018#11(1)",
-        "Case while the self-assessment found the norm unmet",
-        check_self_assessment,
-    ),
+MANAGEMENT_REVIEW = Rule(
+    "national.management-review",
+    "MTM-2018#21",
+    "Case before the management committee approved",
+    check_management_review,
 )
+SELF_ASSESSMENT = Rule(
+    "national.self-assessment",
+    "MTM-2018#11(1)",
+    "Case while the self-assessment found the norm unmet",
+    check_self_assessment,
+)
+
+RULES: tuple[Rule, ...] = (MANAGEMENT_REVIEW, SELF_ASSESSMENT)
 """The conditions for use of MTM-2018#11 and #21, contributed by ``ledger_rules``."""

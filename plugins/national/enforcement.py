@@ -29,10 +29,8 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
-from plugins.national.common import cases_with_state, ids, interrupted, is_mtm2009, is_mtm2018, the_day_after
-from projections.facts import Facts, Use
-from projections.findings import Finding, Rule
-from projections.replay import Resolved
+from plugins.national.common import cases_with_state, interrupted, is_mtm2009, is_mtm2018, the_day_after
+from projections import Facts, Finding, Resolved, Rule, Use
 
 FINE_CAP_41 = Decimal(3000)
 """MTM-2018#41: "处以三千元以下罚款"."""
@@ -103,7 +101,7 @@ def check_correction_ignored(facts: Facts) -> Iterator[Finding]:
             chosen = [(key, facts.uses[key])] if key in facts.uses else []
         else:
             chosen = [(key, use) for key, use in sorted(facts.uses.items()) if facts.may_be(key[1], "restricted")]
-        for (institution, technology), use in chosen:
+        for (_, technology), use in chosen:
             if not use.cases_on(the_day_after(deadline)):
                 continue
             went_on = _cases_after_deadline(facts, order, use, named is None)
@@ -111,18 +109,15 @@ def check_correction_ignored(facts: Facts) -> Iterator[Finding]:
                 continue
             first, last = went_on[0].record, went_on[1].record
             article = order_article(order)
-            yield Finding(
-                effective=first.effective,
-                rule="national.correction-ignored",
-                article=article,
-                severity="serious",
-                message=f"{technology} used after the correction deadline {deadline} of {r.id} ({r.effective}, by "
+            yield Finding.of(
+                CORRECTION_IGNORED,
+                went_on[0],
+                f"{technology} used after the correction deadline {deadline} of {r.id} ({r.effective}, by "
                 f"{r.by}): cases from {first.effective} to {last.effective}, and no suspension or stop since the "
                 f"order ({article}: 逾期不改的，暂停或者停止相关医疗技术临床应用)",
-                decisions=ids(order, went_on[0]),
-                institution=institution,
-                technology=technology,
-                physician=first.fields.get("physician"),
+                severity="serious",
+                decisions=(order, went_on[0]),
+                article=article,
             )
 
 
@@ -196,14 +191,12 @@ def check_fine_range(facts: Facts) -> Iterator[Finding]:
         if problem is None:
             continue
         cited = f"MTM-2018#{article}" if article else "MTM-2018#41"
-        yield Finding(
-            effective=r.effective,
-            rule="national.fine-range",
-            article=cited,
+        yield Finding.of(
+            FINE_RANGE,
+            fine,
+            f"fine of {_yuan(amount)} imposed on {r.effective} by {r.by} ({r.id}): {problem}",
             severity="irregular",
-            message=f"fine of {_yuan(amount)} imposed on {r.effective} by {r.by} ({r.id}): {problem}",
-            decisions=ids(fine),
-            institution=r.fields["institution"],
+            article=cited,
         )
 
 
@@ -226,31 +219,30 @@ def check_fine_before_deadline(facts: Facts) -> Iterator[Finding]:
             if pending
             else "no correction was ordered before it"
         )
-        yield Finding(
-            effective=r.effective,
-            rule="national.fine-before-deadline",
-            article=f"MTM-2018#{article}",
-            severity="irregular",
-            message=f"fine of {_yuan(r.fields['amount_yuan'])} on {r.effective} ({r.id}) under #{article}, which fines "
+        yield Finding.of(
+            FINE_BEFORE_DEADLINE,
+            fine,
+            f"fine of {_yuan(r.fields['amount_yuan'])} on {r.effective} ({r.id}) under #{article}, which fines "
             f"only after a correction deadline has passed (逾期不改的): {why}",
-            decisions=ids(fine, *pending[-1:]),
-            institution=r.fields["institution"],
+            severity="irregular",
+            decisions=(fine, *pending[-1:]),
+            article=f"MTM-2018#{article}",
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.correction-ignored",
-        "MTM-2018#41",
-        "Use went on after a correction deadline, nothing stopped it",
-        check_correction_ignored,
-    ),
-    Rule("national.fine-range", "MTM-2018#41", "Fine outside the range of its article", check_fine_range),
-    Rule(
-        "national.fine-before-deadline",
-        "MTM-2018#41",
-        "Fine before a correction deadline had passed",
-        check_fine_before_deadline,
-    ),
+CORRECTION_IGNORED = Rule(
+    "national.correction-ignored",
+    "MTM-2018#41",
+    "Use went on after a correction deadline, nothing stopped it",
+    check_correction_ignored,
 )
+FINE_RANGE = Rule("national.fine-range", "MTM-2018#41", "Fine outside the range of its article", check_fine_range)
+FINE_BEFORE_DEADLINE = Rule(
+    "national.fine-before-deadline",
+    "MTM-2018#41",
+    "Fine before a correction deadline had passed",
+    check_fine_before_deadline,
+)
+
+RULES: tuple[Rule, ...] = (CORRECTION_IGNORED, FINE_RANGE, FINE_BEFORE_DEADLINE)
 """Enforcement's rules (MTM-2018#41-#44, MTM-2009#50), contributed by ``ledger_rules``."""

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from plugins.national.common import ids, is_eval2026
-from projections.facts import Facts
-from projections.findings import Finding, Rule
-from projections.replay import Resolved
+from plugins.national.common import is_eval2026
+from projections import Facts, Finding, Resolved, Rule
 
 
 def _taking_part(panel: Resolved) -> list[str]:
@@ -67,16 +65,12 @@ def check_evaluation_panel(facts: Facts) -> Iterator[Finding]:
         if not problems:
             continue
         r = panel.record
-        yield Finding(
-            effective=r.effective,
-            rule="national.evaluation-panel",
-            article="EVAL-2026#7",
-            severity="serious",
-            message=f"evaluation of {r.fields['technology']} on {r.effective} (outcome {r.fields['outcome']}): "
+        yield Finding.of(
+            EVALUATION_PANEL,
+            panel,
+            f"evaluation of {r.fields['technology']} on {r.effective} (outcome {r.fields['outcome']}): "
             + "; ".join(problems),
-            decisions=ids(panel),
-            institution=r.fields.get("institution"),
-            technology=r.fields["technology"],
+            severity="serious",
         )
 
 
@@ -96,31 +90,27 @@ def check_evaluation_followup(facts: Facts) -> Iterator[Finding]:
         now = facts.tech_class(technology, facts.as_of)
         if now in wanted:
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="national.evaluation-followup",
-            article="EVAL-2026#8",
-            severity="irregular",
-            message=f"evaluation concluded '{r.fields['outcome']}' for {technology} on {r.effective}; as of "
+        yield Finding.of(
+            EVALUATION_FOLLOWUP,
+            panel,
+            f"evaluation concluded '{r.fields['outcome']}' for {technology} on {r.effective}; as of "
             f"{facts.as_of} the catalogue still has it as {now or 'not listed'}",
-            decisions=ids(panel),
-            institution=r.fields.get("institution"),
-            technology=technology,
+            severity="irregular",
         )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.evaluation-panel",
-        "EVAL-2026#7",
-        "Evaluation panel size or two-thirds majority",
-        check_evaluation_panel,
-    ),
-    Rule(
-        "national.evaluation-followup",
-        "EVAL-2026#8",
-        "Evaluation conclusion not carried into the catalogue",
-        check_evaluation_followup,
-    ),
+EVALUATION_PANEL = Rule(
+    "national.evaluation-panel",
+    "EVAL-2026#7",
+    "Evaluation panel size or two-thirds majority",
+    check_evaluation_panel,
 )
+EVALUATION_FOLLOWUP = Rule(
+    "national.evaluation-followup",
+    "EVAL-2026#8",
+    "Evaluation conclusion not carried into the catalogue",
+    check_evaluation_followup,
+)
+
+RULES: tuple[Rule, ...] = (EVALUATION_PANEL, EVALUATION_FOLLOWUP)
 """EVAL-2026's rules, contributed by ``ledger_rules``."""

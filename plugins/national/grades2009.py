@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from plugins.national.common import MTM2009_START, MTM2018_START, ids
-from projections.facts import Facts
-from projections.findings import Finding, Rule
+from plugins.national.common import MTM2009_START, MTM2018_START
+from projections import Facts, Finding, Rule
 
 
 def check_privilege_2009(facts: Facts) -> Iterator[Finding]:
@@ -31,26 +30,22 @@ def check_privilege_2009(facts: Facts) -> Iterator[Finding]:
             grant = facts.privilege(physician, institution, r.effective)
             if grant is None or level <= grant.record.fields["level"]:
                 continue
-            yield Finding(
-                effective=r.effective,
-                rule="national.privilege-2009",
-                article="MTM-2009#39",
-                severity="serious",
-                message=f"case {r.fields['case']} of {technology} on {r.effective}: grade-{level} operation "
+            yield Finding.of(
+                PRIVILEGE_2009,
+                case,
+                f"case {r.fields['case']} of {technology} on {r.effective}: grade-{level} operation "
                 f"(MTM-2009#38) by a physician granted level {grant.record.fields['level']}",
-                decisions=ids(case, grant),
-                institution=institution,
-                technology=technology,
-                physician=physician,
+                severity="serious",
+                decisions=(case, grant),
             )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "national.privilege-2009",
-        "MTM-2009#39",
-        "Case above the physician's granted grade (MTM-2009)",
-        check_privilege_2009,
-    ),
+PRIVILEGE_2009 = Rule(
+    "national.privilege-2009",
+    "MTM-2009#39",
+    "Case above the physician's granted grade (MTM-2009)",
+    check_privilege_2009,
 )
+
+RULES: tuple[Rule, ...] = (PRIVILEGE_2009,)
 """MTM-2009's grade rule, contributed by ``ledger_rules``."""

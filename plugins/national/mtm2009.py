@@ -27,11 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from plugins.national.common import MTM2009_START, cases_with_state, ids, interrupted, is_mtm2009
+from plugins.national.common import MTM2009_START, cases_with_state, interrupted, is_mtm2009
 from plugins.national.transition2015 import TRANSITION_2015
-from projections.facts import Facts
-from projections.findings import Finding, Rule
-from projections.replay import Resolved
+from projections import Facts, Finding, Resolved, Rule
 
 
 def participants(panel: Resolved) -> list[str]:
@@ -68,15 +66,11 @@ def check_audit_panel(facts: Facts) -> Iterator[Finding]:
             problems.append(f"'fail' although {yes} of {n} were for: the conclusion follows the majority")
         if not problems:
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="national.audit-panel",
-            article="MTM-2009#27",
+        yield Finding.of(
+            AUDIT_PANEL,
+            panel,
+            f"technical audit of {f['technology']} on {r.effective}: " + "; ".join(problems),
             severity="serious",
-            message=f"technical audit of {f['technology']} on {r.effective}: " + "; ".join(problems),
-            decisions=ids(panel),
-            institution=f.get("institution"),
-            technology=f["technology"],
         )
 
 
@@ -104,16 +98,13 @@ def check_audit_wait(facts: Facts) -> Iterator[Finding]:
         key = (f.get("institution"), f["technology"])
         previous = failed.get(key)
         if previous is not None and r.effective < twelve_months_after(previous.record.effective):
-            yield Finding(
-                effective=r.effective,
-                rule="national.audit-wait",
-                article="MTM-2009#24",
-                severity="irregular",
-                message=f"technical audit of {f['technology']} on {r.effective}, less than 12 months after the failed "
+            yield Finding.of(
+                AUDIT_WAIT,
+                panel,
+                f"technical audit of {f['technology']} on {r.effective}, less than 12 months after the failed "
                 f"audit of {previous.record.effective} (MTM-2009#23(3), #24)",
-                decisions=ids(panel, previous),
-                institution=f.get("institution"),
-                technology=f["technology"],
+                severity="irregular",
+                decisions=(panel, previous),
             )
         if f["outcome"] == "fail":
             failed[key] = panel
@@ -137,17 +128,12 @@ def check_unapproved_use(facts: Facts) -> Iterator[Finding]:
             tech_class = facts.tech_class(technology, r.effective)
             if tech_class not in ("class2", "class3") or passed_on <= r.effective:
                 continue
-            yield Finding(
-                effective=r.effective,
-                rule="national.unapproved-use",
-                article="MTM-2009#34",
-                severity="serious",
-                message=f"case of {technology} ({tech_class}) on {r.effective} without a passed technical audit "
+            yield Finding.of(
+                UNAPPROVED_USE,
+                case,
+                f"case of {technology} ({tech_class}) on {r.effective} without a passed technical audit "
                 "(MTM-2009#21, #34: used only after audit, approval and registration)",
-                decisions=ids(case),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                severity="serious",
             )
 
 
@@ -164,57 +150,50 @@ def check_prohibited_2009(facts: Facts) -> Iterator[Finding]:
             continue
         if facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="national.prohibited-2009",
-            article="MTM-2009#13",
+        yield Finding.of(
+            PROHIBITED_2009,
+            case,
+            f"case of {r.fields['technology']}, a prohibited technology, on {r.effective} (MTM-2009#13, #58)",
             severity="grave",
-            message=f"case of {r.fields['technology']}, a prohibited technology, on {r.effective} (MTM-2009#13, #58)",
-            decisions=ids(case),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
-            physician=r.fields.get("physician"),
         )
 
 
 def check_stopped_2009(facts: Facts) -> Iterator[Finding]:
     """MTM-2009#41 (and #42-#43, #50(5)): a case on a day the use was suspended or stopped,
     before 2018-11-01 ("未按照本办法第四十一条规定立即停止"). A use never suspended or stopped has no such case."""
-    for (institution, technology), use in sorted(facts.uses.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
         if not interrupted(use):
             continue
         for case, state, why in cases_with_state(facts.history(use)):
             r = case.record
             if not is_mtm2009(r.effective) or state == "active":
                 continue
-            yield Finding(
-                effective=r.effective,
-                rule="national.use-while-stopped-2009",
-                article="MTM-2009#41",
+            yield Finding.of(
+                USE_WHILE_STOPPED_2009,
+                case,
+                f"case of {technology} on {r.effective} while its use was {state}",
                 severity="serious",
-                message=f"case of {technology} on {r.effective} while its use was {state}",
-                decisions=ids(case, why),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                decisions=(case, why),
             )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule("national.audit-panel", "MTM-2009#27", "Technical audit panel size or majority", check_audit_panel),
-    Rule("national.audit-wait", "MTM-2009#24", "New audit within 12 months of a failed one", check_audit_wait),
-    Rule(
-        "national.unapproved-use",
-        "MTM-2009#34",
-        "Second/third-class technology used without approval",
-        check_unapproved_use,
-    ),
-    Rule("national.prohibited-2009", "MTM-2009#13", "Use of a prohibited technology (MTM-2009)", check_prohibited_2009),
-    Rule(
-        "national.use-while-stopped-2009",
-        "MTM-2009#41",
-        "Case while the use was stopped (MTM-2009)",
-        check_stopped_2009,
-    ),
+AUDIT_PANEL = Rule("national.audit-panel", "MTM-2009#27", "Technical audit panel size or majority", check_audit_panel)
+AUDIT_WAIT = Rule("national.audit-wait", "MTM-2009#24", "New audit within 12 months of a failed one", check_audit_wait)
+UNAPPROVED_USE = Rule(
+    "national.unapproved-use",
+    "MTM-2009#34",
+    "Second/third-class technology used without approval",
+    check_unapproved_use,
 )
+PROHIBITED_2009 = Rule(
+    "national.prohibited-2009", "MTM-2009#13", "Use of a prohibited technology (MTM-2009)", check_prohibited_2009
+)
+USE_WHILE_STOPPED_2009 = Rule(
+    "national.use-while-stopped-2009",
+    "MTM-2009#41",
+    "Case while the use was stopped (MTM-2009)",
+    check_stopped_2009,
+)
+
+RULES: tuple[Rule, ...] = (AUDIT_PANEL, AUDIT_WAIT, UNAPPROVED_USE, PROHIBITED_2009, USE_WHILE_STOPPED_2009)
 """MTM-2009's rules, contributed by ``ledger_rules``."""

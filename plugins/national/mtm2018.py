@@ -20,22 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from ledger.errors import CalendarError
-from ledger.frozen import assemble
+from ledger import CalendarError
 from plugins.national.common import (
     MTM2018_START,
     cases_with_state,
     clocks,
-    ids,
     interrupted,
     is_mtm2018,
     the_day_after,
     unknown_year,
 )
-from projections.clock import Clock
-from projections.facts import Facts, Standing, Use
-from projections.findings import Deadline, Finding, Rule
-from projections.replay import Resolved
+from projections import Clock, Deadline, Facts, Finding, Resolved, Rule, Standing, Use
 
 
 def cite(article: str, deadline: Deadline | None) -> str:
@@ -69,17 +64,12 @@ def check_prohibited(facts: Facts) -> Iterator[Finding]:
         if facts.tech_class(r.fields["technology"], r.effective) != "prohibited":
             continue
         what = "case" if r.kind == "case.performed" else "filing"
-        yield Finding(
-            effective=r.effective,
-            rule="national.prohibited",
-            article="MTM-2018#9",
-            severity="grave",
-            message=f"{what} of {r.fields['technology']}, a prohibited technology (禁止类技术) on {r.effective}: "
+        yield Finding.of(
+            PROHIBITED,
+            d,
+            f"{what} of {r.fields['technology']}, a prohibited technology (禁止类技术) on {r.effective}: "
             "prohibited technologies are never used clinically (MTM-2018#9, #43(2))",
-            decisions=ids(d),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
-            physician=r.fields.get("physician"),
+            severity="grave",
         )
 
 
@@ -116,8 +106,7 @@ def _unfiled_cases(
     """``check_unfiled_use`` for ``cases`` of one span of days in filing state ``state`` (none or rejected).
 
     ``past``: a day found past due. A later day of the same year is past due too without asking
-    the calendar again: it counts at least as many working days, through no other year. A span
-    of a busy use may hold hundreds of findings, each made with ``assemble`` (``ledger.frozen``)."""
+    the calendar again: it counts at least as many working days, through no other year."""
     if state == "rejected":
         why = f"its filing was rejected ({last.record.id if last else '?'})"
     elif clock.grandfathered:
@@ -126,7 +115,7 @@ def _unfiled_cases(
         why = f"no filing submitted within {clock.article}'s {_days(clock)} working days of the first case"
     article = cite("MTM-2018#49" if clock.grandfathered and state == "none" else "MTM-2018#11", clock.deadline)
     first_case = None if clock.grandfathered else clock.first_case
-    institution, technology = clock.institution, clock.technology
+    technology = clock.technology
     tech_class = facts.tech_class
     past: date | None = None
     for case in cases:
@@ -141,19 +130,13 @@ def _unfiled_cases(
             except CalendarError:
                 continue  # national.calendar-unknown says why this cannot be judged
             past = day
-        yield assemble(
-            Finding,
-            {
-                "effective": day,
-                "rule": "national.unfiled-use",
-                "article": article,
-                "severity": "serious",
-                "message": f"case of restricted technology {technology} on {day} without a filing: {why}",
-                "decisions": ids(case, last, first_case),
-                "institution": institution,
-                "technology": technology,
-                "physician": r.fields.get("physician"),
-            },
+        yield Finding.of(
+            UNFILED_USE,
+            case,
+            f"case of restricted technology {technology} on {day} without a filing: {why}",
+            severity="serious",
+            decisions=(case, last, first_case),
+            article=article,
         )
 
 
@@ -187,15 +170,14 @@ def check_late_filing(facts: Facts) -> Iterator[Finding]:
             article = "MTM-2018#11"
             first_case = clock.first_case.record.effective
             since = f"{_days(clock)} working days after the first case on {first_case}, i.e. {due}"
-        yield Finding(
-            effective=the_day_after(due),
-            rule="national.late-filing",
-            article=cite(article, clock.deadline),
+        yield Finding.of(
+            LATE_FILING,
+            first,
+            f"{clock.technology} filed on {filed}, later than {since}",
             severity="irregular",
-            message=f"{clock.technology} filed on {filed}, later than {since}",
-            decisions=ids(first, clock.first_case),
-            institution=clock.institution,
-            technology=clock.technology,
+            decisions=(first, clock.first_case),
+            effective=the_day_after(due),
+            article=cite(article, clock.deadline),
         )
 
 
@@ -218,16 +200,15 @@ def check_filing_overdue(facts: Facts) -> Iterator[Finding]:
             due = clock.due(facts)
         except CalendarError:
             continue  # national.calendar-unknown
-        yield Finding(
-            effective=the_day_after(due),
-            rule="national.filing-overdue",
-            article=cite("MTM-2018#11", clock.deadline),
-            severity="serious",
-            message=f"{clock.technology}: first case on {clock.first_case.record.effective}, filing due by {due}, "
+        yield Finding.of(
+            FILING_OVERDUE,
+            clock.first_case,
+            f"{clock.technology}: first case on {clock.first_case.record.effective}, filing due by {due}, "
             f"none submitted as of {facts.as_of}",
-            decisions=ids(clock.first_case),
-            institution=clock.institution,
-            technology=clock.technology,
+            severity="serious",
+            effective=the_day_after(due),
+            article=cite("MTM-2018#11", clock.deadline),
+            physician=None,
         )
 
 
@@ -251,16 +232,15 @@ def check_calendar_unknown(facts: Facts) -> Iterator[Finding]:
             continue
         except CalendarError as e:
             error = e
-        yield Finding(
-            effective=clock.first_case.record.effective,
-            rule="national.calendar-unknown",
-            article=clock.article,
-            severity="irregular",
-            message=f"the filing deadline of {clock.technology} ({_days(clock)} working days after the first case on "
+        yield Finding.of(
+            CALENDAR_UNKNOWN,
+            clock.first_case,
+            f"the filing deadline of {clock.technology} ({_days(clock)} working days after the first case on "
             f"{clock.first_case.record.effective}, {clock.article}) cannot be computed: {unknown_year(error)}",
-            decisions=ids(clock.first_case, first),
-            institution=clock.institution,
-            technology=clock.technology,
+            severity="irregular",
+            decisions=(clock.first_case, first),
+            article=clock.article,
+            physician=None,
         )
     for d in facts.of_kind("training_base.filed"):
         r = d.record
@@ -272,16 +252,13 @@ def check_calendar_unknown(facts: Facts) -> Iterator[Finding]:
             continue
         except CalendarError as e:
             error = e
-        yield Finding(
-            effective=r.effective,
-            rule="national.calendar-unknown",
-            article=deadline.article,
-            severity="irregular",
-            message=f"the training-base deadline ({deadline.working_days} working days after the enrolment notice of "
+        yield Finding.of(
+            CALENDAR_UNKNOWN,
+            d,
+            f"the training-base deadline ({deadline.working_days} working days after the enrolment notice of "
             f"{r.fields['enrolment_notice']}, {deadline.article}) cannot be computed: {unknown_year(error)}",
-            decisions=ids(d),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            severity="irregular",
+            article=deadline.article,
         )
 
 
@@ -296,7 +273,7 @@ def check_ethics(facts: Facts) -> Iterator[Finding]:
     The reviews cut a use's days into spans with the same latest review: the cases of spans whose
     latest review approved are not looked at, nor the uses of technologies never restricted.
     """
-    for (institution, technology), use in sorted(facts.uses.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
         if not facts.may_be(technology, "restricted"):
             continue
         reviews = [
@@ -319,17 +296,13 @@ def check_ethics(facts: Facts) -> Iterator[Finding]:
                 r = case.record
                 if facts.tech_class(technology, r.effective) != "restricted":
                     continue
-                yield Finding(
-                    effective=r.effective,
-                    rule="national.ethics",
-                    article="MTM-2018#13",
-                    severity="serious",
-                    message=f"case of restricted technology {technology} on {r.effective}: the ethics committee had "
+                yield Finding.of(
+                    ETHICS,
+                    case,
+                    f"case of restricted technology {technology} on {r.effective}: the ethics committee had "
                     f"{state}{tail}",
-                    decisions=ids(case, latest, later),
-                    institution=institution,
-                    technology=technology,
-                    physician=r.fields.get("physician"),
+                    severity="serious",
+                    decisions=(case, latest, later),
                 )
 
 
@@ -345,16 +318,12 @@ def check_unbacked_completion(facts: Facts) -> Iterator[Finding]:
             r = state.decision.record
             if not state.unbacked or not is_mtm2018(r.effective):
                 continue
-            yield Finding(
-                effective=r.effective,
-                rule="national.completion-without-submission",
-                article="MTM-2018#11",
-                severity="irregular",
-                message=f"filing of {key[1]} completed on {r.effective} by {r.by} with no live submission (none "
+            yield Finding.of(
+                COMPLETION_WITHOUT_SUBMISSION,
+                state.decision,
+                f"filing of {key[1]} completed on {r.effective} by {r.by} with no live submission (none "
                 "submitted, or its submission retracted): it does not count as filed",
-                decisions=ids(state.decision),
-                institution=key[0],
-                technology=key[1],
+                severity="irregular",
             )
 
 
@@ -368,7 +337,7 @@ def check_suspended_use(facts: Facts) -> Iterator[Finding]:
     (#41-#44) has the same effect. Resumption (``use.resumed``) or a new completed filing after a
     stop ends it. A use never suspended or stopped has no such case.
     """
-    for (institution, technology), use in sorted(facts.uses.items()):
+    for (_, technology), use in sorted(facts.uses.items()):
         if not interrupted(use):
             continue
         for case, state, why in cases_with_state(facts.history(use)):
@@ -376,16 +345,12 @@ def check_suspended_use(facts: Facts) -> Iterator[Finding]:
             if not is_mtm2018(r.effective) or state == "active":
                 continue
             since = why.record.effective if why else r.effective
-            yield Finding(
-                effective=r.effective,
-                rule="national.use-while-suspended",
-                article="MTM-2018#25",
+            yield Finding.of(
+                USE_WHILE_SUSPENDED,
+                case,
+                f"case of {technology} on {r.effective} while its use was {state} (since {since})",
                 severity="serious",
-                message=f"case of {technology} on {r.effective} while its use was {state} (since {since})",
-                decisions=ids(case, why),
-                institution=institution,
-                technology=technology,
-                physician=r.fields.get("physician"),
+                decisions=(case, why),
             )
 
 
@@ -457,16 +422,12 @@ def _privilege_cases(
             continue
         yield (
             (on, case.position),
-            Finding(
-                effective=r.effective,
-                rule="national.privilege",
-                article="MTM-2018#20",
+            Finding.of(
+                PRIVILEGE,
+                case,
+                f"case {f['case']} of {technology} on {r.effective}: " + "; ".join(problems),
                 severity="serious",
-                message=f"case {f['case']} of {technology} on {r.effective}: " + "; ".join(problems),
-                decisions=ids(case, grant),
-                institution=institution,
-                technology=technology,
-                physician=physician,
+                decisions=(case, grant),
             ),
         )
 
@@ -491,16 +452,12 @@ def check_technical_lead(facts: Facts) -> Iterator[Finding]:
         lead, institution = r.fields["technical_lead"], r.fields["institution"]
         if facts.registered(lead, institution, r.effective):
             continue
-        yield Finding(
-            effective=r.effective,
-            rule="national.technical-lead",
-            article="MTM-2018#11(3)",
-            severity="irregular",
-            message=f"the filing of {r.fields['technology']} names technical lead {lead}, who is not registered at "
+        yield Finding.of(
+            TECHNICAL_LEAD,
+            d,
+            f"the filing of {r.fields['technology']} names technical lead {lead}, who is not registered at "
             f"the institution on {r.effective}",
-            decisions=ids(d),
-            institution=institution,
-            technology=r.fields["technology"],
+            severity="irregular",
             physician=lead,
         )
 
@@ -524,59 +481,73 @@ def check_training_base(facts: Facts) -> Iterator[Finding]:
             due = facts.calendar().add_workdays(notice, deadline.working_days)
         except CalendarError:
             continue  # national.calendar-unknown
-        yield Finding(
-            effective=the_day_after(due),
-            rule="national.training-base",
-            article=cite("MTM-2018#29", deadline),
-            severity="irregular",
-            message=f"training base for {r.fields['technology']} filed on {r.effective}, {elapsed} working days after "
+        yield Finding.of(
+            TRAINING_BASE,
+            d,
+            f"training base for {r.fields['technology']} filed on {r.effective}, {elapsed} working days after "
             f"its enrolment notice of {notice}; due by {due} ({deadline.working_days} working days)",
-            decisions=ids(d),
-            institution=r.fields["institution"],
-            technology=r.fields["technology"],
+            severity="irregular",
+            effective=the_day_after(due),
+            article=cite("MTM-2018#29", deadline),
         )
 
 
+PROHIBITED = Rule("national.prohibited", "MTM-2018#9", "Use or filing of a prohibited technology", check_prohibited)
+UNFILED_USE = Rule(
+    "national.unfiled-use", "MTM-2018#11", "Restricted technology used without a filing", check_unfiled_use
+)
+LATE_FILING = Rule(
+    "national.late-filing", "MTM-2018#11", "Filing later than the deadline after the first case", check_late_filing
+)
+FILING_OVERDUE = Rule(
+    "national.filing-overdue", "MTM-2018#11", "Filing deadline passed, no filing yet", check_filing_overdue
+)
+COMPLETION_WITHOUT_SUBMISSION = Rule(
+    "national.completion-without-submission",
+    "MTM-2018#11",
+    "Filing completed with no live submission",
+    check_unbacked_completion,
+)
+CALENDAR_UNKNOWN = Rule(
+    "national.calendar-unknown",
+    "MTM-2018#11",
+    "A working-day deadline the calendar cannot count",
+    check_calendar_unknown,
+)
+ETHICS = Rule("national.ethics", "MTM-2018#13", "Case before the ethics committee approved", check_ethics)
+USE_WHILE_SUSPENDED = Rule(
+    "national.use-while-suspended",
+    "MTM-2018#25",
+    "Case while the use was suspended or stopped",
+    check_suspended_use,
+)
+PRIVILEGE = Rule(
+    "national.privilege", "MTM-2018#20", "Case outside the physician's granted level or procedures", check_privilege
+)
+TECHNICAL_LEAD = Rule(
+    "national.technical-lead",
+    "MTM-2018#11(3)",
+    "Technical lead not registered at the institution",
+    check_technical_lead,
+)
+TRAINING_BASE = Rule(
+    "national.training-base",
+    "MTM-2018#29",
+    "Training base filed later than 3 working days after its notice",
+    check_training_base,
+)
+
 RULES: tuple[Rule, ...] = (
-    Rule("national.prohibited", "MTM-2018#9", "Use or filing of a prohibited technology", check_prohibited),
-    Rule("national.unfiled-use", "MTM-2018#11", "Restricted technology used without a filing", check_unfiled_use),
-    Rule(
-        "national.late-filing", "MTM-2018#11", "Filing later than the deadline after the first case", check_late_filing
-    ),
-    Rule("national.filing-overdue", "MTM-2018#11", "Filing deadline passed, no filing yet", check_filing_overdue),
-    Rule(
-        "national.completion-without-submission",
-        "MTM-2018#11",
-        "Filing completed with no live submission",
-        check_unbacked_completion,
-    ),
-    Rule(
-        "national.calendar-unknown",
-        "MTM-2018#11",
-        "A working-day deadline the calendar cannot count",
-        check_calendar_unknown,
-    ),
-    Rule("national.ethics", "MTM-2018#13", "Case before the ethics committee approved", check_ethics),
-    Rule(
-        "national.use-while-suspended",
-        "MTM-2018#25",
-        "Case while the use was suspended or stopped",
-        check_suspended_use,
-    ),
-    Rule(
-        "national.privilege", "MTM-2018#20", "Case outside the physician's granted level or procedures", check_privilege
-    ),
-    Rule(
-        "national.technical-lead",
-        "MTM-2018#11(3)",
-        "Technical lead not registered at the institution",
-        check_technical_lead,
-    ),
-    Rule(
-        "national.training-base",
-        "MTM-2018#29",
-        "Training base filed later than 3 working days after its notice",
-        check_training_base,
-    ),
+    PROHIBITED,
+    UNFILED_USE,
+    LATE_FILING,
+    FILING_OVERDUE,
+    COMPLETION_WITHOUT_SUBMISSION,
+    CALENDAR_UNKNOWN,
+    ETHICS,
+    USE_WHILE_SUSPENDED,
+    PRIVILEGE,
+    TECHNICAL_LEAD,
+    TRAINING_BASE,
 )
 """MTM-2018's rules, contributed by ``ledger_rules`` (each cites its article)."""

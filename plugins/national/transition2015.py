@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from projections.findings import Rule
+from projections import Rule
 
 TRANSITION_2015 = date(2015, 6, 29)
 """国卫医发〔2015〕71号: third-class admission approval abolished; restricted technologies filed instead."""

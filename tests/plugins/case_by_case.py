@@ -23,7 +23,6 @@ from plugins.national.common import (
     MTM2009_START,
     MTM2018_START,
     cases_with_state,
-    ids,
     is_mtm2009,
     is_mtm2018,
 )
@@ -36,6 +35,15 @@ from projections.replay import Resolved
 from projections.standing import filing_in_force, use_states
 
 Check = Callable[[Facts], Iterator[Finding]]
+
+
+def ids(*decisions: Resolved | None) -> tuple[str, ...]:
+    """The ids of the decisions that show a finding, in the order given, without repeats."""
+    out: list[str] = []
+    for d in decisions:
+        if d is not None and d.record.id not in out:
+            out.append(d.record.id)
+    return tuple(out)
 
 
 # --- the filing clock (MTM-2018#11, #49) -----------------------------------------------------------

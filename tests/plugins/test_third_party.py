@@ -1,175 +1,46 @@
-"""A province written only against the documented hooks (docs/plugins.md), with no change to core.
+"""A province written only against the documented public API (docs/plugins.md), with no change to core.
 
-``Guangdong`` below is the worked example of docs/plugins.md, made up for the purpose (广东省 and its
-"GD-2021" are fictitious here): it contributes a jurisdiction, a catalogue written as a reference
-decision file, a deadline that overrides the national one, a validator of its own field, a rule with
-findings, a report and a command. The test registers it the way ``pytest`` can without installing a
-distribution — ``make_plugin_manager(extra=(("guangdong", plugin),))`` — and shows each contribution
-working on a real ledger, through the same paths the CLI uses.
+``ledger_guangdong`` (beside this file) is the worked example of docs/plugins.md, made up for the
+purpose (广东省 and its "GD-2021" are fictitious here): it contributes a jurisdiction, a catalogue
+written as a reference decision file, a deadline that overrides the national one, a validator of
+its own field, a rule with findings, a report and a command. The tests register it the way
+``pytest`` can without installing a distribution — ``make_plugin_manager(extra=(("guangdong",
+plugin),))`` — and show each contribution working on a real ledger, through the same paths the CLI
+uses; and that it, and the docs' examples, import nothing of the ledger but the names ``ledger``
+and ``projections`` export.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 import pluggy
 import pytest
 from click.testing import CliRunner
+from ledger_guangdong import Guangdong
 
-from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord
-from ledger.errors import DecisionError
-from ledger.hookspecs import hookimpl
-from ledger.jurisdictions import Jurisdiction
-from ledger.plugins import describe, make_plugin_manager
-from projections.facts import Facts
-from projections.findings import Deadline, Finding, Rule
-from projections.reports import Column, Option, Report, Table
+import ledger as ledger_api
+import projections
+from ledger import DecisionError, LedgerApplication, make_plugin_manager
+from ledger.plugins import describe
+from projections import Views
+from projections.views import all_projections
 
-# --- the plugin, as a third party would write it ---------------------------------------------------
-
-GUANGDONG = Jurisdiction("guangdong", "广东省", aliases=("广东",))
-
-CATALOG = [
-    {
-        "id": "guangdong/2021/listed/Y01",
-        "kind": "technology.listed",
-        "effective": "2021-01-01",
-        "by": "广东省卫生健康委员会",
-        "basis": "GD-2021#1",
-        "catalog": "guangdong",
-        "code": "Y01",
-        "name": "机器人辅助腔镜手术技术",
-        "class": "restricted",
-        "version": "广东省限制类医疗技术目录（示例）",
-    },
-]
-
-
-def check_level(facts: Facts) -> Iterator[Finding]:
-    """GD-2021#3 (fictitious): guangdong:Y01 is used only in 三级 hospitals."""
-    inst = facts.institution
-    if inst is None or inst.record.fields["level"] == "三级":
-        return
-    for case in facts.of_kind("case.performed"):
-        r = case.record
-        if r.fields["technology"] == "guangdong:Y01" and r.effective >= date(2021, 1, 1):
-            yield Finding(
-                effective=r.effective,
-                rule="guangdong.level",
-                article="GD-2021#3",
-                severity="serious",
-                message=f"Y01 used at a {inst.record.fields['level']} hospital; GD-2021#3 allows only 三级",
-                decisions=(r.id, inst.record.id),
-                institution=r.fields["institution"],
-                technology="guangdong:Y01",
-                physician=r.fields["physician"],
-            )
-
-
-def build_filings(views: Any, options: Mapping[str, str | None]) -> Table:
-    """Guangdong's filed restricted technologies as of ``--as-of`` (a made-up form)."""
-    day = date.fromisoformat(options.get("as-of") or date.today().isoformat())
-    rows = [
-        {
-            "name": f.institution_name,
-            "code": f.technology.partition(":")[2],
-            "technology": f.technology_name,
-            "filed": f.filed_on.strftime("%Y%m%d") if f.filed_on else "",
-            "authority": f.authority or "",
-        }
-        for f in views.filings(province="guangdong", as_of=day)
-    ]
-    return Table(
-        title="广东省限制类技术备案名单（示例）",
-        columns=[
-            Column("医疗机构名称", "name"),
-            Column("技术编号", "code"),
-            Column("技术名称", "technology"),
-            Column("备案时间", "filed", number_format="@"),
-            Column("备案机关", "authority"),
-        ],
-        rows=rows,
-        header_lines=["广东省限制类技术备案名单（示例）", f"截至{day:%Y年%m月%d日}"],
-    )
-
-
-@click.group("guangdong")
-def guangdong_group() -> None:
-    """Guangdong (GD-2021, a made-up example)."""
-
-
-@guangdong_group.command("filings")
-@click.option("--as-of", "as_of", required=True)
-@click.pass_context
-def filings_command(ctx: click.Context, as_of: str) -> None:
-    """Filed restricted technologies in Guangdong on --as-of, one per line."""
-    from projections.views import Views
-
-    root = ctx.find_root()
-    obj = root.ensure_object(dict)
-    if "app" not in obj:
-        obj["app"] = LedgerApplication.open(obj.get("db"))
-        root.call_on_close(obj["app"].close)
-    for f in Views(obj["app"]).filings(province="guangdong", as_of=date.fromisoformat(as_of)):
-        click.echo(f"{f.institution_name}\t{f.technology}\t{f.status}\t{f.filed_on or ''}")
-
-
-@dataclass
-class Guangdong:
-    """The plugin object: every hook is a method marked ``@hookimpl``; ``data`` holds its files."""
-
-    data: Path
-    __version__ = "0.0.1"
-
-    @hookimpl
-    def ledger_jurisdictions(self) -> list[Jurisdiction]:
-        return [GUANGDONG]
-
-    @hookimpl
-    def ledger_reference_data(self) -> list[Path]:
-        path = self.data / "catalog.jsonl"
-        path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in CATALOG), encoding="utf-8")
-        return [path]
-
-    @hookimpl
-    def ledger_validate_decision(self, decision: DecisionRecord) -> Iterable[tuple[str, str]]:
-        serial = decision.extensions.get("guangdong.robot_serial")
-        if serial is not None and not isinstance(serial, str):
-            yield "guangdong.robot_serial", "the robot's serial number is text"
-
-    @hookimpl
-    def ledger_deadlines(self) -> list[Deadline]:
-        return [Deadline("filing", 10, "GD-2021#2", "guangdong", valid_from=date(2021, 1, 1))]
-
-    @hookimpl
-    def ledger_rules(self) -> list[Rule]:
-        return [
-            Rule("guangdong.level", "GD-2021#3", "Y01 only in 三级 hospitals", check_level, frozenset({"guangdong"}))
-        ]
-
-    @hookimpl
-    def ledger_reports(self) -> list[Report]:
-        return [
-            Report(
-                "guangdong-filings",
-                "广东省限制类技术备案名单（示例）",
-                build_filings,
-                options=[Option("as-of", "the day, YYYY-MM-DD")],
-                article="GD-2021#2",
-            )
-        ]
-
-    @hookimpl
-    def ledger_register_commands(self, cli: click.Group) -> None:
-        cli.add_command(guangdong_group)
-
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_FILE = Path(__file__).with_name("ledger_guangdong.py")
+DOCS = ROOT / "docs" / "plugins.md"
+PUBLIC = {"ledger": ledger_api, "projections": projections}
+CORE = ("ledger", "projections", "plugins", "cli")
 
 # --- the history the tests record ----------------------------------------------------------------------
 
@@ -301,8 +172,6 @@ def test_the_plugin_is_listed_with_its_hooks(pm: pluggy.PluginManager) -> None:
 
 
 def test_catalogue_enters_as_reference_decisions(ledger: tuple[str, LedgerApplication]) -> None:
-    from projections.views import Views
-
     _, app = ledger
     catalog = Views(app).catalog("guangdong", as_of=date(2021, 6, 1))
     assert ("guangdong", "Y01", "restricted") in {(e.catalog, e.code, e.tech_class) for e in catalog}
@@ -312,8 +181,6 @@ def test_catalogue_enters_as_reference_decisions(ledger: tuple[str, LedgerApplic
 def test_rule_and_deadline_produce_findings_in_the_trail(ledger: tuple[str, LedgerApplication]) -> None:
     """GD-2021#3 (its rule) and GD-2021#2 (its 10-working-day deadline, read by the national
     MTM-2018#11 rule): first case 2021-03-08, 10th working day 2021-03-22, filed 2021-03-24."""
-    from projections.views import Views
-
     _, app = ledger
     trail = Views(app).trail(province="guangdong", as_of=date(2021, 12, 31))
     found = {(f.rule, f.article, f.decisions) for f in trail.findings}
@@ -334,8 +201,6 @@ def test_validator_refuses_its_own_malformed_field(ledger: tuple[str, LedgerAppl
 
 
 def test_report_builds_from_the_views(ledger: tuple[str, LedgerApplication], pm: pluggy.PluginManager) -> None:
-    from projections.views import Views
-
     _, app = ledger
     report = next(r for rs in pm.hook.ledger_reports() for r in rs if r.name == "guangdong-filings")
     table = report.build(Views(app), {"as-of": "2021-06-01"})
@@ -388,3 +253,152 @@ def test_disabling_the_province_removes_exactly_its_contributions(plugin: Guangd
         "jurisdiction:guangdong",
     }
     assert contributions(off) <= contributions(on)
+
+
+# --- the public API: what a plugin imports ---------------------------------------------------------
+
+
+def core_imports(source: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``(module, names)`` of every import of the ledger's own packages in ``source``, wherever it
+    stands (top level, ``TYPE_CHECKING`` blocks, functions)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(a.name, ()) for a in node.names if a.name.split(".")[0] in CORE]
+        elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in CORE):
+            found.append(("." * node.level + (node.module or ""), tuple(a.name for a in node.names)))
+    return found
+
+
+def assert_public(imports: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Each import names a public package (``ledger``, ``projections``) and only what it exports."""
+    for module, names in imports:
+        assert module in PUBLIC, f"{module} is not the public API: import from ledger or projections"
+        assert names, f"import {module}: name what you use (from {module} import …)"
+        exported = set(PUBLIC[module].__all__)
+        assert set(names) <= exported, f"{module} does not export {sorted(set(names) - exported)}"
+
+
+def test_the_public_api_is_what_the_packages_export() -> None:
+    for name, package in PUBLIC.items():
+        assert package.__all__ == sorted(set(package.__all__), key=package.__all__.index), name
+        missing = [n for n in package.__all__ if not hasattr(package, n)]
+        assert missing == [], f"{name}.__all__ names what it does not define: {missing}"
+    assert {"hookimpl", "Jurisdiction", "DecisionRecord", "Body", "Competence", "YearSchedule"} <= set(
+        ledger_api.__all__
+    )
+    assert {"Finding", "Rule", "Deadline", "Facts", "Views", "Report", "open_views", "time_options"} <= set(
+        projections.__all__
+    )
+
+
+def test_the_plugin_imports_only_the_public_api_as_written() -> None:
+    found = core_imports(PLUGIN_FILE.read_text(encoding="utf-8"))
+    assert {module for module, _ in found} == {"ledger", "projections"}
+    assert_public(found)
+
+
+PROBE = "ledger_guangdong_probe"
+
+
+def test_the_plugin_imports_only_the_public_api_when_it_runs(
+    ledger: tuple[str, LedgerApplication], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every import the plugin's code makes — loading, and running each hook, its rule, report and
+    command on a real ledger — seen by a hook on ``__import__``, not only those written at the top."""
+    seen: list[tuple[str, tuple[str, ...], int]] = []
+    real_import = builtins.__import__
+
+    def watching(
+        name: str,
+        globals: Mapping[str, object] | None = None,
+        locals: Mapping[str, object] | None = None,
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> ModuleType:
+        if globals is not None and globals.get("__name__") == PROBE:
+            seen.append((name, tuple(fromlist or ()), level))
+        return real_import(name, globals, locals, fromlist or (), level)
+
+    module = ModuleType(PROBE)
+    module.__file__ = str(PLUGIN_FILE)
+    monkeypatch.setitem(sys.modules, PROBE, module)
+    monkeypatch.setattr(builtins, "__import__", watching)
+    exec(compile(PLUGIN_FILE.read_text(encoding="utf-8"), str(PLUGIN_FILE), "exec"), module.__dict__)
+    path, app = ledger
+    plugin = module.Guangdong(tmp_path)
+    assert plugin.ledger_jurisdictions()[0].code == "guangdong"
+    assert plugin.ledger_reference_data()[0].exists()
+    assert plugin.ledger_deadlines()[0].article == "GD-2021#2"
+    views = Views(app)
+    facts = views.facts_for("GD1", as_of=date(2021, 12, 31), known_at=views.position_at(None))
+    assert [f.rule for rule in plugin.ledger_rules() for f in rule.check(facts)] == ["guangdong.level"]
+    assert len(plugin.ledger_reports()[0].build(views, {"as-of": "2021-06-01"}).rows) == 1
+    cli = click.Group("ledger")
+    plugin.ledger_register_commands(cli=cli)
+    result = CliRunner().invoke(cli, ["guangdong", "filings", "--as-of", "2021-06-01"], obj={"db": path, "app": app})
+    assert result.exit_code == 0, result.output
+    monkeypatch.undo()
+
+    ours = [(name, names) for name, names, level in seen if level or name.split(".")[0] in CORE]
+    assert sorted({name for name, _ in ours}) == ["ledger", "projections"]
+    assert_public(ours)
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M)
+
+
+def test_the_docs_examples_import_only_the_public_api() -> None:
+    """What docs/plugins.md shows a plugin author to import, they can: only the packages' exports."""
+    blocks = python_blocks(DOCS.read_text(encoding="utf-8"))
+    found = [
+        (module, names)
+        for block in blocks
+        for module, names in core_imports(block)
+        if module.split(".")[0] != "ledger_guangdong"  # the example's own package
+    ]
+    assert len(blocks) >= 8
+    assert {"ledger", "projections"} <= {module for module, _ in found}
+    assert_public(found)
+
+
+HOOK = re.compile(r"^\| `(ledger_\w+)\(", re.M)
+
+
+def test_every_hook_is_documented() -> None:
+    """Each hook of ``ledger/hookspecs.py`` has its row in docs/plugins.md's table, and the table
+    names no hook that does not exist."""
+    specs = ast.parse((ROOT / "ledger" / "hookspecs.py").read_text(encoding="utf-8"))
+    hooks = {
+        node.name
+        for node in specs.body
+        if isinstance(node, ast.FunctionDef) and any(getattr(d, "id", None) == "hookspec" for d in node.decorator_list)
+    }
+    assert len(hooks) >= 12
+    assert set(HOOK.findall(DOCS.read_text(encoding="utf-8"))) == hooks
+
+
+def test_contributions_have_the_shape_the_hooks_declare(pm: pluggy.PluginManager) -> None:
+    """The read-side hooks are typed by Protocols in core (``ledger.ContributedRule`` …), which
+    ``projections``' classes satisfy: each built-in and third-party contribution is checked."""
+    contributed: dict[type, list[Any]] = {
+        ledger_api.ContributedRule: [r for rs in pm.hook.ledger_rules() for r in rs or ()],
+        ledger_api.ContributedDeadline: [d for ds in pm.hook.ledger_deadlines() for d in ds or ()],
+        ledger_api.ContributedReport: [r for rs in pm.hook.ledger_reports() for r in rs or ()],
+        ledger_api.ContributedProjection: all_projections(pm),  # the built-in ones: no plugin adds one yet
+    }
+    for protocol, items in contributed.items():
+        assert items, protocol
+        assert all(isinstance(item, protocol) for item in items), protocol
+
+
+@pytest.mark.parametrize("plugin", ["national", "hunan", "chongqing"])
+def test_the_shipped_plugins_import_only_the_public_api(plugin: str) -> None:
+    """The built-in plugins are written as a third party writes one: from ``ledger`` and
+    ``projections`` only what they export, and of the plugins only their own package."""
+    files = sorted((ROOT / "plugins" / plugin).glob("*.py"))
+    found = [item for file in files for item in core_imports(file.read_text(encoding="utf-8"))]
+    own = [(module, names) for module, names in found if module.split(".")[0] == "plugins"]
+    assert all(module == f"plugins.{plugin}" or module.startswith(f"plugins.{plugin}.") for module, _ in own), own
+    assert_public([item for item in found if item not in own])
