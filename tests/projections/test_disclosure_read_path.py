@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import projections.views as views_module
+import projections.views.lists as views_module
 from ledger.errors import ConfigurationError
 from projections.runner import NOW
 from projections.standing import grandfather_for, standing
