@@ -60,17 +60,7 @@ def resolve(
         return plain
     if known_at is not None:
         log = [item for item in log if item[0] <= known_at]
-    corrections: dict[str, list[DecisionRecord]] = {}
-    retracted: set[str] = set()
-    for _, change in sorted((item for item in log if item[1].kind in CHANGES), key=_position):
-        if change.kind == "decision.corrected":
-            corrections.setdefault(change.fields["corrects"], []).append(change)
-        else:
-            retracted.add(change.fields["retracts"])
-    latest: dict[str, int] = {}  # the position of the record that counts, for each decision id
-    for position, record in log:
-        if record.kind not in CHANGES and position > latest.get(record.id, -1):
-            latest[record.id] = position
+    corrections, retracted, latest = _changes(log)
     out: list[Resolved] = []
     corrected: list[Resolved] = []
     for position, original in log:
@@ -101,6 +91,25 @@ CHANGES = frozenset(CORRECTION_KINDS)
 def valid_order(resolved: Resolved) -> tuple[date, int]:
     """Where a decision sits in valid time: its effective date, then its record position."""
     return resolved.record.effective, resolved.position
+
+
+def _changes(
+    log: list[tuple[int, DecisionRecord]],
+) -> tuple[dict[str, list[DecisionRecord]], set[str], dict[str, int]]:
+    """The corrections of each decision id (in log order), the ids retracted, and the position of
+    the record that counts for each id (the later one of an id recorded twice)."""
+    corrections: dict[str, list[DecisionRecord]] = {}
+    retracted: set[str] = set()
+    for _, change in sorted((item for item in log if item[1].kind in CHANGES), key=_position):
+        if change.kind == "decision.corrected":
+            corrections.setdefault(change.fields["corrects"], []).append(change)
+        else:
+            retracted.add(change.fields["retracts"])
+    latest: dict[str, int] = {}
+    for position, record in log:
+        if record.kind not in CHANGES and position > latest.get(record.id, -1):
+            latest[record.id] = position
+    return corrections, retracted, latest
 
 
 def _position(item: tuple[int, DecisionRecord]) -> int:
