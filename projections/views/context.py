@@ -14,6 +14,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+from ledger.application import CORRECTION_KINDS
 from ledger.competence import registry
 from ledger.decisions import DecisionRecord, record_from_text
 from ledger.jurisdictions import NATIONAL
@@ -61,7 +62,7 @@ class RulesContext(Registers):
         scope = "institution IS NULL" if institution is None else "institution = ?"
         sql = (
             f"SELECT position, record FROM {t} WHERE effective > ? AND position <= ? AND {scope} "
-            "AND kind IN ('decision.corrected', 'decision.retracted') ORDER BY position"
+            f"AND kind IN ({_CHANGES_SQL}) ORDER BY position"
         )
         params: tuple[Any, ...] = (day, n) if institution is None else (day, n, institution)
         with self.db.transaction(write=False) as c:
@@ -104,7 +105,7 @@ class RulesContext(Registers):
             logged = _logged
         elif institution is None:
             logged = self._logged(
-                "institution IS NULL AND kind IN ('panel.concluded', 'decision.corrected', 'decision.retracted')",
+                f"institution IS NULL AND kind IN ('panel.concluded', {_CHANGES_SQL})",
                 (),
                 day,
                 known_at,
@@ -216,6 +217,8 @@ class RulesContext(Registers):
         return tech_class, classes_of
 
 
+_CHANGES_SQL = ", ".join(f"'{kind}'" for kind in sorted(CORRECTION_KINDS))
+"""The kinds that change another decision, as an SQL list."""
 _NO_CLASS: frozenset[str] = frozenset()
 TIMELINES_KEPT = 16
 """Catalogues (one per position asked) a ``Views`` keeps for the rules: a long-lived one is asked
