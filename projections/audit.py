@@ -221,7 +221,7 @@ class _PostgresScratch(_Scratch):
         c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     def tables(self, c: Cursor) -> set[str]:
-        # The catalogue itself: ``information_schema``'s views cost ≈ 40 ms a question here.
+        # The catalogue itself: ``information_schema``'s views are slow to ask, question by question.
         rows = c.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ? AND c.relkind IN ('r', 'p')",

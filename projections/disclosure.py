@@ -297,7 +297,7 @@ class CasesProjection(OneDecisionProjection):
     many of its rows the ledger still holds true, with what it takes to know when that number
     is the answer to a question (``Views.case_counts``). A province's disclosure (院务公开,
     MTM-2018#24) then reads one row per institution and technology instead of counting each of
-    its cases (≈ 50,000 for Hunan at 1M decisions). The totals are derived from the rows alone
+    its cases (tens of thousands for a large province). The totals are derived from the rows alone
     (``written``): a rebuild makes the same ones, and they are not a view of their own — the
     rows stay the only bitemporal record, and a question they cannot answer is counted there.
 
@@ -335,8 +335,8 @@ class CasesProjection(OneDecisionProjection):
 
     def deferrable_indexes(self, db: Database) -> list[tuple[str, str]]:
         # Counting cases where the totals cannot answer (``Views.case_counts``: another day, an
-        # earlier position) reads this index alone, not the rows: 4× faster (issue 8: 219 → 55 ms
-        # for Hunan's ≈ 250,000 cases in a 5M-decision ledger).
+        # earlier position) reads this index alone, not the rows (docs/performance.md: a covering
+        # index on ``view_cases``).
         name = f"{self.table}_counts"
         covering = "institution, technology, valid_from, valid_to, known_from, known_to"
         return [
@@ -402,7 +402,7 @@ class CasesProjection(OneDecisionProjection):
             c.executemany(f"INSERT INTO {t} AS x ({columns}) VALUES (?, ?, ?, ?, ?, ?) {upsert}", rows)
             return
         # PostgreSQL: psycopg sends ``executemany`` a statement per row; a binary ``COPY`` into a
-        # temporary table, then one upsert from it, costs a few µs a row (``Cursor.insert_many``).
+        # temporary table, then one upsert from it, is far cheaper (``Cursor.insert_many``).
         c.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_case_totals_batch (institution TEXT, technology TEXT, "
             "cases BIGINT, max_from TEXT, min_to TEXT, known_from BIGINT) ON COMMIT DELETE ROWS"

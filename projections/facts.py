@@ -21,9 +21,10 @@ from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
 from ledger.competence import Registry
+from ledger.jurisdictions import NATIONAL
 from ledger.workdays import WorkdayCalendar
 from projections.findings import Deadline
-from projections.replay import Resolved
+from projections.replay import Resolved, valid_order
 from projections.standing import Grandfather, UseState, grandfather_for, state_standing, use_states
 
 TechClassLookup = Callable[[str, date], str | None]
@@ -143,7 +144,7 @@ class Facts:
     def history(self, use: Use) -> list[Resolved]:
         """Every decision of ``use`` in valid-time order (its list in ``by_use``), for the few rules
         that replay a use step by step, without building ``by_use`` for every use."""
-        return sorted([*use.cases, *use.others], key=_valid_order)
+        return sorted([*use.cases, *use.others], key=valid_order)
 
     @cached_property
     def institution(self) -> Resolved | None:
@@ -163,19 +164,11 @@ class Facts:
 
     def calendar(self) -> WorkdayCalendar:
         """The working-day calendar of this scope's jurisdiction (national when it has none)."""
-        return self.calendar_for(self.jurisdiction or "national")
+        return self.calendar_for(self.jurisdiction or NATIONAL)
 
     def deadline(self, name: str, on: date) -> Deadline | None:
         """The deadline ``name`` in force on ``on`` here: the province's own, else the national one."""
-        candidates = [
-            d
-            for d in self.deadlines
-            if d.name == name and d.valid_from <= on and (d.valid_to is None or on < d.valid_to)
-        ]
-        own = [d for d in candidates if d.jurisdiction == self.jurisdiction]
-        national = [d for d in candidates if d.jurisdiction == "national"]
-        chosen = own or national
-        return chosen[0] if chosen else None
+        return deadline_in_force(self.deadlines, name, self.jurisdiction, on)
 
     def registered(self, physician: str, institution: str, on: date) -> bool:
         """Was ``physician`` registered at ``institution`` on ``on``? (technical lead, MTM-2018#11)"""
@@ -300,6 +293,18 @@ class Use(NamedTuple):
         return i
 
 
+def deadline_in_force(deadlines: Iterable[Deadline], name: str, jurisdiction: str | None, on: date) -> Deadline | None:
+    """The deadline ``name`` in force on ``on`` in ``jurisdiction``: its own, else the national one
+    (the first of ``deadlines`` that fits, so their order decides between two that overlap)."""
+    candidates = [
+        d for d in deadlines if d.name == name and d.valid_from <= on and (d.valid_to is None or on < d.valid_to)
+    ]
+    chosen = [d for d in candidates if d.jurisdiction == jurisdiction] or [
+        d for d in candidates if d.jurisdiction == NATIONAL
+    ]
+    return chosen[0] if chosen else None
+
+
 class Standing(NamedTuple):
     """A physician at an institution from ``since`` up to (not including) ``until`` (``Facts.standing``)."""
 
@@ -309,17 +314,13 @@ class Standing(NamedTuple):
     grant: Resolved | None
 
 
-def _valid_order(d: Resolved) -> tuple[date, int]:
-    return d.record.effective, d.position
-
-
 def _state_day(state: UseState) -> date:
     return state.decision.record.effective
 
 
 def _first_of(use: Use) -> tuple[date, int]:
     """Where a use's first decision sits in valid-time order."""
-    return min(_valid_order(part[0]) for part in (use.cases, use.others) if part)
+    return min(valid_order(part[0]) for part in (use.cases, use.others) if part)
 
 
 _USE_PREFIXES = frozenset({"review", "case", "filing", "use"})

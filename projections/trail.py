@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ledger.application import CORRECTION_KINDS
 from ledger.decisions import DecisionRecord
 from ledger.sql import Cursor, Database
-from projections.runner import CORRECTION_KINDS, Projection, record_text
+from projections.runner import Projection, record_text
 
 SUMMARY_FIELDS = (
     "name",

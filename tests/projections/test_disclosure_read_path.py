@@ -1,4 +1,4 @@
-"""The disclosure lists' read path gives exactly the answers of the plain one it replaced (issue 8).
+"""The disclosure lists' read path gives exactly the answers of the plain one it replaced.
 
 ``Views.filings``, ``training_bases``, ``trainees`` and ``case_counts`` join the institutions in
 scope into one query per list, and count cases from ``view_case_totals`` (kept by
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import projections.views as views_module
+import projections.views.lists as views_module
 from ledger.errors import ConfigurationError
 from projections.runner import NOW
 from projections.standing import grandfather_for, standing

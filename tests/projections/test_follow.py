@@ -1,5 +1,5 @@
 """A projection process of its own (`ledger project --follow`) catches up from its tracked position
-while another process writes (issue 3), on PostgreSQL and on SQLite."""
+while another process writes, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The invariants of the read side (issue 3), as properties over generated decision files.
+"""The invariants of the read side, as properties over generated decision files.
 
 (a) a rebuilt view equals the incrementally built one, after any interleaving of imports;
 (b) ``--as-of D`` equals the view built from only the decisions in force by D;

@@ -1,4 +1,4 @@
-"""The rebuild's fast paths give exactly what the plain ones give (issue 8).
+"""The rebuild's fast paths give exactly what the plain ones give.
 
 * ``decision_from_state`` (the runner's decoder of stored records) makes the record
   ``record_from_state`` makes, for every kind;

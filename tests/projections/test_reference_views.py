@@ -1,5 +1,5 @@
 """The views of the shipped reference history, case by case, as a careful reader of the seeds
-would write them by hand (issue 3)."""
+would write them by hand."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def test_a_correction_changes_views_but_the_trail_keeps_both(views: Views) -> No
 
 def test_a_late_recorded_decision_changes_the_past_but_not_what_was_known_before(views: Views) -> None:
     """HN-2019-0044, an inspection of 2019 recorded last: ``--as-of`` 2019 shows it now, but not
-    ``--known-at`` a position before it was recorded (issue 3, two time axes)."""
+    ``--known-at`` a position before it was recorded (two time axes)."""
     late = views.app.decision("HN-2019-0044")
     now = [e.decision_id for e in views.trail(institution=LIANCHENG, as_of=date(2019, 12, 31), findings=False).entries]
     then = [

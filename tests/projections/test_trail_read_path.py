@@ -1,7 +1,7 @@
 """The trail's read path gives exactly the answer of the straightforward one it replaced.
 
 A trail is read from the ``summary`` column the projection stores, parses records only to judge
-them (with msgspec when installed), resolves trail rows without re-sorting them (``_decisions``),
+them (with msgspec when installed), resolves trail rows without re-sorting them (``resolve(..., in_valid_order=True)``),
 and the rules ask ``Facts`` through indexes (``of_kind``, ``registered``, ``privilege``), shared
 answers (``Facts.shared``) and a memoised ``tech_class``. The reference below does it the plain
 way: every record parsed with the standard library, summarised, replayed by ``resolve`` in log
@@ -27,7 +27,7 @@ from projections.facts import Facts
 from projections.findings import SEVERITY_ORDER, Finding
 from projections.replay import Resolved, resolve
 from projections.trail import summarise
-from projections.views import Trail, TrailEntry, Views, _decisions
+from projections.views import Trail, TrailEntry, Views
 from tests.strategies import bench_generator, decision_files, to_jsonl
 
 T = TypeVar("T")
@@ -169,7 +169,7 @@ def test_trail_equals_the_plain_read(tmp_path_factory: Any, lines: list[dict[str
                 )
                 logged = views._logged("institution = ?", (institution,), day.isoformat(), position)
                 logged += views._later_changes(institution, day.isoformat(), position)
-                assert _decisions(logged, day) == decisions
+                assert resolve(logged, as_of=day, in_valid_order=True) == decisions
     finally:
         app.close()
 

@@ -1,15 +1,4 @@
-"""The projection runner: consumes the log in order, keeps each view's position, rebuilds from zero.
-
-Each projection keeps its tracked position in ``ledger_tracking`` and writes its rows in the same
-transaction as that position, so a view is always exactly "the log up to N" — after a crash, a
-projection resumes from its last committed batch and never applies a record twice. Work is taken
-in batches of notifications (one transaction per batch, ``executemany`` writes), never one
-transaction per event (ARCHITECTURE.md rule 7).
-
-Why not eventsourcing's ``ProjectionRunner``: it follows an application through
-``recorder.subscribe()``, which SQLite's recorder does not implement (NOTES.md); reading
-``select_notifications`` in batches works on both databases, and on PostgreSQL ``ledger project
---follow`` adds LISTEN/NOTIFY-driven waiting on top.
+"""Projections: read models built from the log alone, and the bitemporal kind most views are.
 
 **Bitemporal rows** (ARCHITECTURE.md rule 3). A ``TimelineProjection`` says, for a key (a
 technology, a use, a privilege…), which decisions feed it and how they make a timeline of
@@ -22,42 +11,16 @@ and ``known_from <= N < known_to``.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from ledger import canonical
-from ledger.application import LedgerApplication
-from ledger.decisions import DecisionRecord, record_from_state, record_from_text
-from ledger.errors import StorageError, UnreadableRecord
+from ledger.application import CORRECTION_KINDS
+from ledger.decisions import DecisionRecord
 from ledger.sql import Cursor, Database
-from ledger.topics import checked_state, event_class, kind_of, read_state
 from projections.replay import Resolved, resolve
-
-BATCH = 1000
-BATCH_REBUILD = 10_000
-"""Records per transaction when rebuilding: fewer commits (each one a sync of the WAL)."""
-FOREVER = "9999-12-31"
-"""``valid_to`` of a row still in force; a date string so that comparisons stay indexed."""
-NOW = 2**62
-"""``known_to`` of a row the ledger still holds true."""
-
-CORRECTION_KINDS = ("decision.corrected", "decision.retracted")
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TimelineRow:
-    """One state of a key, in force on ``[valid_from, valid_to)``."""
-
-    valid_from: date
-    valid_to: date | None
-    values: tuple[Any, ...]
+from projections.runner.log import LogReader, as_logged, chunks
+from projections.runner.rows import NOW, TimelineRow, row_sort_key, stored_row
 
 
 class Projection(ABC):
@@ -131,8 +94,8 @@ class TimelineProjection(Projection):
         """The stored rows (``key``, ``valid_from``, ``valid_to``, values, ``known_from``,
         ``known_to``) of a key whose only decision is ``record``: what ``process`` opens for it
         (a subclass may build them more directly, to the same values)."""
-        rows = {_stored(r) for r in self.timeline(key, [Resolved(position, record)])}
-        return [[key, *row, position, NOW] for row in sorted(rows, key=_sort_key)]
+        rows = {stored_row(r) for r in self.timeline(key, [Resolved(position, record)])}
+        return [[key, *row, position, NOW] for row in sorted(rows, key=row_sort_key)]
 
     # -- machinery --------------------------------------------------------------------------
 
@@ -194,7 +157,7 @@ class TimelineProjection(Projection):
         first_rows = self.first_rows
         for position, record, keys in plan:
             # What a key's log holds is the record as the log reads back (``LogReader``).
-            read = _as_logged(record)
+            read = as_logged(record)
             correction = read.kind in CORRECTION_KINDS
             for key in keys:
                 if keep_inputs:
@@ -212,14 +175,14 @@ class TimelineProjection(Projection):
                 else:  # what ``resolve`` makes of a key's first decision, without its dictionaries
                     log.append((position, read))
                     resolved = [Resolved(position, read)]
-                new = {_stored(r) for r in self.timeline(key, resolved)}
+                new = {stored_row(r) for r in self.timeline(key, resolved)}
                 for row in [r for r in open_rows if r not in new]:
                     where = open_rows.pop(row)
                     if where < 0:
                         closed.append((position, key, NOW, *row))
                     else:
                         opened[where][-1] = position
-                for row in sorted(new.difference(open_rows), key=_sort_key):
+                for row in sorted(new.difference(open_rows), key=row_sort_key):
                     open_rows[row] = len(opened)
                     opened.append([key, *row, position, NOW])
         t = db.table(self.table)
@@ -300,7 +263,7 @@ class TimelineProjection(Projection):
                     fed[target] = keys
             return fed
         inputs = db.table(self.inputs)
-        for chunk in _chunks(targets):
+        for chunk in chunks(targets):
             for key, decision_id in c.execute(
                 f"SELECT DISTINCT key, decision_id FROM {inputs} WHERE decision_id IN ({', '.join('?' * len(chunk))}) "
                 "ORDER BY key",
@@ -333,7 +296,7 @@ class TimelineProjection(Projection):
                 state[key] = ([(p, records[p]) for p in ps], {})
             t = db.table(self.table)
             cols = ", ".join(self.columns)
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 marks = ", ".join("?" * len(chunk))
                 for key, *row in c.execute(
                     f"SELECT key, valid_from, valid_to, {cols} FROM {t} WHERE key IN ({marks}) AND known_to = ?",
@@ -368,7 +331,7 @@ class TimelineProjection(Projection):
                 ps.sort()
             return out
         inputs = db.table(self.inputs)
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             for key, position in c.execute(
                 f"SELECT key, position FROM {inputs} WHERE key IN ({', '.join('?' * len(chunk))}) "
                 "ORDER BY key, position",
@@ -381,6 +344,11 @@ class TimelineProjection(Projection):
 _GROUPED: list[tuple[Sequence[tuple[int, DecisionRecord]], dict[str, list[int]]]] = []
 """The last batch ``_of_kinds`` grouped, with the indexes of its records by kind: every view with
 ``kinds`` is given the same page in turn, so the page is walked once, not once per view."""
+
+
+def clear_grouped() -> None:
+    """Forget the page ``_of_kinds`` grouped: the runner starts a new page."""
+    _GROUPED.clear()
 
 
 def _of_kinds(batch: Sequence[tuple[int, DecisionRecord]], kinds: frozenset[str]) -> list[tuple[int, DecisionRecord]]:
@@ -409,7 +377,7 @@ def _decisions(
     ``column`` (``decision_id`` or ``target``) is one of ``values``, from the ledger's index."""
     out: list[tuple[str, str, str | None, int]] = []
     table = db.table("ledger_decisions")
-    for chunk in _chunks(values):
+    for chunk in chunks(values):
         out.extend(
             (str(d), str(kind), None if target is None else str(target), int(position))
             for d, kind, target, position in c.execute(
@@ -421,345 +389,9 @@ def _decisions(
     return out
 
 
-class LogReader:
-    """Reads stored records back by position, inside the runner's transaction: what a view's
-    inputs point at. The same records ``Runner`` pages through (``record_from_state`` of the
-    stored state, after the mapper's cipher and compressor when the ledger has them)."""
-
-    def __init__(self, app: LedgerApplication, db: Database) -> None:
-        mapper = app.mapper
-        decode = mapper.transcoder.decode
-        cipher, compressor = mapper.cipher, mapper.compressor
-
-        def state(data: bytes) -> Any:
-            if cipher is not None:
-                data = cipher.decrypt(data)
-            if compressor is not None:
-                data = compressor.decompress(data)
-            return decode(data)
-
-        self._state = decode if cipher is None and compressor is None else state
-        events: str = app.store.events_table_name  # type: ignore[attr-defined]
-        if db.dialect == "postgres":
-            self._sql = f"SELECT notification_id, topic, state FROM {db.table(events)} WHERE notification_id IN "
-        else:
-            self._sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid IN "
-
-    def records(self, c: Cursor, positions: Iterable[int]) -> dict[int, DecisionRecord]:
-        """The record at each position, as a view's log holds it (``_as_logged``)."""
-        wanted = sorted(set(positions))
-        out: dict[int, DecisionRecord] = {}
-        for chunk in _chunks(wanted):
-            c.execute(f"{self._sql}({', '.join('?' * len(chunk))})", chunk, binary=True)
-            for position, topic, state in c.fetchall():
-                out[int(position)] = _as_logged(stored_decision(int(position), topic, state, self._state))
-        if len(out) != len(wanted):
-            missing = sorted(set(wanted) - set(out))[:5]
-            msg = f"the views refer to records missing from the log (positions {missing}): run `ledger verify`"
-            raise StorageError(msg)
-        return out
-
-
-def _as_logged(record: DecisionRecord) -> DecisionRecord:
-    """A record as a key's log holds it: for every kind but a correction that is the record; a
-    correction's ``fields`` (normalised Python values when recorded) as its canonical text reads
-    back, which is what views have always applied (``apply_correction`` re-checks them)."""
-    if record.kind != "decision.corrected":
-        return record
-    return record_from_text(record_text(record))
-
-
-def decision_from_state(topic: str, state: Mapping[str, Any]) -> DecisionRecord:
-    """``record_from_state`` of an already decoded state of ``topic``, checked as ``stored_decision``
-    checks what the runner pages through."""
-    cls = event_class(topic)
-    return record_from_state(cls.kind, checked_state(cls, state))
-
-
-def stored_decision(position: int, topic: str, data: bytes, decode: Callable[[bytes], Any]) -> DecisionRecord:
-    """The decision of the stored record at ``position``: its topic looked up, never imported, and
-    its state decoded and checked (``ledger.topics.read_state``), so a record the vocabulary does
-    not read is an ``UnreadableRecord`` naming its position, not a traceback in a projection."""
-    try:
-        cls, state = read_state(topic, data, decode)
-    except UnreadableRecord as e:
-        raise e.located(position=position) from None
-    return record_from_state(cls.kind, state)
-
-
-def _kind(topic: str) -> str:
-    """The kind of decision a stored topic holds (``ledger.events:CasePerformed`` → ``case.performed``)."""
-    return kind_of(topic)
-
-
 _INPUT_TYPES = ("text", "text", "bigint")
 
 
 def _target(record: DecisionRecord) -> str | None:
     target = record.fields.get("corrects") or record.fields.get("retracts")
     return str(target) if target is not None else None
-
-
-def _chunks(keys: Sequence[T], size: int = 500) -> Iterator[list[T]]:
-    for start in range(0, len(keys), size):
-        yield list(keys[start : start + size])
-
-
-_TEXTS: dict[int, tuple[DecisionRecord, str]] = {}
-
-
-def record_text(record: DecisionRecord) -> str:
-    """The canonical JSON of a record (what views store as a record's text), computed once per
-    record of the runner's current page however many projections ask."""
-    cached = _TEXTS.get(id(record))
-    if cached is not None and cached[0] is record:
-        return cached[1]
-    text = canonical.dumps(record.to_json_dict())
-    if len(_TEXTS) < 4 * BATCH_REBUILD:
-        _TEXTS[id(record)] = (record, text)
-    return text
-
-
-def intervals(states: Sequence[tuple[date, tuple[Any, ...] | None]]) -> list[TimelineRow]:
-    """Rows from a sequence of (day, state) changes; ``None`` means "not in the list"."""
-    rows: list[TimelineRow] = []
-    for i, (day, state) in enumerate(states):
-        # Several changes on one day: the last one stands.
-        if i + 1 < len(states) and states[i + 1][0] == day:
-            continue
-        if rows and rows[-1].valid_to is None:
-            last = rows[-1]
-            if last.values == state:
-                continue
-            rows[-1] = TimelineRow(last.valid_from, day, last.values)
-        if state is not None:
-            rows.append(TimelineRow(day, None, state))
-    return rows
-
-
-def _sort_key(row: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple("" if v is None else str(v) for v in row)
-
-
-def _stored(row: TimelineRow) -> tuple[Any, ...]:
-    return (
-        row.valid_from.isoformat(),
-        row.valid_to.isoformat() if row.valid_to else FOREVER,
-        *(None if v is None else _text(v) for v in row.values),
-    )
-
-
-def stored_text(value: Any) -> str:
-    """A value as a view's column stores it: a string as it is, anything else its canonical JSON."""
-    if isinstance(value, str):
-        return value
-    return canonical.dumps(value)
-
-
-_text = stored_text
-
-
-class Runner:
-    """Runs projections over one ledger: catch up after writes, rebuild on demand, follow."""
-
-    def __init__(
-        self, app: LedgerApplication, projections: Sequence[Projection], *, db: Database | None = None
-    ) -> None:
-        """``db``: where the views are written, when not beside the log (``projections.audit``
-        rebuilds into a scratch database that reads the log of ``app``)."""
-        names = [p.name for p in projections]
-        if len(set(names)) != len(names):
-            msg = f"two projections share a name: {sorted(names)}"
-            raise ValueError(msg)
-        self.app = app
-        self.db = db or Database(app.store)
-        self.projections = {p.name: p for p in projections}
-        self.log = LogReader(app, self.db)
-        self._ready = False
-
-    def _setup(self) -> None:
-        if self._ready:
-            return
-        tracking = self.db.table("ledger_tracking")
-        with self.db.transaction() as c:
-            self._serialise(c)
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {tracking} (projection TEXT PRIMARY KEY, "
-                f"position {self.db.bigint} NOT NULL, version INTEGER NOT NULL)"
-            )
-            known = {
-                r[0]: (int(r[1]), int(r[2]))
-                for r in c.execute(f"SELECT projection, position, version FROM {tracking}").fetchall()
-            }
-            for p in self.projections.values():
-                if p.name in known and known[p.name][1] != p.version:
-                    with self._dropping(c):
-                        p.drop(self.db, c)
-                    c.execute(f"DELETE FROM {tracking} WHERE projection = ?", (p.name,))
-                    known.pop(p.name)
-                p.create(self.db, c)
-                if p.name not in known:
-                    c.execute(
-                        f"INSERT INTO {tracking} (projection, position, version) VALUES (?, 0, ?)", (p.name, p.version)
-                    )
-        self._ready = True
-
-    @contextmanager
-    def _dropping(self, c: Cursor) -> Iterator[None]:
-        """Drop views without overwriting their pages with zeros.
-
-        This SQLite is built with ``secure_delete`` on, so dropping a view's tables wrote every
-        freed page again (through the WAL, then the checkpoint): the largest share of a rebuild's
-        writes. A view holds nothing the log does not (it is derived from it), so its freed pages
-        need no scrubbing; the setting is per connection, and put back as it was before the
-        transaction ends (the ledger's own tables are append-only: nothing of theirs is freed)."""
-        if self.db.dialect != "sqlite":
-            yield
-            return
-        row = c.execute("PRAGMA secure_delete").fetchone()
-        c.execute("PRAGMA secure_delete = 0")
-        try:
-            yield
-        finally:
-            c.execute(f"PRAGMA secure_delete = {int(row[0]) if row else 0}")
-
-    def _serialise(self, c: Cursor) -> None:
-        """On PostgreSQL, one runner at a time changes the views (issue 6, concurrency). Without
-        it, a runner creating its tables (``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock even
-        when the index exists) deadlocks with one applying a batch (ROW EXCLUSIVE) in another
-        table order, and two runners creating the tables of a new schema collide in the catalog.
-        SQLite's ``BEGIN IMMEDIATE`` already serialises them."""
-        self.db.serialise(c, "ledger_tracking")
-
-    def positions(self) -> dict[str, int]:
-        """Each projection's tracked position (the last record it has applied)."""
-        self._setup()
-        with self.db.transaction(write=False) as c:
-            rows = c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}").fetchall()
-        return {name: int(pos) for name, pos in rows if name in self.projections}
-
-    def catch_up(
-        self, names: Iterable[str] | None = None, *, batch: int | None = None, until: int | None = None
-    ) -> int:
-        """Apply every record not yet applied (up to position ``until``, when given); returns how
-        many records were read.
-
-        ``batch``: records per transaction; by default ``BATCH``, then ``BATCH_REBUILD`` once a
-        page comes back full (after a large import: fewer, larger transactions)."""
-        self._setup()
-        chosen = [self.projections[n] for n in (names or self.projections)]
-        if not chosen:
-            return 0
-        start = min(self.positions()[p.name] for p in chosen)
-        read = 0
-        for page in self._pages(start, batch, until):
-            read += len(page)
-            last = page[-1][0]
-            _TEXTS.clear()
-            _GROUPED.clear()
-            with self.db.transaction() as c:
-                self._serialise(c)
-                # Lock the positions (SQLite's BEGIN IMMEDIATE already does): two followers never
-                # apply the same record twice, the second sees what the first committed.
-                lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
-                tracked = dict(
-                    c.execute(f"SELECT projection, position FROM {self.db.table('ledger_tracking')}{lock}").fetchall()
-                )
-                advanced = []
-                for p in chosen:
-                    if isinstance(p, TimelineProjection):
-                        p.log = self.log
-                    done = int(tracked[p.name])
-                    todo = page if page[0][0] > done else [(pos, r) for pos, r in page if pos > done]
-                    if todo:
-                        p.process(self.db, c, todo)
-                        advanced.append(p.name)
-                if advanced:  # one statement for all: a round trip each counts on PostgreSQL
-                    c.execute(
-                        f"UPDATE {self.db.table('ledger_tracking')} SET position = ? "
-                        f"WHERE projection IN ({', '.join('?' * len(advanced))})",
-                        (last, *advanced),
-                    )
-        return read
-
-    def _pages(
-        self, after: int, batch: int | None, until: int | None = None
-    ) -> Iterator[list[tuple[int, DecisionRecord]]]:
-        """Pages of ``batch`` records; by default ``BATCH``, then ``BATCH_REBUILD`` once a page
-        came back full (a large backlog: fewer, larger transactions)."""
-        if not self._plain_storage():
-            yield from self._event_pages(after, batch or BATCH, until)
-            return
-        size = batch or BATCH
-        # The records straight from the stored state (``record_from_state``), as ``to_record``
-        # reads them from an event, without making a Notification and an event per record.
-        decode = self.app.mapper.transcoder.decode
-        events = self.app.store.events_table_name  # type: ignore[attr-defined]
-        if self.db.dialect == "postgres":
-            sql = (
-                f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > ? "
-                "AND notification_id <= ? ORDER BY notification_id LIMIT ?"
-            )
-        else:
-            sql = f"SELECT rowid, topic, state FROM {events} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
-        last = NOW if until is None else until
-        while True:
-            with self.db.transaction(write=False) as c:
-                rows = c.execute(sql, (after, last, size), binary=True).fetchall()
-            page = [(int(p), stored_decision(int(p), topic, state, decode)) for p, topic, state in rows]
-            if page:
-                yield page
-                after = page[-1][0]
-            if len(rows) < size:
-                return
-            if batch is None:
-                size = BATCH_REBUILD
-
-    def _plain_storage(self) -> bool:
-        """Are stored states the transcoder's bytes as they are (no cipher, no compression)?"""
-        mapper = self.app.mapper
-        return mapper.cipher is None and mapper.compressor is None
-
-    def _event_pages(
-        self, after: int, batch: int, until: int | None = None
-    ) -> Iterator[list[tuple[int, DecisionRecord]]]:
-        page: list[tuple[int, DecisionRecord]] = []
-        for notification, event in self.app.notifications(after=after, batch=batch, stop=until):
-            page.append((notification.id, self.app.to_record(event)))
-            if len(page) >= batch:
-                yield page
-                page = []
-        if page:
-            yield page
-
-    def rebuild(self, names: Iterable[str] | None = None) -> int:
-        """Drop and rebuild projections from the first record.
-
-        Loads in transactions of ``BATCH_REBUILD`` records, and creates the indexes that only
-        queries use (``deferrable_indexes``) once the rows are in."""
-        self._setup()
-        chosen = [self.projections[n] for n in (names or self.projections)]
-        tracking = self.db.table("ledger_tracking")
-        with self.db.transaction() as c, self._dropping(c):
-            self._serialise(c)
-            for p in chosen:
-                p.drop(self.db, c)
-                p.create(self.db, c)
-                for name, _ in p.deferrable_indexes(self.db):
-                    c.execute(f"DROP INDEX IF EXISTS {self.db.table(name)}")
-                c.execute(f"UPDATE {tracking} SET position = 0 WHERE projection = ?", (p.name,))
-        try:
-            return self.catch_up([p.name for p in chosen], batch=BATCH_REBUILD)
-        finally:
-            with self.db.transaction() as c:
-                self._serialise(c)
-                for p in chosen:
-                    for _, sql in p.deferrable_indexes(self.db):
-                        c.execute(sql)
-
-    def follow(self, *, poll: float = 0.5, stop_after: float | None = None) -> None:
-        """Catch up, then keep catching up as records arrive (``ledger project --follow``)."""
-        started = time.monotonic()
-        while stop_after is None or time.monotonic() - started < stop_after:
-            if not self.catch_up():
-                time.sleep(poll)
