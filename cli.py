@@ -955,7 +955,7 @@ from projections.reports import Report as _Report  # noqa: E402
 from projections.reports import Table as _Table  # noqa: E402
 
 REPORT_FORMATS = ("csv", "xlsx", *_plots.PLOT_FORMATS)
-_OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
+_OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help", "known-at", "filled-by"})
 
 
 @cli.command("publish")
@@ -1033,7 +1033,12 @@ def _write_bytes(target: str, data: bytes) -> None:
 
 
 def _run_report(
-    ctx: click.Context, report: _Report, options: dict[str, str | None], fmt: str | None, output: str | None
+    ctx: click.Context,
+    report: _Report,
+    options: dict[str, str | None],
+    fmt: str | None,
+    output: str | None,
+    filled_by: str | None = None,
 ) -> None:
     suffix = Path(output).suffix.lower().lstrip(".") if output and output != "-" else ""
     fmt = fmt or (suffix if suffix in REPORT_FORMATS else "csv")
@@ -1041,7 +1046,10 @@ def _run_report(
         raise click.UsageError(
             f"{report.name} is a table: --format csv or xlsx (plots: {', '.join(sorted(_plots.PLOTTABLE))})", ctx
         )
-    table = report.build(open_views(ctx), options)
+    views = open_views(ctx)
+    # Checked here, so a typo is an error before any report reads the views as of it.
+    position = min(views.position_at(options.get("known-at")), views.app.position())
+    table = report.build(views, options)
     if fmt == "csv":
         if output in (None, "-"):
             _write_report_csv(table, sys.stdout)
@@ -1058,7 +1066,7 @@ def _run_report(
         target = output or f"{report.name}.{fmt}"
         if fmt == "xlsx":
             buffer = _io.BytesIO()
-            _publish.write_xlsx(table, buffer)
+            _publish.write_xlsx(table, buffer, filled_by=filled_by, notes=(f"本表据账本前 {position} 条记录生成。",))
             _write_bytes(target, buffer.getvalue())
         else:
             _write_bytes(target, _plots.render(table, fmt, fallback_title=report.name))
@@ -1086,6 +1094,16 @@ def _report_command(report: _Report) -> click.Command:
     formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")
     params.append(
         click.Option(
+            ["--known-at", "known_at"],
+            metavar="POSITION|TIMESTAMP",
+            help="as the ledger knew it then: a log position or an ISO timestamp (default: everything recorded)",
+        )
+    )
+    params.append(
+        click.Option(["--filled-by", "filled_by"], metavar="NAME", help="填报人: the name written on the form (xlsx)")
+    )
+    params.append(
+        click.Option(
             ["--format", "fmt"],
             type=click.Choice(formats),
             help="csv (programs; the main table), xlsx (the official form's layout, one sheet per part)"
@@ -1101,9 +1119,12 @@ def _report_command(report: _Report) -> click.Command:
         )
     )
 
-    def run(fmt: str | None, output: str | None, **values: str | None) -> None:
+    def run(
+        fmt: str | None, output: str | None, known_at: str | None, filled_by: str | None, **values: str | None
+    ) -> None:
         options = {dests[key]: value for key, value in values.items()}
-        _run_report(click.get_current_context(), report, options, fmt, output)
+        options["known-at"] = known_at
+        _run_report(click.get_current_context(), report, options, fmt, output, filled_by)
 
     text = report.title + (f" ({report.article})" if report.article else "")
     return click.Command(report.name, callback=run, params=params, help=text, short_help=report.title)
