@@ -366,6 +366,8 @@ def _filing_row(f: FilingRow, tech: Any, href: str) -> dict[str, Any]:
         "notice_until": _iso(f.notice_until),
         "decisions": ", ".join(f.decisions),
         "search": f"{f.institution_name} {f.city} {tech_fields['code']} {tech_fields['name']} {f.authority or ''}",
+        # Where the filings list shows it: its technology's section while in force, else the halted.
+        "listed_at": tech_fields["anchor"] if f.status in ACTIVE else "halted",
     }
 
 
