@@ -107,7 +107,7 @@ def test_filings_sections_are_anchored_by_code(demo: tuple[Run, Path]) -> None:
 def test_anchors_survive_a_technology_added_before_them(demo: tuple[Run, Path], tmp_path: Path) -> None:
     """A new catalogue entry that sorts first, and a filing for it, leave every earlier anchor
     pointing at the same technology (a bookmark keeps working)."""
-    run, before_site = demo
+    _, before_site = demo
     db = tmp_path / "l.sqlite"
     fresh = _runner(db)
     fresh("demo")
@@ -173,20 +173,25 @@ def test_catalogue_links_to_the_institutions_filed_and_back(demo: tuple[Run, Pat
     _, site = demo
     inst = f"institutions/{slug(XIANGJIANG)}.html"
     catalog = (site / "hunan/catalog.html").read_text(encoding="utf-8")
-    row = catalog[catalog.index('<tr id="hunan-S14"') : catalog.index("</tr>", catalog.index('<tr id="hunan-S14"'))]
+    row = _row(catalog, "hunan-S14")
     assert f'href="{inst}">湘江示范医院</a>' in row  # the hospital filed for it
     assert 'href="filings.html#hunan-S14"' in row  # and the whole list
-    unfiled = catalog[catalog.index('<tr id="hunan-S01"') : catalog.index("</tr>", catalog.index('<tr id="hunan-S01"'))]
+    unfiled = _row(catalog, "hunan-S01")
     assert "institutions/" not in unfiled and "filings.html" not in unfiled
     assert 'href="catalog.html#hunan-S14"' in (site / "hunan/filings.html").read_text(encoding="utf-8")  # back
     page = (site / "hunan" / inst).read_text(encoding="utf-8")
     assert 'href="../filings.html#hunan-S14"' in page and 'href="../catalog.html#hunan-S14"' in page
     national = (site / "national/catalog.html").read_text(encoding="utf-8")
-    g10 = national[
+    g10 = _row(national, "national-G10")
         national.index('<tr id="national-G10"') : national.index("</tr>", national.index('<tr id="national-G10"'))
     ]
     assert 'href="../hunan/filings.html#national-G10">湖南省 1 家' in g10
     assert 'href="../chongqing/filings.html#national-G10">重庆市 1 家' in g10
+
+
+def _row(html: str, anchor: str) -> str:
+    start = html.index(f'<tr id="{anchor}"')
+    return html[start : html.index("</tr>", start)]
 
 
 def test_every_link_within_the_site_reaches_its_page_and_anchor(demo: tuple[Run, Path]) -> None:
