@@ -943,7 +943,7 @@ def _read_bundle(path: str) -> bytes:
 # ------------------------------------------------------------------------------------------
 
 
-# --- publishing (issue 7): the public site, and reports as spreadsheets and plots -----------
+# --- publishing: the public site, and reports as spreadsheets and plots ---------------------
 # BEGIN publish commands: everything from here to the END line is projections.publish's CLI.
 
 import io as _io  # noqa: E402

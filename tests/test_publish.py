@@ -1,4 +1,4 @@
-"""Publishing (issue 7): the public site, reports as XLSX/CSV, and the filings-over-time plot.
+"""Publishing: the public site, reports as XLSX/CSV, and the filings-over-time plot.
 
 Each test drives ``ledger`` in-process on the demo ledger, as a new user would (``ledger demo &&
 ledger publish --out site``). The site implements the disclosure duties — filings per restricted
