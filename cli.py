@@ -975,8 +975,10 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
 
     Per province: the catalogue in force, the institutions filed per restricted technology,
     suspended and stopped uses, training bases and certified trainees; per institution its
-    院务公开 page. Pages name physicians, never their licence numbers, and publish no case
-    reference. Each page is stamped with the ledger position, the as-of date and the latest
+    院务公开 page. Lists can be searched and filtered by technology, city and institution name
+    (a small script served with the site), and each technology has a stable anchor by its code
+    (filings.html#hunan-S14). Pages name physicians, never their licence numbers, and publish no
+    case reference. Each page is stamped with the ledger position, the as-of date and the latest
     signed checkpoint; the same ledger and --as-of give the same bytes.
 
     The site is written into a new folder beside --out and swapped in whole (--out is a link
@@ -1159,7 +1161,9 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 
     `ledger report --list` shows every report (built-in and plugins'); each report's own
     options follow its name, e.g. `ledger report hunan-filing-summary --half 2019H1 --format xlsx
-    -o summary.xlsx` or `ledger report filings-over-time --province hunan --format png`.
+    -o summary.xlsx --filled-by 王晓梅` or `ledger report filings-over-time --province hunan --format
+    png`. Every report takes --known-at (as the ledger stood then, e.g. to reprint a form as
+    first filed); xlsx sheets print on A4 landscape, one page wide, with the form's 注.
     """
     if ctx.invoked_subcommand is not None and not list_reports:
         return
