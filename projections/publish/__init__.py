@@ -18,8 +18,9 @@ served beside the pages for search and filters (the pages read whole without it)
     manifest.json                   marks the folder as a site this command wrote; lists its files
 
 The modules: ``folder`` (the atomic, confined swap-in, docs/publishing.md), ``naming`` (page
-names), ``render`` (the stamp, templates, redaction), ``pages`` (what each page shows) and
-``spreadsheets`` (``write_xlsx``).
+names), ``render`` (the stamp, templates, redaction), ``pages`` (what each page shows, anchors by
+technology code, the links between catalogue and filings), ``order`` (pinyin order) and
+``spreadsheets`` (``write_xlsx``: the official form's layout, print setup, 填报人, 注, nil returns).
 
 What is never published: physicians' licence numbers (they are not in any page nor in any URL;
 pages name physicians only), case references (cases are published as counts), free-text reasons
