@@ -317,6 +317,8 @@ def test_search_by_institution_name(site_url: str, tmp_path: Path) -> None:
     assert page["count"] == f"显示 {len(page['rows'])} / 7 条"
     assert page["search"] == "?q=湘东"  # the address holds the search: it can be shared
     assert _probe(tmp_path, f"{site_url}/hunan/filings.html", fields={"q": "不存在的医院"})["rows"] == []
+    garbled = _probe(tmp_path, f"{site_url}/hunan/filings.html?q=%E6%B9&city=%ZZ")  # a cut-off address
+    assert garbled["form_shown"] and len(garbled["rows"]) == 7
 
 
 def test_filter_by_technology_and_city_from_the_address(site_url: str, tmp_path: Path) -> None:

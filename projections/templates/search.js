@@ -53,15 +53,18 @@
     }
   }
 
+  function decode(text) {
+    try { return decodeURIComponent(text.replace(/\+/g, " ")); } catch (e) { return ""; }
+  }
+
   function restore() {
     var query = window.location.search.replace(/^\?/, "");
     if (!query) { return; }
     query.split("&").forEach(function (pair) {
       var at = pair.indexOf("=");
-      var name = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
-      var value = at < 0 ? "" : decodeURIComponent(pair.slice(at + 1).replace(/\+/g, " "));
+      var name = decode(at < 0 ? pair : pair.slice(0, at));
       var f = fields.indexOf(name) >= 0 ? field(name) : null;
-      if (f) { f.value = value; }
+      if (f) { f.value = at < 0 ? "" : decode(pair.slice(at + 1)); }
     });
   }
 
