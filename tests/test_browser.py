@@ -97,6 +97,7 @@ PROBE_JS = r"""
     count: form ? form.querySelector(".filter-count").textContent : null,
     rows: all("[data-text]").filter(shown).map(function (r) { return r.getAttribute("data-text"); }),
     sections: all("section[id]").filter(shown).map(function (s) { return s.id; }),
+    toc: all("nav.toc a").filter(shown).map(function (a) { return a.hash; }),
     target: target ? target.id : null,
     target_top: target ? target.getBoundingClientRect().top : null,
     scrolled: window.scrollY,
@@ -314,6 +315,7 @@ def test_search_by_institution_name(site_url: str, tmp_path: Path) -> None:
     assert page["form_shown"]
     assert page["rows"] and all("湘东示范医院" in r for r in page["rows"])
     assert page["sections"] == ["hunan-S03"]  # the other technologies' sections are hidden
+    assert page["toc"] == ["#hunan-S03"]  # and their links above the list
     assert page["count"] == f"显示 {len(page['rows'])} / 7 条"
     assert page["search"] == "?q=湘东"  # the address holds the search: it can be shared
     assert _probe(tmp_path, f"{site_url}/hunan/filings.html", fields={"q": "不存在的医院"})["rows"] == []

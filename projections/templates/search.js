@@ -8,6 +8,7 @@
   if (!form) { return; }
   var rows = Array.prototype.slice.call(document.querySelectorAll("[data-text]"));
   var groups = Array.prototype.slice.call(document.querySelectorAll("[data-filter-group]"));
+  var toc = Array.prototype.slice.call(document.querySelectorAll("nav.toc a"));
   var count = form.querySelector(".filter-count");
   var fields = ["q", "tech", "city"];
 
@@ -40,6 +41,10 @@
     });
     groups.forEach(function (group) {
       group.hidden = group.querySelector("[data-text]:not([hidden])") === null;
+    });
+    toc.forEach(function (link) {
+      var section = document.getElementById(decodeURIComponent(link.hash.slice(1)));
+      link.hidden = section !== null && section.hidden;
     });
     if (count) { count.textContent = "显示 " + shown + " / " + rows.length + " 条"; }
     var params = [];
