@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,20 @@ def test_plot_warns_when_no_cjk_font_is_installed(
     with caplog.at_level(logging.WARNING, logger="projections.plots"):
         demo("report", "filings-over-time", "--province", "hunan", "-o", str(tmp_path / "q.svg"))
     assert caplog.records == []
+
+
+@pytest.mark.slow
+def test_a_bad_known_at_fails_in_a_real_process_and_writes_nothing(demo: Run, tmp_path: Path) -> None:
+    """Exit code 5 and one line saying which option and why: no traceback, no half-written form."""
+    ledger = Path(sys.executable).parent / "ledger"
+    out = tmp_path / "s.xlsx"
+    args = ["report", "hunan-filing-summary", "--half", "2019H1", "--known-at", "last tuesday", "-o", str(out)]
+    done = subprocess.run(
+        [str(ledger), "--db", str(tmp_path / "l.sqlite"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 5, done.stderr
+    assert "--known-at takes a position or an ISO timestamp" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
