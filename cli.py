@@ -1129,7 +1129,7 @@ def _read_bundle(path: str) -> bytes:
 # ------------------------------------------------------------------------------------------
 
 
-# --- publishing (issue 7): the public site, and reports as spreadsheets and plots -----------
+# --- publishing: the public site, and reports as spreadsheets and plots ---------------------
 # BEGIN publish commands: everything from here to the END line is projections.publish's CLI.
 
 import io as _io  # noqa: E402
@@ -1141,7 +1141,7 @@ from projections.reports import Report as _Report  # noqa: E402
 from projections.reports import Table as _Table  # noqa: E402
 
 REPORT_FORMATS = ("csv", "xlsx", *_plots.PLOT_FORMATS)
-_OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help"})
+_OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help", "known-at", "filled-by"})
 
 
 @cli.command("publish")
@@ -1165,8 +1165,10 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
 
     Per province: the catalogue in force, the institutions filed per restricted technology,
     suspended and stopped uses, training bases and certified trainees; per institution its
-    院务公开 page. Pages name physicians, never their licence numbers, and publish no case
-    reference. Each page is stamped with the ledger position, the as-of date and the latest
+    院务公开 page. Lists can be searched and filtered by technology, city and institution name
+    (a small script served with the site), and each technology has a stable anchor by its code
+    (filings.html#hunan-S14). Pages name physicians, never their licence numbers, and publish no
+    case reference. Each page is stamped with the ledger position, the as-of date and the latest
     signed checkpoint; the same ledger and --as-of give the same bytes.
 
     The site is written into a new folder beside --out and swapped in whole (--out is a link
@@ -1223,7 +1225,12 @@ def _write_bytes(target: str, data: bytes) -> None:
 
 
 def _run_report(
-    ctx: click.Context, report: _Report, options: dict[str, str | None], fmt: str | None, output: str | None
+    ctx: click.Context,
+    report: _Report,
+    options: dict[str, str | None],
+    fmt: str | None,
+    output: str | None,
+    filled_by: str | None = None,
 ) -> None:
     suffix = Path(output).suffix.lower().lstrip(".") if output and output != "-" else ""
     fmt = fmt or (suffix if suffix in REPORT_FORMATS else "csv")
@@ -1231,7 +1238,10 @@ def _run_report(
         raise click.UsageError(
             f"{report.name} is a table: --format csv or xlsx (plots: {', '.join(sorted(_plots.PLOTTABLE))})", ctx
         )
-    table = report.build(open_views(ctx), options)
+    views = open_views(ctx)
+    # Checked here, so a typo is an error before any report reads the views as of it.
+    position = min(views.position_at(options.get("known-at")), views.app.position())
+    table = report.build(views, options)
     if fmt == "csv":
         if output in (None, "-"):
             _write_report_csv(table, sys.stdout)
@@ -1248,7 +1258,7 @@ def _run_report(
         target = output or f"{report.name}.{fmt}"
         if fmt == "xlsx":
             buffer = _io.BytesIO()
-            _publish.write_xlsx(table, buffer)
+            _publish.write_xlsx(table, buffer, filled_by=filled_by, notes=(f"本表据账本前 {position} 条记录生成。",))
             _write_bytes(target, buffer.getvalue())
         else:
             _write_bytes(target, _plots.render(table, fmt, fallback_title=report.name))
@@ -1281,6 +1291,16 @@ def _report_command(report: _Report) -> click.Command:
     formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")
     params.append(
         click.Option(
+            ["--known-at", "known_at"],
+            metavar="POSITION|TIMESTAMP",
+            help="as the ledger knew it then: a log position or an ISO timestamp (default: everything recorded)",
+        )
+    )
+    params.append(
+        click.Option(["--filled-by", "filled_by"], metavar="NAME", help="填报人: the name written on the form (xlsx)")
+    )
+    params.append(
+        click.Option(
             ["--format", "fmt"],
             type=click.Choice(formats),
             help="csv (programs; the main table), xlsx (the official form's layout, one sheet per part)"
@@ -1296,9 +1316,12 @@ def _report_command(report: _Report) -> click.Command:
         )
     )
 
-    def run(fmt: str | None, output: str | None, **values: str | None) -> None:
+    def run(
+        fmt: str | None, output: str | None, known_at: str | None, filled_by: str | None, **values: str | None
+    ) -> None:
         options = {dests[key]: value for key, value in values.items()}
-        _run_report(click.get_current_context(), report, options, fmt, output)
+        options["known-at"] = known_at
+        _run_report(click.get_current_context(), report, options, fmt, output, filled_by)
 
     text = report.title + (f" ({report.article})" if report.article else "")
     return click.Command(report.name, callback=run, params=params, help=text, short_help=report.title)
@@ -1333,7 +1356,9 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 
     `ledger report --list` shows every report (built-in and plugins'); each report's own
     options follow its name, e.g. `ledger report hunan-filing-summary --half 2019H1 --format xlsx
-    -o summary.xlsx` or `ledger report filings-over-time --province hunan --format png`.
+    -o summary.xlsx --filled-by 王晓梅` or `ledger report filings-over-time --province hunan --format
+    png`. Every report takes --known-at (as the ledger stood then, e.g. to reprint a form as
+    first filed); xlsx sheets print on A4 landscape, one page wide, with the form's 注.
     """
     if ctx.invoked_subcommand is not None and not list_reports:
         return

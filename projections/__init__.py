@@ -10,6 +10,7 @@ from projections.clock import Clock, filing_clock
 from projections.commandline import FORMATS, format_option, open_app, open_views, option_day, parse_day, time_options
 from projections.facts import Facts, Standing, Use
 from projections.findings import Deadline, Finding, Rule, Severity
+from projections.ordering import pinyin_key
 from projections.output import emit
 from projections.replay import Resolved, resolve
 from projections.reports import Column, Option, Report, Table
@@ -60,6 +61,7 @@ __all__ = [
     "open_views",
     "option_day",
     "parse_day",
+    "pinyin_key",
     "resolve",
     "time_options",
 ]

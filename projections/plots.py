@@ -14,15 +14,16 @@ SVG it is drawn by ``render`` with matplotlib. The counts come from a province's
 
 Output is deterministic (no timestamp in the SVG, a fixed hash salt for its ids), and Chinese
 labels are used only where a CJK font is installed; elsewhere the axes are labelled in English
-rather than drawn as empty boxes.
+rather than drawn as empty boxes, and ``render`` warns (on stderr, through logging) that it did.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
@@ -31,7 +32,9 @@ from ledger.errors import ConfigurationError, LedgerError
 from projections.reports import Column, Option, Report, Table
 
 if TYPE_CHECKING:
-    from projections.views import Views
+    from projections.views import TrailEntry, Views
+
+log = logging.getLogger(__name__)
 
 PLOT_FORMATS = ("png", "svg")
 SUSPENSION_KINDS = ("use.suspended", "use.stopped")
@@ -53,6 +56,9 @@ CJK_FONTS = (
     "Arial Unicode MS",
 )
 """Fonts with the glyphs of simplified Chinese, in order of preference."""
+NO_CJK_FONT = (
+    "warning: no font with Chinese glyphs is installed (e.g. Debian's fonts-noto-cjk); the plot is labelled in English"
+)
 
 COLUMNS = (
     Column("月份", "month", number_format="@", width=10),
@@ -107,46 +113,17 @@ def build_filings_over_time(views: Views, options: Mapping[str, str | None]) -> 
     except ValueError:
         msg = f"--as-of takes YYYY-MM-DD, got {as_of_text!r}"
         raise ConfigurationError(msg) from None
-    trail = views.trail(province=j.code, as_of=as_of)
-    retracted: set[str] = set()
-    for e in trail.entries:
-        if e.kind == "decision.retracted":
-            try:
-                target = views.app.decision(e.decision_id).record.fields.get("retracts")
-            except LedgerError:
-                continue
-            if isinstance(target, str):
-                retracted.add(target)
-    filings: Counter[str] = Counter()
-    suspensions: Counter[str] = Counter()
-    findings: Counter[str] = Counter()
-    for e in trail.entries:
-        if e.decision_id in retracted:
-            continue
-        if e.kind in SUSPENSION_KINDS:
-            suspensions[e.effective.strftime("%Y-%m")] += 1
-    for f in trail.findings:
-        findings[f.effective.strftime("%Y-%m")] += 1
-    # Filings as the standing of each use has them (projections.standing): a completion counts when
-    # it filed a live submission, not one void for want of it (MTM-2018#11).
-    position = views.position_at(None)
-    for institution in sorted({e.institution for e in trail.entries if e.institution}):
-        facts = views.facts_for(institution, as_of=as_of, known_at=position)
-        for key in facts.uses:
-            for state in facts.use_states(key):
-                r = state.decision.record
-                if r.kind == "filing.completed" and not state.unbacked:
-                    filings[r.effective.strftime("%Y-%m")] += 1
-    seen = sorted({*filings, *suspensions, *findings})
-    start_text, end_text = _option(options, "from"), _option(options, "to")
-    end = _month(end_text, "to") if end_text else (as_of.year, as_of.month)
-    if start_text:
-        start = _month(start_text, "from")
-    elif seen:
-        start = _month(seen[0], "from")
-    else:
-        start = end
-    months = _months(start, end)
+    position = views.position_at(_option(options, "known-at"))
+    trail = views.trail(province=j.code, as_of=as_of, known_at=position)
+    retracted = _retracted(views, trail.entries)
+    suspensions = Counter(
+        e.effective.strftime("%Y-%m")
+        for e in trail.entries
+        if e.kind in SUSPENSION_KINDS and e.decision_id not in retracted
+    )
+    findings = Counter(f.effective.strftime("%Y-%m") for f in trail.findings)
+    filings = _filings(views, {e.institution for e in trail.entries if e.institution}, as_of, position)
+    months = _period(options, as_of, sorted({*filings, *suspensions, *findings}))
     rows = [{"month": m, "filings": filings[m], "suspensions": suspensions[m], "findings": findings[m]} for m in months]
     title = f"{j.name}限制类技术备案、暂停和发现问题（按月）"
     return Table(
@@ -160,6 +137,47 @@ def build_filings_over_time(views: Views, options: Mapping[str, str | None]) -> 
             "发现问题：由规则从决定推导",
         ),
     )
+
+
+def _retracted(views: Views, entries: Iterable[TrailEntry]) -> set[str]:
+    """The decisions the trail's retractions withdrew: they count for nothing."""
+    retracted: set[str] = set()
+    for e in entries:
+        if e.kind == "decision.retracted":
+            try:
+                target = views.app.decision(e.decision_id).record.fields.get("retracts")
+            except LedgerError:
+                continue
+            if isinstance(target, str):
+                retracted.add(target)
+    return retracted
+
+
+def _filings(views: Views, institutions: Iterable[str], as_of: date, position: int) -> Counter[str]:
+    """Filings per month as the standing of each use has them (projections.standing): a completion
+    counts when it filed a live submission, not one void for want of it (MTM-2018#11)."""
+    filings: Counter[str] = Counter()
+    for institution in sorted(institutions):
+        facts = views.facts_for(institution, as_of=as_of, known_at=position)
+        for key in facts.uses:
+            for state in facts.use_states(key):
+                r = state.decision.record
+                if r.kind == "filing.completed" and not state.unbacked:
+                    filings[r.effective.strftime("%Y-%m")] += 1
+    return filings
+
+
+def _period(options: Mapping[str, str | None], as_of: date, seen: list[str]) -> list[str]:
+    """The months plotted: ``--from``/``--to``, by default the first month with a count to ``as_of``'s."""
+    start_text, end_text = _option(options, "from"), _option(options, "to")
+    end = _month(end_text, "to") if end_text else (as_of.year, as_of.month)
+    if start_text:
+        start = _month(start_text, "from")
+    elif seen:
+        start = _month(seen[0], "from")
+    else:
+        start = end
+    return _months(start, end)
 
 
 FILINGS_OVER_TIME = Report(
@@ -203,6 +221,8 @@ def render(table: Table, fmt: str, *, fallback_title: str = "") -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     font = cjk_font()
+    if font is None:
+        log.warning(NO_CJK_FONT)
     x_column, *series = table.columns
     series = series or [x_column]
     months = [str(r.get(x_column.key, "")) for r in table.rows]

@@ -36,6 +36,8 @@ class Table:
     """Lines above the column headings (the form's title, the reporting unit, the period)."""
     sheets: Mapping[str, Table] = field(default_factory=dict)
     """Further sheets (e.g. one per city); CSV writes only the main table."""
+    notes: Sequence[str] = ()
+    """The form's notes (注), printed below its rows in a spreadsheet."""
 
 
 @dataclass(frozen=True)

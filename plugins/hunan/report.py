@@ -18,7 +18,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ledger import ConfigurationError
-from projections import Column, Option, Report, Table
+from projections import Column, Option, Report, Table, pinyin_key
 
 if TYPE_CHECKING:
     from projections import FilingRow, Views
@@ -32,6 +32,10 @@ FORM_COLUMNS = (
     Column("备案机关", "authority", width=26),
 )
 CITY_COLUMN = Column("市州", "city", width=10)
+NOTES = (
+    "备案时间为备案机关完成备案之日，按YYYYMMDD填写。",
+    "本期无备案的市州亦应报送本表，注明本期无备案（零报告）。",
+)
 _HALF = re.compile(r"\A(\d{4})H([12])\Z")
 
 
@@ -69,23 +73,27 @@ def build_filing_summary(views: Views, options: Mapping[str, str | None]) -> Tab
     """The annex-5 summary for ``--half`` (and, with ``--city``, one 市州 only)."""
     start, end = half_year(_option(options, "half"))
     city = _option(options, "city")
+    known_at = _option(options, "known-at")
     filings = [
         f
-        for f in views.filings(province="hunan", as_of=end)
+        for f in views.filings(province="hunan", as_of=end, known_at=known_at)
         if f.filed_on is not None and start <= f.filed_on <= end and (city is None or f.city == city)
     ]
     rows = sorted(
         (_row(f) for f in filings),
-        key=lambda r: (r["city"], r["filed_on"], r["institution_name"], r["code"]),
+        key=lambda r: (pinyin_key(r["city"]), r["filed_on"], r["institution_name"], r["code"]),
     )
+    # Every 市州 files, a nil return too: one sheet per city with institutions, in pinyin order.
+    cities = {city} if city else {i.city for i in views.institutions("hunan", as_of=end, known_at=known_at)}
     period = f"统计期间：{start:%Y年%m月%d日}至{end:%Y年%m月%d日}（{'1-6月' if start.month == 1 else '7-12月'}）"
     sheets = {}
-    for name in sorted({r["city"] for r in rows}):
+    for name in sorted({r["city"] for r in rows} | cities, key=pinyin_key):
         sheets[name] = Table(
             title=f"{TITLE}（{name}）",
             columns=FORM_COLUMNS,
             rows=[r for r in rows if r["city"] == name],
             header_lines=(TITLE, f"市州（公章）：{name}    填报人：", period),
+            notes=NOTES,
         )
     return Table(
         title=TITLE,
@@ -93,6 +101,7 @@ def build_filing_summary(views: Views, options: Mapping[str, str | None]) -> Tab
         rows=rows,
         header_lines=(TITLE, f"市州（公章）：{city or '全省各市州'}    填报人：", period),
         sheets=sheets,
+        notes=NOTES,
     )
 
 

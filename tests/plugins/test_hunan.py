@@ -414,13 +414,14 @@ def test_hn2018_annex5_filing_summary_2019h1(views: Any) -> None:
     assert [
         (r["city"], r["institution_name"], r["code"], r["technology_name"], r["filed_on"], r["authority"])
         for r in table.rows
-    ] == [
-        ("株洲市", "湘东示范医院", "S03", "三级及以上消化内镜诊疗技术", "20190415", "株洲市卫生健康委员会"),
+    ] == [  # cities in pinyin order: changsha, zhuzhou
         ("长沙市", "湘江示范医院", "G10", "肿瘤消融治疗技术", "20190130", "长沙市卫生健康委员会"),
         ("长沙市", "湘江示范医院", "S14", "人工关节置换技术", "20190528", "长沙市卫生健康委员会"),
         ("长沙市", "星城示范妇幼保健院", "S27", "绒毛、脐血、羊水穿刺、细胞学诊断", "20190610", "长沙市卫生健康委员会"),
+        ("株洲市", "湘东示范医院", "S03", "三级及以上消化内镜诊疗技术", "20190415", "株洲市卫生健康委员会"),
     ]
-    assert list(table.sheets) == ["株洲市", "长沙市"]
+    assert list(table.sheets) == ["长沙市", "湘潭市", "株洲市"]  # 湘潭市: a nil return
+    assert table.sheets["湘潭市"].rows == []
     changsha = table.sheets["长沙市"]
     assert [c.name for c in changsha.columns] == ["医疗机构名称", "技术编号", "技术名称", "备案时间", "备案机关"]
     assert "市州（公章）：长沙市" in changsha.header_lines[1] and "填报人" in changsha.header_lines[1]
@@ -430,8 +431,8 @@ def test_hn2018_annex5_filing_summary_2019h1(views: Any) -> None:
 def test_hn2018_annex5_filing_summary_2019h2_and_one_city(views: Any) -> None:
     table = FILING_SUMMARY.build(views, {"half": "2019H2"})
     assert [(r["institution_name"], r["code"], r["filed_on"], r["authority"]) for r in table.rows] == [
-        ("莲城示范医院", "S19", "20190816", "湘潭市卫生健康委员会"),  # 湘潭市 sorts before 长沙市
-        ("湘江示范医院", "S19", "20190710", "长沙市卫生健康委员会"),
+        ("湘江示范医院", "S19", "20190710", "长沙市卫生健康委员会"),  # changsha before xiangtan (pinyin)
+        ("莲城示范医院", "S19", "20190816", "湘潭市卫生健康委员会"),
     ]
     xiangtan = FILING_SUMMARY.build(views, {"half": "2019H2", "city": "湘潭市"})
     assert [r["institution_name"] for r in xiangtan.rows] == ["莲城示范医院"]
