@@ -338,14 +338,41 @@ def record_command(
         click.echo(f"{decision_id} is already in the ledger with the same content")
 
 
+def paging_options(f: F) -> F:
+    """``--from-position`` and ``--limit``: a page of the log, by position (streamed either way)."""
+    f = click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")(f)
+    return click.option(
+        "--from-position",
+        "from_position",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="start at log position N (the next page: the last position shown + 1)",
+    )(f)
+
+
 @cli.command("export")
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="file to write (default stdout)"
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines: one decision a line, as imported",
+)
+@paging_options
 @click.pass_context
-def export_command(ctx: click.Context, output: IO[str]) -> None:
-    """Write the whole log as a decision file that re-imports to the same ledger."""
-    for record in open_app(ctx).export():
+def export_command(ctx: click.Context, output: IO[str], fmt: str, from_position: int, limit: int | None) -> None:
+    """Write the log as a decision file that re-imports to the same ledger (streamed, page by page).
+
+    Example: ledger export -o all.jsonl; the next 1000 after position 5000: ledger export
+    --from-position 5001 --limit 1000
+    """
+    for record in queries.export(open_app(ctx), from_position=from_position, limit=limit):
         output.write(record.to_json() + "\n")
 
 
@@ -359,8 +386,15 @@ def _jurisdiction_names(code: str) -> list[str]:
 @click.option("--jurisdiction", help="national, a province code (hunan) or name (湖南省)")
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
-@click.option("--limit", type=click.IntRange(min=1))
-@format_option
+@paging_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "jsonl"]),
+    default="table",
+    show_default=True,
+    help="table for people; json, jsonl (one decision a line) or csv for programs, streamed",
+)
 @click.pass_context
 def log_command(
     ctx: click.Context,
@@ -369,20 +403,25 @@ def log_command(
     jurisdiction: str | None,
     date_from: str | None,
     date_to: str | None,
+    from_position: int,
     limit: int | None,
     fmt: str,
 ) -> None:
-    """The decisions in record order, filtered."""
-    section = queries.log(
+    """The decisions in record order, filtered; json, jsonl and csv stream page by page.
+
+    Example: ledger log --jurisdiction hunan --from-position 1001 --limit 1000 --format jsonl
+    """
+    rows = queries.log_rows(
         open_app(ctx),
         subject=subject,
         kinds=kinds,
         jurisdiction=jurisdiction,
         date_from=_date_option(date_from, "--from"),
         date_to=_date_option(date_to, "--to"),
+        from_position=from_position,
         limit=limit,
     )
-    emit(section.rows, section.columns, fmt)
+    emit(rows, queries.LOG_COLUMNS, fmt)
 
 
 def _date_option(value: str | None, name: str) -> date | None:
@@ -459,34 +498,59 @@ def catalog_command(
     emit(section.rows, section.columns, fmt)
 
 
+def section_option(f: F) -> F:
+    return click.option(
+        "--section",
+        metavar="NAME",
+        help="only this table (one of the command's sections); --format csv needs it when several would print",
+    )(f)
+
+
 @cli.command("disclosure")
 @click.option("--province", help="a province code (hunan)")
 @click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
+@section_option
 @click.pass_context
 def disclosure_command(
-    ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
+    ctx: click.Context,
+    province: str | None,
+    institution: str | None,
+    as_of: str | None,
+    known_at: str | None,
+    fmt: str,
+    section: str | None,
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
     (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
     result = queries.disclosure(
         open_views(ctx), province, institution, as_of=_date_option(as_of, "--as-of"), known_at=known_at
     )
-    _emit_sections(result, fmt)
+    _emit_sections(result, fmt, section)
 
 
-def _emit_sections(result: queries.Sections, fmt: str) -> None:
-    """Several tables: one JSON object by section name, or each shown section in turn."""
+def _emit_sections(result: queries.Sections, fmt: str, section: str | None = None) -> None:
+    """Several tables: one JSON object by section name, or each shown section in turn. A CSV
+    holds one table (one header row): several would need ``--section`` to choose."""
+    if section is not None:
+        if section not in result.names:
+            msg = f"no section {section!r} here; sections: {', '.join(result.names)}"
+            raise click.BadParameter(msg, param_hint="--section")
+        result = result.only(section)
+    elif fmt == "csv" and sum(s.shown for s in result.sections) > 1:
+        shown = ", ".join(s.name for s in result.sections if s.shown)
+        msg = f"--format csv writes one table: choose it with --section ({shown})"
+        raise click.UsageError(msg)
     if fmt == "json":
         click.echo(canonical.dumps(result.to_json()))
         return
-    for i, section in enumerate(result.sections):
-        if not section.shown:
+    for i, table in enumerate(result.sections):
+        if not table.shown:
             continue
         if fmt == "table":
-            click.echo(("\n" if i else "") + f"{section.title}:")
-        emit(section.rows, section.columns, fmt)
+            click.echo(("\n" if i else "") + f"{table.title}:")
+        emit(table.rows, table.columns, fmt)
 
 
 @cli.command("trail")
@@ -497,6 +561,7 @@ def _emit_sections(result: queries.Sections, fmt: str) -> None:
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
+@section_option
 @click.pass_context
 def trail_command(
     ctx: click.Context,
@@ -508,6 +573,7 @@ def trail_command(
     as_of: str | None,
     known_at: str | None,
     fmt: str,
+    section: str | None = None,
 ) -> None:
     """Every decision about a subject in effective-date order with its basis, and the findings."""
     result = queries.trail(
@@ -520,7 +586,7 @@ def trail_command(
         as_of=_date_option(as_of, "--as-of"),
         known_at=known_at,
     )
-    _emit_sections(result, fmt)
+    _emit_sections(result, fmt, section)
 
 
 @cli.command("rebuild")

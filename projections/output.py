@@ -18,7 +18,7 @@ import csv
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import IO, Any
@@ -104,13 +104,19 @@ def safe_csv(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: IO[str] | None = None) -> None:
-    """Print ``rows`` as a table (people), JSON Lines-free JSON array, or CSV (programs)."""
+def emit(rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str, out: IO[str] | None = None) -> None:
+    """Print ``rows`` as a table (people), or a JSON array, JSON Lines or CSV (programs).
+
+    JSON, JSON Lines and CSV are written row by row as ``rows`` yields them: a long log streams
+    in constant memory, its first row out at once. (The JSON array has the bytes of
+    ``canonical.dumps`` of the whole list.) A table needs every row to size its columns."""
     out = out or sys.stdout
-    if fmt == "json":
-        out.write(canonical.dumps([{c: r.get(c) for c in columns} for r in rows]) + "\n")
+    if fmt in ("json", "jsonl"):
+        _emit_json(rows, columns, out, lines=fmt == "jsonl")
         return
     if fmt == "csv":
+        # A byte-order mark wherever a CSV goes (stdout too): a spreadsheet then reads it as UTF-8.
+        out.write("\ufeff")
         # CRLF rows (RFC 4180): a cell holding a bare CR or LF is then quoted, so it cannot end a row
         # and smuggle an unneutralised formula into a new cell.
         writer = csv.writer(out, lineterminator="\r\n")
@@ -118,6 +124,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: 
         for r in rows:
             writer.writerow([safe_csv(cell_text(r.get(c))) for c in columns])
         return
+    rows = list(rows)
     headings = [visible(c) for c in columns]
     cells = [[shown_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([display_width(h)] + [display_width(row[i]) for row in cells]) for i, h in enumerate(headings)]
@@ -131,3 +138,14 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, out: 
         out.write(line(row) + "\n")
     if not rows:
         out.write("(none)\n")
+
+
+def _emit_json(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: IO[str], *, lines: bool) -> None:
+    """Each row as one canonical JSON object: one per line, or the items of one array."""
+    sep, end = ("", "\n") if lines else (",", "")
+    if not lines:
+        out.write("[")
+    for i, r in enumerate(rows):
+        out.write((sep if i else "") + canonical.dumps({c: r.get(c) for c in columns}) + end)
+    if not lines:
+        out.write("]\n")
