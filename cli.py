@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -43,29 +43,15 @@ from ledger.errors import (
 )
 from ledger.plugins import describe, plugin_manager
 from projections import queries
-from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
+from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
+from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
-
-F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "json", "csv")
-
 
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
 _cell = shown_cell
 _safe_csv = safe_csv
-
-
-def format_option(f: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="table for people; json or csv for programs",
-    )(f)
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -123,17 +109,6 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
-
-
-def open_app(ctx: click.Context) -> LedgerApplication:
-    """Open the ledger once per command and close it when the command ends."""
-    obj = ctx.find_root().obj
-    if "app" not in obj:
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        ctx.find_root().call_on_close(app.close)
-    result: LedgerApplication = obj["app"]
-    return result
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -416,17 +391,12 @@ def log_command(
         subject=subject,
         kinds=kinds,
         jurisdiction=jurisdiction,
-        date_from=_date_option(date_from, "--from"),
-        date_to=_date_option(date_to, "--to"),
+        date_from=option_day(date_from, "--from"),
+        date_to=option_day(date_to, "--to"),
         from_position=from_position,
         limit=limit,
     )
     emit(rows, queries.LOG_COLUMNS, fmt)
-
-
-def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.option_day``, the parser every date option uses)."""
-    return option_day(value, name)
 
 
 @cli.command("show")
@@ -464,27 +434,6 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def time_options(f: F) -> F:
-    """``--as-of`` (valid time) and ``--known-at`` (record time), on every view."""
-    f = click.option(
-        "--known-at",
-        "known_at",
-        metavar="POSITION|TIMESTAMP",
-        help="as the ledger knew it then: a log position or an ISO timestamp",
-    )(f)
-    return click.option(
-        "--as-of", "as_of", metavar="YYYY-MM-DD", help="what was in force on that day (default: today)"
-    )(f)
-
-
-def open_views(ctx: click.Context) -> Views:
-    obj = ctx.find_root().obj
-    if "views" not in obj:
-        obj["views"] = Views(open_app(ctx))
-    views: Views = obj["views"]
-    return views
-
-
 @cli.command("catalog")
 @click.option("--province", help="a province code (hunan); national entries only when omitted")
 @time_options
@@ -494,7 +443,7 @@ def catalog_command(
     ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """The catalogue in force: national prohibited and restricted, plus the province's own."""
-    section = queries.catalog(open_views(ctx), province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
+    section = queries.catalog(open_views(ctx), province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
     emit(section.rows, section.columns, fmt)
 
 
@@ -525,7 +474,7 @@ def disclosure_command(
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
     (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
     result = queries.disclosure(
-        open_views(ctx), province, institution, as_of=_date_option(as_of, "--as-of"), known_at=known_at
+        open_views(ctx), province, institution, as_of=option_day(as_of, "--as-of"), known_at=known_at
     )
     _emit_sections(result, fmt, section)
 
@@ -583,7 +532,7 @@ def trail_command(
         physician=physician,
         technology=technology,
         findings_only=findings_only,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
     _emit_sections(result, fmt, section)
@@ -944,7 +893,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     See docs/publishing.md.
     """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of") or date.today()
+    day = option_day(as_of, "--as-of") or date.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(

@@ -23,11 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
-import click
-
 from ledger import canonical
-from ledger.decisions import parse_date
-from ledger.errors import DecisionError, MalformedDecision
 from projections.runner import FOREVER
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -44,28 +40,6 @@ INVISIBLE = re.compile(
 bidi overrides and isolates, zero-width joiners and spaces, the BOM, tags), line and paragraph
 separators (Zl, Zp) and lone surrogates (Cs). A class, not a per-character lookup, so that a
 table of many rows costs one regex scan per cell."""
-
-
-def parse_day(value: str, name: str) -> date:
-    """A day a command's option (``--as-of``, ``--from``) asks about: a real date before
-    ``END_OF_TIME``. Asked as of that day, every view would be empty; it is refused instead.
-    Raises ``MalformedDecision`` naming the option (the command line makes it a usage error)."""
-    day = parse_date(value, name)
-    if day >= END_OF_TIME:
-        msg = f"{value} is the end of time in the views, not a day anything is in force on: give a day before {FOREVER}"
-        raise MalformedDecision(msg, field=name)
-    return day
-
-
-def option_day(value: str | None, name: str) -> date | None:
-    """``parse_day`` for a command's option, the CLI's and plugins' alike: None when not given; a
-    day that cannot be asked about is click's usage error (exit 2), naming the option."""
-    if value is None:
-        return None
-    try:
-        return parse_day(value, name)
-    except DecisionError as e:
-        raise click.BadParameter(e.message, param_hint=name) from None
 
 
 def display_width(text: str) -> int:

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.errors import MalformedDecision
-from projections.output import END_OF_TIME, INVISIBLE, emit, parse_day, visible
+from projections.commandline import parse_day
+from projections.output import END_OF_TIME, INVISIBLE, emit, visible
 
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
