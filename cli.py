@@ -42,7 +42,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, plugin_manager
-from projections import queries
+from projections import i18n, queries
 from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
@@ -99,9 +99,14 @@ class LedgerGroup(click.Group):
     metavar="PATH|URL",
     help=f"The ledger: a SQLite file (default under the user's data folder) or postgresql://… [env {DB_ENV}]",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    help=f"language of tables: zh (default) or en [env {i18n.LANG_ENV}, else LC_ALL/LANG]",
+)
 @click.version_option(package_name="medtech-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, lang: str | None) -> None:
     """An audit ledger of medical-technology regulation in China.
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
@@ -109,6 +114,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    i18n.set_language(lang)
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -396,7 +402,7 @@ def log_command(
         from_position=from_position,
         limit=limit,
     )
-    emit(rows, queries.LOG_COLUMNS, fmt)
+    emit(rows, queries.LOG_COLUMNS, fmt, drop=queries.LOG_DROP)
 
 
 @cli.command("show")
@@ -421,6 +427,7 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         ("version", d.version),
         *d.record.to_json_dict().items(),
     ]
+    out = [(i18n.heading(str(k)), v) for k, v in out]
     width = max(_width(str(k)) for k, _ in out)
     for key, value in out:
         click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
@@ -444,7 +451,7 @@ def catalog_command(
 ) -> None:
     """The catalogue in force: national prohibited and restricted, plus the province's own."""
     section = queries.catalog(open_views(ctx), province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
-    emit(section.rows, section.columns, fmt)
+    emit(section.rows, section.columns, fmt, drop=section.drop)
 
 
 def section_option(f: F) -> F:
@@ -498,8 +505,8 @@ def _emit_sections(result: queries.Sections, fmt: str, section: str | None = Non
         if not table.shown:
             continue
         if fmt == "table":
-            click.echo(("\n" if i else "") + f"{table.title}:")
-        emit(table.rows, table.columns, fmt)
+            click.echo(("\n" if i else "") + f"{i18n.section(table.title)}:")
+        emit(table.rows, table.columns, fmt, drop=table.drop)
 
 
 @cli.command("trail")

@@ -40,6 +40,9 @@ FINDING_COLUMNS = (
     "decisions",
 )
 """A finding names whom it concerns: institution, technology and physician, by key and name."""
+FINDING_DROP = ("decisions", "physician", "institution", "rule", "technology_name", "article")
+ENTRY_DROP = ("basis", "position", "by")
+LOG_DROP = ("recorded_at", "basis", "by", "subject")
 FILING_COLUMNS = (
     "technology",
     "technology_name",
@@ -80,6 +83,8 @@ class Section:
 
     heading: str | None = None
     """What a table for people calls it (default: its name, spaced)."""
+    drop: tuple[str, ...] = ()
+    """The columns a table for people leaves out first when a terminal is too narrow (``output.emit``)."""
 
     @property
     def title(self) -> str:
@@ -161,7 +166,7 @@ def catalog(
         }
         for e in views.catalog(province, as_of=as_of, known_at=known_at)
     ]
-    return Section("catalog", CATALOG_COLUMNS, rows)
+    return Section("catalog", CATALOG_COLUMNS, rows, drop=("decision", "version", "since"))
 
 
 def disclosure(
@@ -188,24 +193,31 @@ def disclosure(
         }
         for f in views.public_filings(province, institution, as_of=as_of, known_at=known_at)
     ]
-    sections = [Section("filings", FILING_COLUMNS, filings)]
+    sections = [Section("filings", FILING_COLUMNS, filings, drop=("authority", "notice_until", "institution", "city"))]
     names = _Names(views, as_of, known_at)
     if institution is None:
         bases = views.training_bases(province, as_of=as_of, known_at=known_at)
-        sections.append(Section("training_bases", TRAINING_BASE_COLUMNS, [vars(b) for b in bases]))
+        sections.append(
+            Section(
+                "training_bases",
+                TRAINING_BASE_COLUMNS,
+                [vars(b) for b in bases],
+                drop=("enrolment_notice", "institution"),
+            )
+        )
         trainees = views.trainees(province, as_of=as_of, known_at=known_at)
-        sections.append(Section("trainees", TRAINEE_COLUMNS, [vars(t) for t in trainees]))
+        sections.append(Section("trainees", TRAINEE_COLUMNS, [vars(t) for t in trainees], drop=("institution",)))
     else:
         own = names.institutions([institution]).get(institution)
         privileges = [
             vars(p) | {"procedures": list(p.procedures), "institution_name": own}
             for p in views.privileges(institution, as_of=as_of, known_at=known_at)
         ]
-        sections.append(Section("privileges", PRIVILEGE_COLUMNS, privileges))
+        sections.append(Section("privileges", PRIVILEGE_COLUMNS, privileges, drop=("institution", "institution_name")))
     counts = views.case_counts(province, institution, as_of=as_of, known_at=known_at)
     called = names.institutions((c.institution for c in counts), province)
     cases = [vars(c) | {"institution_name": called.get(c.institution)} for c in counts]
-    sections.append(Section("cases", CASE_COLUMNS, cases))
+    sections.append(Section("cases", CASE_COLUMNS, cases, drop=("institution",)))
     return Sections(sections)
 
 
@@ -247,8 +259,8 @@ def trail(
     ]
     return Sections(
         [
-            Section("entries", ENTRY_COLUMNS, entries, shown=not findings_only, heading="decisions"),
-            Section("findings", FINDING_COLUMNS, findings),
+            Section("entries", ENTRY_COLUMNS, entries, shown=not findings_only, heading="decisions", drop=ENTRY_DROP),
+            Section("findings", FINDING_COLUMNS, findings, drop=FINDING_DROP),
         ]
     )
 

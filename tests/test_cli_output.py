@@ -236,3 +236,91 @@ def test_stacked_csv_exits_2_and_a_section_streams_with_a_bom(demo: str) -> None
     )
     assert log.returncode == 0
     assert [json.loads(line)["position"] for line in log.stdout.splitlines()] == [1, 2, 3]
+
+
+# --- tables on a terminal: COLUMNS respected, Chinese first -----------------------------------
+
+
+def _widest(text: str) -> int:
+    from projections.output import display_width
+
+    return max(display_width(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["trail", "--province", "hunan", "--findings-only"],
+        ["trail", "--institution", DEMO_HOSPITAL],
+        ["disclosure", "--province", "hunan"],
+        ["disclosure", "--institution", DEMO_HOSPITAL],
+        ["catalog", "--province", "hunan"],
+        ["log", "--limit", "40"],
+    ],
+)
+def test_tables_fit_the_terminal(demo: str, monkeypatch: pytest.MonkeyPatch, columns: int, command: list[str]) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for lang in ("zh", "en"):
+        text = ok(run_cli(["--lang", lang, *command], demo)).stdout
+        assert _widest(text) <= columns, (lang, command)
+    monkeypatch.delenv("COLUMNS")
+    assert _widest(ok(run_cli(command, demo)).stdout) > 80, "a pipe or a file gets the whole table"
+
+
+def test_a_narrow_findings_table_still_says_whom_and_what_it_left_out(
+    demo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    findings = as_json(demo, "trail", "--province", "hunan", "--findings-only")["findings"]
+    zh = ok(run_cli(["--lang", "zh", "trail", "--province", "hunan", "--findings-only"], demo)).stdout
+    assert "发现的问题:" in zh and "机构名称" in zh and "因终端宽度省略的列" in zh
+    for f in findings:
+        assert f["institution_name"] in zh and f["technology"] in zh
+    en = ok(run_cli(["--lang", "en", "trail", "--province", "hunan", "--findings-only"], demo)).stdout
+    assert "findings:" in en and "institution_name" in en and "columns left out" in en
+    monkeypatch.setenv("COLUMNS", "200")
+    wide = ok(run_cli(["--lang", "en", "trail", "--province", "hunan", "--findings-only"], demo)).stdout
+    assert all(f["institution"] in wide for f in findings), "at 200 columns the licence numbers fit"
+
+
+def test_chinese_first_english_on_request(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LEDGER_LANG", raising=False)
+    zh = ok(run_cli(["disclosure", "--province", "hunan"], demo)).stdout
+    assert "备案:" in zh and "技术名称" in zh and "已备案" in zh and "filed" not in zh.split()
+    monkeypatch.setenv("LEDGER_LANG", "en")
+    en = ok(run_cli(["disclosure", "--province", "hunan"], demo)).stdout
+    assert "filings:" in en and "technology_name" in en and "filed" in en.split()
+    assert ok(run_cli(["--lang", "zh", "disclosure", "--province", "hunan"], demo)).stdout == zh
+    trail = ok(run_cli(["--lang", "zh", "trail", "--province", "hunan", "--findings-only"], demo)).stdout
+    assert "伦理委员会尚未批准" in trail and "较重" in trail
+    # Programs read the same keys and values whatever the language.
+    assert as_json(demo, "--lang", "zh", "disclosure", "--province", "hunan") == as_json(
+        demo, "--lang", "en", "disclosure", "--province", "hunan"
+    )
+
+
+@given(st.text(max_size=60), st.integers(min_value=2, max_value=30))
+def test_wrapped_lines_fit_and_keep_every_character(text: str, width: int) -> None:
+    from projections.output import display_width, wrap
+
+    lines = wrap(text, width)
+    assert all(display_width(line) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+@given(
+    columns.flatmap(lambda cols: st.tuples(st.just(cols), st.lists(st.fixed_dictionaries(dict.fromkeys(cols, cells))))),
+    st.integers(min_value=20, max_value=200),
+)
+def test_every_table_line_fits_columns(table: tuple[list[str], list[dict[str, Any]]], width: int) -> None:
+    from projections.output import display_width
+
+    cols, rows = table
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", str(width))
+        emit(rows, cols, "table", out, drop=cols[1:2])
+    assert all(display_width(line) <= width for line in out.getvalue().split("\n"))
