@@ -115,6 +115,7 @@ def cli(ctx: click.Context, db: str | None, lang: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     i18n.set_language(lang)
+    ctx.call_on_close(lambda: i18n.set_language(None))  # the next run in this process asks again
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:

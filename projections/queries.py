@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.application import LedgerApplication, RecordedDecision
 from ledger.decisions import DecisionRecord
+from ledger.errors import UnreadableRecord
 from ledger.plugins import jurisdictions, plugin_manager
 from projections.views import Views
 
@@ -313,12 +314,23 @@ def log_rows(
             limit=limit,
         )
     else:  # the whole log: its notifications in pages, each event read with its page, not one by one
-        logged = (
-            RecordedDecision(app.to_record(e), n.id, e.timestamp, e.subject, e.originator_version)
-            for n, e in app.notifications(after=after)
-        )
-        records = logged if limit is None else islice(logged, limit)
+        records = _whole_log(app, after) if limit is None else islice(_whole_log(app, after), limit)
     return (log_row(d) for d in records)
+
+
+def _whole_log(app: LedgerApplication, after: int) -> Iterator[RecordedDecision]:
+    """Every decision after position ``after``, from the notification log in pages. A record that
+    cannot be read is named by its decision id too, as the decision index knows it."""
+    notifications = app.notifications(after=after)
+    while True:
+        try:
+            n, e = next(notifications)
+        except StopIteration:
+            return
+        except UnreadableRecord as error:
+            rows = app.store.decision_rows(after=(error.position or 1) - 1, limit=1) if error.position else []
+            raise error.located(decision_id=rows[0].decision_id if rows else None) from None
+        yield RecordedDecision(app.to_record(e), n.id, e.timestamp, e.subject, e.originator_version)
 
 
 def log(app: LedgerApplication, **filters: Any) -> Section:

@@ -259,12 +259,12 @@ def test_log_csv(loaded_db: str) -> None:
 
 
 def test_log_table(loaded_db: str) -> None:
-    lines = ok(run_cli(["log", "--limit", "2"], loaded_db)).stdout.splitlines()
+    lines = ok(run_cli(["--lang", "en", "log", "--limit", "2"], loaded_db)).stdout.splitlines()
     assert lines[0].split() == ["position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject"]
     assert set(lines[1]) <= {"-", " "}
     assert len(lines) == 4
     assert "EX-02" in lines[3]
-    empty = ok(run_cli(["log", "--kind", "no.such"], loaded_db)).stdout
+    empty = ok(run_cli(["--lang", "en", "log", "--kind", "no.such"], loaded_db)).stdout
     assert empty.splitlines()[-1] == "(none)"
 
 
@@ -335,7 +335,7 @@ def test_csv_carriage_return_cannot_smuggle_a_formula(db: str) -> None:
 
 
 def test_show_table_with_corrections(loaded_db: str) -> None:
-    out = ok(run_cli(["show", "EX-26"], loaded_db)).stdout
+    out = ok(run_cli(["--lang", "en", "show", "EX-26"], loaded_db)).stdout
     lines = out.splitlines()
     assert lines[0].split() == ["position", "26"]
     assert any(line.split() == ["id", "EX-26"] for line in lines)

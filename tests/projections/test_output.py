@@ -50,7 +50,8 @@ def test_visible_leaves_nothing_invisible_and_changes_only_what_is(text: str) ->
         assert shown == text
 
 
-def test_tables_escape_while_json_and_csv_stay_exact() -> None:
+def test_tables_escape_while_json_and_csv_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_LANG", "en")
     rows = [{"name": "医\u202e院", "by\u200b": "x\x85"}]
     columns = ["name", "by\u200b"]
     table = io.StringIO()
