@@ -59,6 +59,38 @@ FINDING_MESSAGES: dict[str, tuple[str, ...]] = {
         "submission retracted): it does not count as filed",
     ),
     "national.prohibited-2009": ("case of {technology}, a prohibited technology, on {day} (MTM-2009#13, #58)",),
+    "national.unfiled-use": ("case of restricted technology {technology} on {day} without a filing: {why}",),
+    "national.authority-late": (
+        "the filing of {technology} submitted on {submitted} was {what} by {by} on {day}, {elapsed} working "
+        "days later; the authority answers within {days} working days of complete materials, i.e. by {due}",
+    ),
+    "national.submission-pending": (
+        "the filing of {technology} submitted on {submitted} has had no completion or rejection as of {day}; "
+        "the authority answers within {days} working days, i.e. by {due}",
+    ),
+    "hunan.filing-authority": ("{technology} filed with {by}, not with the licensing authority {authority}",),
+    "hunan.form-incomplete": ("the filing form (附件2) of {technology} leaves out {missing}",),
+    "hunan.lead-left": (
+        "case of {technology} on {day}: technical lead {lead} of filing {filing} has left the institution "
+        "and no new filing form was submitted",
+    ),
+    "hunan.trainee-list": (
+        "passed trainee {physician} certified on {certified}, reported to the province on {day}: {elapsed} "
+        "working days, due by {due}",
+    ),
+    "chongqing.notice-overrun": (
+        "filing of {technology} noticed {start} to {end}: {days} working days, longer than the {limit} of "
+        "CQ-2017 (the notice should have ended on {due})",
+    ),
+    "chongqing.review-after-notice": (
+        "restricted filing of {technology}: the experts' formal review is dated {reviewed}, after its public "
+        "notice began on {begun} (审核通过后公示)",
+    ),
+    "chongqing.expert-review": ("restricted filing of {technology} completed without a recorded expert formal review",),
+    "chongqing.use-before-filing": (
+        "case of {technology} on {day} before its filing was done (completed and publicly noticed for 5 working days)",
+    ),
+    "chongqing.filing-authority": ("{technology} ({tech_class}) filed with {by}; CQ-2017 files it with {what}",),
 }
 """By rule id, the English shapes of its findings' messages (most specific first): the catalogue's
 msgids under the rule id as msgctxt."""

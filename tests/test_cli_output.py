@@ -324,3 +324,18 @@ def test_every_table_line_fits_columns(table: tuple[list[str], list[dict[str, An
         mp.setenv("COLUMNS", str(width))
         emit(rows, cols, "table", out, drop=cols[1:2])
     assert all(display_width(line) <= width for line in out.getvalue().split("\n"))
+
+
+def test_the_demos_findings_all_read_in_chinese(demo: str) -> None:
+    """Every finding the demo shows has a message shape the catalogue knows: none falls back to English."""
+    from projections import i18n
+
+    findings = as_json(demo, "trail", "--findings-only")["findings"]
+    assert findings
+    i18n.set_language("zh")
+    try:
+        for f in findings:
+            said = i18n.finding(f["rule"], f["message"])
+            assert f["message"] not in said, f
+    finally:
+        i18n.set_language(None)
