@@ -29,7 +29,6 @@ from ledger.application import (
     MAX_LINE_BYTES,
     ImportResult,
     LedgerApplication,
-    RecordedDecision,
     database_env,
     redact,
 )
@@ -43,9 +42,9 @@ from ledger.errors import (
     StorageError,
     UnknownReference,
 )
-from ledger.plugins import describe, jurisdictions, plugin_manager
-from projections import localtime, location, lookup, progress
-from projections.commandline import F, format_option, open_app, open_views, option_day, time_options
+from ledger.plugins import describe, plugin_manager
+from projections import i18n, localtime, location, lookup, progress, queries
+from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
@@ -108,9 +107,14 @@ class LedgerGroup(click.Group):
     help=f"time zone of the default --as-of and of printed times [env {localtime.TZ_ENV}; "
     f"default {localtime.DEFAULT_TZ}]",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    help=f"language of tables: zh (default) or en [env {i18n.LANG_ENV}, else LC_ALL/LANG]",
+)
 @click.version_option(package_name="medtech-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, tz: str | None, lang: str | None) -> None:
     """An audit ledger of medical-technology regulation in China.
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
@@ -124,6 +128,8 @@ def cli(ctx: click.Context, db: str | None, tz: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     localtime.set_zone(tz)
+    i18n.set_language(lang)
+    ctx.call_on_close(lambda: i18n.set_language(None))  # the next run in this process asks again
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -367,44 +373,48 @@ def record_command(
         click.echo(f"{decision_id} is already in the ledger with the same content")
 
 
+def paging_options(f: F) -> F:
+    """``--from-position`` and ``--limit``: a page of the log, by position (streamed either way)."""
+    f = click.option("--limit", type=click.IntRange(min=1), metavar="N", help="at most N decisions")(f)
+    return click.option(
+        "--from-position",
+        "from_position",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="start at log position N (the next page: the last position shown + 1)",
+    )(f)
+
+
 @cli.command("export")
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="file to write (default stdout)"
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines: one decision a line, as imported",
+)
+@paging_options
 @click.pass_context
-def export_command(ctx: click.Context, output: IO[str]) -> None:
-    """Write the whole log as a decision file that re-imports to the same ledger.
+def export_command(ctx: click.Context, output: IO[str], fmt: str, from_position: int, limit: int | None) -> None:
+    """Write the log as a decision file that re-imports to the same ledger (streamed, page by page).
 
     \b
-    Example:
+    Examples:
       ledger export -o all.jsonl
+      ledger export --from-position 5001 --limit 1000
     """
-    for record in open_app(ctx).export():
+    for record in queries.export(open_app(ctx), from_position=from_position, limit=limit):
         output.write(record.to_json() + "\n")
 
 
-LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject")
-
-
-def _log_row(d: RecordedDecision) -> dict[str, Any]:
-    return {
-        "position": d.position,
-        "recorded_at": localtime.shown(d.recorded_at),
-        "effective": d.record.effective,
-        "id": d.record.id,
-        "kind": d.record.kind,
-        "by": d.record.by,
-        "basis": d.record.basis,
-        "subject": d.subject,
-    }
-
-
 def _jurisdiction_names(code: str) -> list[str]:
-    """What decisions write for a jurisdiction: its code (catalogues) and its province's names."""
-    for j in jurisdictions(plugin_manager()):
-        if code in (j.code, j.name):
-            return sorted({j.code, j.name, *j.aliases})
-    return [code]
+    return queries.jurisdiction_names(code)
 
 
 @cli.command("log")
@@ -423,8 +433,15 @@ def _jurisdiction_names(code: str) -> list[str]:
 )
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
-@click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")
-@format_option
+@paging_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "jsonl"]),
+    default="table",
+    show_default=True,
+    help="table for people; json, jsonl (one decision a line) or csv for programs, streamed",
+)
 @click.pass_context
 def log_command(
     ctx: click.Context,
@@ -433,6 +450,7 @@ def log_command(
     jurisdiction: str | None,
     date_from: str | None,
     date_to: str | None,
+    from_position: int,
     limit: int | None,
     fmt: str,
 ) -> None:
@@ -442,16 +460,17 @@ def log_command(
     Example:
       ledger log --jurisdiction 湖南 --kind filing.completed --from 2019-01-01
     """
-    app = open_app(ctx)
-    rows = app.records(
+    rows = queries.log_rows(
+        open_app(ctx),
         subject=subject,
         kinds=kinds,
-        jurisdictions=_jurisdiction_names(jurisdiction) if jurisdiction else (),
-        effective_from=option_day(date_from, "--from"),
-        effective_to=option_day(date_to, "--to"),
+        jurisdiction=jurisdiction,
+        date_from=option_day(date_from, "--from"),
+        date_to=option_day(date_to, "--to"),
+        from_position=from_position,
         limit=limit,
     )
-    emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
+    emit(rows, queries.LOG_COLUMNS, fmt, drop=queries.LOG_DROP)
 
 
 @cli.command("show")
@@ -465,12 +484,13 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
     Example:
       ledger show HN-2019-0021 --format json
     """
-    d = open_app(ctx).decision(decision_id)
+    shown = queries.show(open_app(ctx), decision_id)
+    d = shown.decision
     if fmt == "json":
-        click.echo(canonical.dumps([d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]))
+        click.echo(canonical.dumps(shown.to_json()))
         return
     if fmt == "csv":
-        rows = [d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]
+        rows = shown.to_json()
         emit(rows, sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("_"), k)), fmt)
         return
     out = [
@@ -480,6 +500,7 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         ("version", d.version),
         *d.record.to_json_dict().items(),
     ]
+    out = [(i18n.heading(str(k)), v) for k, v in out]
     width = max(_width(str(k)) for k, _ in out)
     for key, value in out:
         click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
@@ -511,19 +532,17 @@ def catalog_command(
     Example:
       ledger catalog --province 湖南 --as-of 2020-01-01
     """
-    entries = open_views(ctx).catalog(province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
-    rows = [
-        {
-            "code": e.ref,
-            "name": e.name,
-            "class": e.tech_class,
-            "version": e.version,
-            "since": e.since,
-            "decision": e.listed_by,
-        }
-        for e in entries
-    ]
-    emit(rows, ("code", "name", "class", "version", "since", "decision"), fmt)
+    section = queries.catalog(open_views(ctx), province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
+    emit(section.rows, section.columns, fmt, drop=section.drop)
+
+
+def section_option(*names: str) -> Callable[[F], F]:
+    """``--section NAME``: one of the command's tables; a CSV of several needs it."""
+    return click.option(
+        "--section",
+        metavar="NAME",
+        help=f"only this table ({', '.join(names)}); --format csv needs it when several would print",
+    )
 
 
 @cli.command("disclosure")
@@ -531,9 +550,16 @@ def catalog_command(
 @click.option("--institution", type=lookup.Named("institution"), help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
+@section_option("filings", "training_bases", "trainees", "privileges", "cases")
 @click.pass_context
 def disclosure_command(
-    ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
+    ctx: click.Context,
+    province: str | None,
+    institution: str | None,
+    as_of: str | None,
+    known_at: str | None,
+    fmt: str,
+    section: str | None,
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
     (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24).
@@ -542,81 +568,33 @@ def disclosure_command(
     Example:
       ledger disclosure --province hunan --format json
     """
-    views = open_views(ctx)
-    day = option_day(as_of, "--as-of")
-    sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
-    filings = views.public_filings(province, institution, as_of=day, known_at=known_at)
-    sections.append(
-        (
-            "filings",
-            [
-                {
-                    "technology": f.technology,
-                    "technology_name": f.technology_name,
-                    "institution": f.institution,
-                    "institution_name": f.institution_name,
-                    "city": f.city,
-                    "status": f.status,
-                    "filed_on": f.filed_on,
-                    "authority": f.authority,
-                    "notice_until": f.notice_until,
-                }
-                for f in filings
-            ],
-            (
-                "technology",
-                "technology_name",
-                "institution_name",
-                "city",
-                "status",
-                "filed_on",
-                "authority",
-                "notice_until",
-            ),
-        )
+    result = queries.disclosure(
+        open_views(ctx), province, institution, as_of=option_day(as_of, "--as-of"), known_at=known_at
     )
-    if institution is None:
-        sections.append(
-            (
-                "training_bases",
-                [vars(b) for b in views.training_bases(province, as_of=day, known_at=known_at)],
-                ("technology", "technology_name", "institution_name", "status", "enrolment_notice", "filed_on"),
-            )
-        )
-        sections.append(
-            (
-                "trainees",
-                [vars(t) for t in views.trainees(province, as_of=day, known_at=known_at)],
-                ("technology", "technology_name", "physician_name", "institution_name", "certified_on"),
-            )
-        )
-    else:
-        sections.append(
-            (
-                "privileges",
-                [
-                    vars(p) | {"procedures": list(p.procedures)}
-                    for p in views.privileges(institution, as_of=day, known_at=known_at)
-                ],
-                ("physician_name", "level", "procedures", "status", "since"),
-            )
-        )
-    sections.append(
-        (
-            "cases",
-            [vars(c) for c in views.case_counts(province, institution, as_of=day, known_at=known_at)],
-            ("technology", "technology_name", "institution", "cases"),
-        )
-    )
+    _emit_sections(result, fmt, section)
+
+
+def _emit_sections(result: queries.Sections, fmt: str, section: str | None = None) -> None:
+    """Several tables: one JSON object by section name, or each shown section in turn. A CSV
+    holds one table (one header row): several would need ``--section`` to choose."""
+    if section is not None:
+        if section not in result.names:
+            msg = f"no section {section!r} here; sections: {', '.join(result.names)}"
+            raise click.BadParameter(msg, param_hint="--section")
+        result = result.only(section)
+    elif fmt == "csv" and sum(s.shown for s in result.sections) > 1:
+        shown = ", ".join(s.name for s in result.sections if s.shown)
+        msg = f"--format csv writes one table: choose it with --section ({shown})"
+        raise click.UsageError(msg)
     if fmt == "json":
-        click.echo(
-            canonical.dumps({name: [{c: r.get(c) for c in cols} for r in rows] for name, rows, cols in sections})
-        )
+        click.echo(canonical.dumps(result.to_json()))
         return
-    for i, (name, rows, cols) in enumerate(sections):
+    for i, table in enumerate(result.sections):
+        if not table.shown:
+            continue
         if fmt == "table":
-            click.echo(("\n" if i else "") + f"{name.replace('_', ' ')}:")
-        emit(rows, cols, fmt)
+            click.echo(("\n" if i else "") + f"{i18n.section(table.title)}:")
+        emit(table.rows, table.columns, fmt, drop=table.drop)
 
 
 @cli.command("trail")
@@ -627,6 +605,7 @@ def disclosure_command(
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
+@section_option("entries", "findings")
 @click.pass_context
 def trail_command(
     ctx: click.Context,
@@ -638,6 +617,7 @@ def trail_command(
     as_of: str | None,
     known_at: str | None,
     fmt: str,
+    section: str | None = None,
 ) -> None:
     """Every decision about a subject in effective-date order with its basis, and the findings.
 
@@ -645,35 +625,17 @@ def trail_command(
     Example:
       ledger trail --institution 湘江示范医院 --findings-only
     """
-    trail = open_views(ctx).trail(
+    result = queries.trail(
+        open_views(ctx),
         province=province,
         institution=institution,
         physician=physician,
         technology=technology,
+        findings_only=findings_only,
         as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
-    entry_cols = ("effective", "position", "id", "kind", "by", "basis", "summary")
-    finding_cols = ("effective", "severity", "article", "rule", "message", "decisions")
-    entries = [vars(e) | {"id": e.decision_id} for e in trail.entries]
-    found = [vars(f) | {"decisions": list(f.decisions)} for f in trail.findings]
-    if fmt == "json":
-        click.echo(
-            canonical.dumps(
-                {
-                    "entries": [] if findings_only else [{c: e[c] for c in entry_cols} for e in entries],
-                    "findings": [{c: f[c] for c in finding_cols} for f in found],
-                }
-            )
-        )
-        return
-    if not findings_only:
-        if fmt == "table":
-            click.echo("decisions:")
-        emit(entries, entry_cols, fmt)
-    if fmt == "table":
-        click.echo("\nfindings:")
-    emit(found, finding_cols, fmt)
+    _emit_sections(result, fmt, section)
 
 
 @cli.command("rebuild")
