@@ -124,7 +124,7 @@ def test_institutions_are_searched_by_name_city_and_level(demo: str) -> None:
         "二级"
     }
     csv_text = ok(run_cli(["institutions", "--province", "重庆", "--format", "csv"], demo)).stdout
-    assert csv_text.splitlines()[0] == "institution,name,province,city,category,level"
+    assert csv_text.splitlines()[0] == "\ufeffinstitution,name,province,city,category,level"  # CSV carries a BOM
     assert len(csv_text.splitlines()) == 3
 
 

@@ -50,7 +50,7 @@ def test_ledger_kinds_prints_the_same_fields(tmp_path: Path) -> None:
     out = run_cli(["kinds", "filing.submitted", "--format", "csv"], str(tmp_path / "unused.sqlite"))
     assert out.exit_code == 0
     lines = out.stdout.splitlines()
-    assert lines[0] == "kind,field,type,required"
+    assert lines[0] == "\ufeffkind,field,type,required"  # CSV carries a BOM
     assert lines[-1] == "filing.submitted,materials,list of text,yes"
     assert len(lines) == 1 + len(COMMON) + len(kind_fields()["filing.submitted"])
     unknown = run_cli(["kinds", "filing.submited"], str(tmp_path / "unused.sqlite"))
