@@ -42,6 +42,12 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from ledger.errors import ConcurrencyError, IntegrityError, StorageError
 
 SCHEMA_VERSION = 1
+EVENTS_TABLE = "stored_events"
+"""The events table, by this one name on both databases: not derived from the application's class
+name (as eventsourcing's factories do), so that renaming a class never hides the log from projections."""
+INDEX_TABLE = "ledger_decisions"
+"""The decision index, by the same name on both databases."""
+META_TABLE = "ledger_meta"
 WRITE_CACHE_KIB = -65536
 """SQLite's page cache while a write transaction is open: 64 MiB (``PRAGMA cache_size``; negative
 is KiB) instead of its 2 MiB. A large import inserts into the middle of several indexes (ids,
@@ -279,8 +285,10 @@ def _filters(
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     """eventsourcing's SQLite recorder with the decision index and append-only triggers."""
 
-    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name)
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
+        # The factory's name is not used: the log is ``EVENTS_TABLE`` whatever the application is called.
+        del events_table_name
+        super().__init__(datastore, EVENTS_TABLE)
 
     def construct_create_table_statements(self) -> list[str]:
         t = self.events_table_name
