@@ -109,7 +109,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
 
     def create_table(self) -> None:
         """eventsourcing's ``create_table``, in one transaction serialised by an advisory lock,
-        skipped while another process writes if the ledger's tables are already there (issue 6).
+        skipped while another process writes if the ledger's tables are already there.
 
         Several processes opening a new schema at once otherwise race on PostgreSQL's catalog: a
         ``CREATE TYPE`` or ``CREATE TABLE IF NOT EXISTS`` run twice at the same moment fails with a
@@ -284,8 +284,8 @@ class _PostgresWriteSession(WriteSession):
         self.q_event = SQL(
             "SELECT topic, state FROM {s}.{e} WHERE originator_id = %s AND originator_version = %s"
         ).format(s=schema, e=recorder._events)
-        # One binary COPY per batch: psycopg's executemany sends a statement per row (≈60 µs each
-        # without its C extension), an ``unnest`` of arrays ≈16 µs a row; COPY ≈2 µs.
+        # One binary COPY per batch: psycopg's executemany sends a statement per row, an ``unnest``
+        # of arrays escapes every value; COPY costs least (docs/performance.md).
         self.q_index = SQL("COPY {s}.{i} ({cols}) FROM STDIN (FORMAT BINARY)").format(
             s=schema, i=recorder._index, cols=SQL(INDEX_COLUMNS)
         )
@@ -376,8 +376,8 @@ class _PostgresWriteSession(WriteSession):
             return []
         # Positions from the events table's own sequence, then one binary COPY of the events with
         # them: what eventsourcing's ``INSERT … SELECT FROM unnest(composite[]) RETURNING`` does,
-        # without escaping every state into the text of a composite array (≈50 µs an event with
-        # psycopg's pure-Python adapters). This session holds the writers' EXCLUSIVE lock of the
+        # without escaping every state into the text of a composite array (slow with psycopg's
+        # pure-Python adapters). This session holds the writers' EXCLUSIVE lock of the
         # table, so the positions increase in log order as before.
         self.c.execute(self.q_positions, (self.events_name, len(events)))
         positions = sorted(int(row["p"]) for row in self.c.fetchall())

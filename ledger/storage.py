@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
@@ -52,7 +52,7 @@ WRITE_CACHE_KIB = -65536
 """SQLite's page cache while a write transaction is open: 64 MiB (``PRAGMA cache_size``; negative
 is KiB) instead of its 2 MiB. A large import inserts into the middle of several indexes (ids,
 subjects, kinds); with 2 MiB most of those pages have left the cache by the next batch and are
-read back, and dirty ones spill into the WAL mid-transaction (issue 8). Set back after."""
+read back, and dirty ones spill into the WAL mid-transaction. Set back after."""
 
 
 THREAD_ROWS = 100
@@ -62,9 +62,9 @@ WRITE_STATEMENTS = 64
 SWITCH_INTERVAL = 0.0001
 """The interpreter's switch interval (``sys.setswitchinterval``) while a write session has its
 writing thread: a thread that wants the GIL back (the writer, after each statement: a few times a
-batch) waits this long before the thread holding it must let go. With Python's 5 ms the writer
-waited ≈ 20 ms a batch, longer than the next batch takes to check, so the import waited on it (issue
-8). The thread holding the GIL is asked to let go only while another waits: nothing else changes."""
+batch) waits this long before the thread holding it must let go. With Python's default the writer
+waited longer than the next batch takes to check, so the import waited on it (docs/performance.md,
+"Import"). The thread holding the GIL is asked to let go only while another waits: nothing else changes."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,29 @@ CHECKED_COLUMNS = ", ".join(f"d.{name.strip()}" for name in INDEX_COLUMNS.split(
 """``INDEX_COLUMNS`` of the index as ``d``, to be followed by its event's originator id and version
 (``e.originator_id, e.originator_version`` of the events joined on the position): ``_checked``."""
 
-StagedEvent = tuple[str, int, str, bytes]
-"""An event to append, as plain values: its originator id (32 hex digits, as SQLite stores it),
-version, topic, and state (the transcoder's bytes)."""
-StagedRow = tuple[str, str, int, str, str, date, bytes, str | None, str | None]
-"""Its index row: ``DecisionRow`` less the position (decision id, originator id in hex, version,
-kind, subject, effective, digest, target, jurisdiction)."""
+
+class StagedEvent(NamedTuple):
+    """An event to append, as plain values: its originator id (32 hex digits, as SQLite stores it),
+    version, topic, and state (the transcoder's bytes)."""
+
+    originator: str
+    version: int
+    topic: str
+    state: bytes
+
+
+class StagedRow(NamedTuple):
+    """Its index row: ``DecisionRow`` less the position, with the originator id in hex."""
+
+    decision_id: str
+    originator: str
+    version: int
+    kind: str
+    subject: str
+    effective: date
+    digest: bytes
+    target: str | None
+    jurisdiction: str | None
 
 
 class WriteSession(ABC):
@@ -295,7 +312,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         return [
             *super().construct_create_table_statements(),
             # Keyed by position (the rowid): rows go in at the end of the table, in log order, and
-            # ``decision_id``'s index holds the id alone. Ledgers made before (issue 8) have a table
+            # ``decision_id``'s index holds the id alone. Older ledgers have a table
             # keyed by ``decision_id`` (WITHOUT ROWID, with a UNIQUE index on ``position``) instead:
             # the same columns, the same queries, the same answers; only inserting into a large
             # one costs more (each row goes into the middle of a B-tree the size of the index).
@@ -319,7 +336,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
 
     def create_table(self) -> None:
         """eventsourcing's ``create_table``, in a ``BEGIN IMMEDIATE`` transaction, skipped while
-        another process writes if the ledger's tables are already there (issue 6).
+        another process writes if the ledger's tables are already there.
 
         The statements write (``INSERT OR IGNORE`` of the schema version), and eventsourcing's
         deferred ``BEGIN`` reads first: once another process has written since that read, SQLite
@@ -397,7 +414,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         made as eventsourcing makes its pool's (same file, lock timeout, threads) but with a
         statement cache: eventsourcing's connections keep one statement, so each of an import's
         statements (two inserts and five look-ups a batch, the same text batch after batch) was
-        compiled again every time — a third of what its multi-row inserts cost (issue 8). An
+        compiled again every time — a large part of what its multi-row inserts cost. An
         in-memory ledger exists only on the pool's connection: that one."""
         pool = getattr(self.datastore, "pool", None)
         name = getattr(pool, "db_name", None)

@@ -15,9 +15,9 @@ institution exist as of ``effective``? is this id already recorded?) is checked 
 """
 
 from ledger.decisions.fast import parse_line, parse_line_digest, try_parse
+from ledger.decisions.reference import _decoder as _decoder
+from ledger.decisions.reference import _parse_line as _parse_line
 from ledger.decisions.reference import (
-    _decoder,
-    _parse_line,
     check_correction,
     check_identifier,
     coerce,
@@ -39,8 +39,11 @@ from ledger.decisions.schema import (
     may_name_uncatalogued,
     reference_fields,
 )
-from ledger.decisions.stored import _TRUSTED_DECODE, from_trusted_json_dict, record_from_state, record_from_text
+from ledger.decisions.stored import _TRUSTED_DECODE as _TRUSTED_DECODE
+from ledger.decisions.stored import from_trusted_json_dict, record_from_state, record_from_text
 
+# ``_parse_line`` (the reference parser of a whole line), its JSON decoder and the stored-text
+# decoder stay importable from here, outside ``__all__``, for the tests that compare the parsers.
 __all__ = [
     "CREATES",
     "ENVELOPE",
@@ -67,6 +70,3 @@ __all__ = [
     "reference_fields",
     "try_parse",
 ]
-# Not in ``__all__``, kept importable for the tests that compare the parsers: ``_parse_line`` (the
-# reference parser of a whole line), its JSON decoder, and the stored-text decoder.
-_PRIVATE = (_decoder, _parse_line, _TRUSTED_DECODE)

@@ -62,7 +62,7 @@ def _parse_line(text: str | bytes) -> DecisionRecord:
 @cache
 def _decoder() -> json.JSONDecoder:
     """What ``json.loads(text, parse_float=…, parse_constant=…, object_pairs_hook=…)`` makes anew
-    on every call (≈2 µs a line), made once."""
+    on every call, made once (a file has many lines)."""
     return json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
@@ -317,7 +317,7 @@ def _check_strings(value: Any, name: str, depth: int = 0) -> None:
 
     Also refuse lone surrogates (not text: no UTF-8 encodes them), integers storage cannot hold
     exactly (msgpack: -2**63 to 2**64 - 1), and lists and objects nested more than ``MAX_DEPTH``
-    levels deep (issue 6: they would exhaust the stack of whatever walks them later).
+    levels deep (they would exhaust the stack of whatever walks them later).
     """
     if isinstance(value, str):
         match = _CONTROL_RE.search(value)
