@@ -37,7 +37,8 @@ from ledger.errors import (
     StorageError,
     UnreadableRecord,
 )
-from ledger.importer import CORRECTION_KINDS, Importer, no_cycle_collection
+from ledger.importchecks import CORRECTION_KINDS
+from ledger.importer import Importer, no_cycle_collection
 from ledger.importer import _jurisdiction_source as _jurisdiction_source  # noqa: PLC0414 - ledger.integrity imports it here
 from ledger.storage import DecisionRow, LedgerRecorder
 from ledger.topics import LedgerMapper

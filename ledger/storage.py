@@ -28,7 +28,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -65,6 +65,23 @@ writing thread: a thread that wants the GIL back (the writer, after each stateme
 batch) waits this long before the thread holding it must let go. With Python's default the writer
 waited longer than the next batch takes to check, so the import waited on it (docs/performance.md,
 "Import"). The thread holding the GIL is asked to let go only while another waits: nothing else changes."""
+
+
+@contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """``SWITCH_INTERVAL`` while the block runs (the writer thread gets the GIL back sooner), then
+    the interval as it was, unless someone else has set it since."""
+    before = sys.getswitchinterval()
+    if before <= SWITCH_INTERVAL:
+        yield
+        return
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    short = sys.getswitchinterval()  # as the interpreter rounds it: compared with what it gives back
+    try:
+        yield
+    finally:
+        if sys.getswitchinterval() == short:
+            sys.setswitchinterval(before)
 
 
 @dataclass(frozen=True)
@@ -480,8 +497,8 @@ class _SQLiteWriteSession(WriteSession):
         self._writing: Future[None] | None = None
         self._next: int | None = None
         """The next position, once this session has read it (``append_staged``)."""
-        self._interval: float | None = None
-        """The interpreter's switch interval before the first write on the thread changed it."""
+        self._scoped = ExitStack()
+        """Process-wide state changed while this session writes on its thread (``short_switch_interval``)."""
 
     @property
     def c(self) -> Any:
@@ -505,10 +522,7 @@ class _SQLiteWriteSession(WriteSession):
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
-        if self._interval is not None:
-            if sys.getswitchinterval() == SWITCH_INTERVAL:  # unless someone else has set it since
-                sys.setswitchinterval(self._interval)
-            self._interval = None
+        self._scoped.close()
 
     def _run(self, statements: list[tuple[str, list[Any]]]) -> None:
         for sql, params in statements:
@@ -677,10 +691,8 @@ class _SQLiteWriteSession(WriteSession):
             for sql, params in statements:
                 self._cursor.execute(sql, params)
             return positions
-        if self._interval is None and sys.getswitchinterval() > SWITCH_INTERVAL:
-            self._interval = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_INTERVAL)
         if self._thread is None:
+            self._scoped.enter_context(short_switch_interval())
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-append")
         self._writing = self._thread.submit(self._run, statements)
         return positions
