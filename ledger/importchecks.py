@@ -68,9 +68,9 @@ class LedgerChecks:
     """The national catalogue's decisions (and their corrections) by id, as committed before this
     file, once a provincial listing asks whether the nation prohibits it (``prohibited_nationally``)."""
     file_national: dict[str, DecisionRecord] = field(default_factory=dict)
+    """This file's decisions about the national catalogue (bounded by the catalogue's size)."""
     national_timelines: dict[str, list[tuple[date, str | None, str | None]]] | None = None
     """``_national_timelines`` of both, worked out when first asked after either changed."""
-    """This file's decisions about the national catalogue (bounded by the catalogue's size)."""
     asked_keys: set[str] = field(default_factory=set)
     """The authorities whose keys this batch's prefetch asked storage for (``stored_keys``)."""
 

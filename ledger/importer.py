@@ -68,7 +68,7 @@ def no_cycle_collection() -> Iterator[None]:
 def _jurisdiction_source(kind: str, f: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The catalogue, or the province of the institution, a decision belongs to, as far as the
     decision itself says: (its jurisdiction, None), or (None, the subject key of the institution
-    whose recorded jurisdiction it is: ``_FileWriter._jurisdiction`` looks it up)."""
+    whose recorded jurisdiction it is: ``LedgerChecks._jurisdiction`` looks it up)."""
     if kind.startswith("technology."):
         return str(f["catalog"]), None
     if kind == "institution.registered":
@@ -189,20 +189,8 @@ emptied: bounded memory, whatever the size of the file or of the ledger."""
 
 @dataclass
 class Importer(LedgerChecks):
-    """Checks and buffers the decisions of one file inside one open write transaction.
-
-    A line is read and checked on its own as it comes (parsed, plugins' validators, digest), and
-    what does not depend on the ledger is worked out then (``_read``: its references' subjects, its
-    own subject, aggregate id, jurisdiction, event state); then it waits in a batch. When ``BATCH``
-    lines wait, the batch is checked against the ledger — with one query per kind of lookup for the
-    whole batch (ids, references, versions, jurisdictions, authorities' keys), not one per line —
-    in file order, and handed to storage as plain rows (``WriteSession.append_staged``; SQLite
-    writes them while the next batch is read). What a line makes known (an id, a newly registered
-    institution, a subject's next version) is kept here, so that later lines see it exactly as they
-    would see it once written; so the refusals, their order and their messages are those of
-    checking each line in turn: a line's own refusal waits until every earlier line has been
-    checked against the ledger.
-    """
+    """Reads, checks and stages the decisions of one file inside one open write transaction (the
+    module's docstring says how); a line's own refusal waits until every earlier line is checked."""
 
     source: str | None = None
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))

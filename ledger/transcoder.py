@@ -130,7 +130,7 @@ def _unpack(data: bytes) -> Any:
 def packer() -> Callable[[Any], bytes]:
     """``_pack`` as one ``msgpack.Packer``'s ``pack``: the same options, so the same bytes, without
     making a Packer per call (``msgpack.packb`` does). A Packer is not for sharing between threads:
-    one per import (``ledger.application._FileWriter``)."""
+    one per import (``ledger.importer.Importer``)."""
     pack: Callable[[Any], bytes] = msgpack.Packer(default=_default, use_bin_type=True, strict_types=True).pack
     return pack
 
