@@ -167,9 +167,11 @@ the tiled log stores each leaf after a big-endian uint16 length."""
 
 
 def _check_leaf_size(record: DecisionRecord, originator_id: UUID, event: StagedEvent) -> None:
-    """Refuse a decision whose record would not fit an entry bundle, naming its largest field."""
-    from ledger.integrity import leaf_bytes
-
+    """Refuse a decision whose record would not fit an entry bundle, naming its largest field. A
+    topic's UTF-8 holds at most 4 bytes a character: only a record that might not fit is encoded."""
+    leaf_bytes, overhead = _leaf_encoder()
+    if overhead + 4 * len(event.topic) + len(event.state) <= MAX_LEAF_BYTES:
+        return
     size = len(leaf_bytes(0, originator_id, event.version, event.topic, event.state))
     if size <= MAX_LEAF_BYTES:
         return
@@ -180,6 +182,18 @@ def _check_leaf_size(record: DecisionRecord, originator_id: UUID, event: StagedE
         f"its largest field is '{largest}': shorten it, or keep the text elsewhere and cite it"
     )
     raise MalformedDecision(msg, field=largest)
+
+
+@cache
+def _leaf_encoder() -> tuple[Callable[[int, UUID, int, str, bytes], bytes], int]:
+    """``ledger.integrity.leaf_bytes``, and the bytes it adds to a record's topic and state."""
+    from ledger.integrity import leaf_bytes
+
+    return leaf_bytes, len(leaf_bytes(0, UUID(int=0), 0, "", b""))
+
+
+_new = tuple.__new__
+"""Makes a named tuple as its class does, without the Python-level ``__new__`` (several a line)."""
 
 
 CACHE = 100_000
@@ -244,21 +258,21 @@ class Importer(LedgerChecks):
         codec = kind_codec(record.kind)
         f = record.fields
         references = [
-            Reference(name, ref_kind, value, (f"{prefix}{value}", creating))
+            _new(Reference, (name, ref_kind, value, (f"{prefix}{value}", creating)))
             for name, ref_kind, prefix, creating in codec.references
             if (value := f.get(name)) is not None
         ]
         if codec.by_code:
             value = f"{f['catalog']}:{f['code']}"
             key = (aggregates.reference_subject("technology", value), aggregates.CREATING_KINDS["technology"])
-            references.append(Reference("code", "technology", value, key))
+            references.append(_new(Reference, ("code", "technology", value, key)))
         if codec.correction:
-            return Line(record, digest, lineno, references, None, None, None, None, None)
+            return _new(Line, (record, digest, lineno, references, None, None, None, None, None))
         try:
             subject = aggregates.subject_of(codec.kind, f)
             fixed, institution = _jurisdiction_source(codec.kind, f)
         except (KeyError, TypeError, AttributeError):  # refused in order when the line is checked
-            return Line(record, digest, lineno, references, None, None, None, None, None)
+            return _new(Line, (record, digest, lineno, references, None, None, None, None, None))
         aggregate = self.aggregate_ids.get(subject)
         if aggregate is None:
             aggregate = self._aggregate_id(subject)
@@ -268,7 +282,7 @@ class Importer(LedgerChecks):
                 state = self.pack(self._state(record, subject, codec))
             except Exception:  # then the check packs it, and fails, in order
                 state = None
-        return Line(record, digest, lineno, references, subject, aggregate, fixed, institution, state)
+        return _new(Line, (record, digest, lineno, references, subject, aggregate, fixed, institution, state))
 
     def _refuse(self, error: DecisionError, lineno: int | None) -> NoReturn:
         self.flush()  # the lines before this one are checked first: theirs would be the refusal
@@ -400,7 +414,7 @@ class Importer(LedgerChecks):
         if kind == "institution.registered":
             self.jurisdictions[subject] = record.fields["province"]
         jurisdiction = fixed if institution is None else self._jurisdiction(institution)
-        return Placed(subject, aggregate, jurisdiction, None, line.state)
+        return _new(Placed, (subject, aggregate, jurisdiction, None, line.state))
 
     def _next_version(self, subject: str, originator_id: UUID) -> int:
         version = self.versions.get(subject)
@@ -419,15 +433,16 @@ class Importer(LedgerChecks):
         if placed.state is None:
             event, made = self._event(record, subject, aggregate, version)
         else:
-            event, made = StagedEvent(aggregate[1], version, codec.topic, placed.state), placed.state
+            event, made = _new(StagedEvent, (aggregate[1], version, codec.topic, placed.state)), placed.state
         _check_leaf_size(record, aggregate[0], event)
-        row = StagedRow(
-            record.id, aggregate[1], version, codec.kind, subject, record.effective, digest, placed.target,
-            placed.jurisdiction,
+        row = _new(
+            StagedRow,
+            (record.id, aggregate[1], version, codec.kind, subject, record.effective, digest, placed.target,
+             placed.jurisdiction),
         )  # fmt: skip
         self.events.append(event)
         self.rows.append(row)
-        self.pending[record.id] = Pending(row, made)
+        self.pending[record.id] = _new(Pending, (row, made))
         if row.jurisdiction == NATIONAL and (codec.catalogue or row.target is not None):
             self.file_national[record.id] = record
             self.national_timelines = None
@@ -505,7 +520,7 @@ class Importer(LedgerChecks):
         if codec.plain:
             state = self._state(record, subject, codec)
             if self.pack is not None:
-                return StagedEvent(aggregate[1], version, codec.topic, self.pack(state)), state
+                return _new(StagedEvent, (aggregate[1], version, codec.topic, self.pack(state))), state
             # eventsourcing's mapper builds the events it reads back the same way.
             event = assemble(codec.event_class, {"originator_id": aggregate[0], "originator_version": version, **state})
         else:

@@ -246,7 +246,7 @@ def _fields(
             if t is str:
                 strings += 1
                 if name in texts:  # the common case first
-                    if not _field_text(name, value, clean=clean):
+                    if not _field_text(name, value, clean):
                         return None
                     fields[name] = value
                     continue
@@ -274,7 +274,7 @@ def _fields(
     return fields, extensions, strings
 
 
-def _field_text(name: str, value: str, *, clean: bool) -> bool:
+def _field_text(name: str, value: str, clean: bool) -> bool:
     """Does the reference parser accept ``value`` for a text field (``_text``, and
     ``check_identifier`` for a field that names something)?"""
     if value == "" or value.isspace() or (not clean and _CONTROL_RE.search(value) is not None):

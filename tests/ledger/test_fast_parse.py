@@ -95,6 +95,8 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
             -1,
             2**64,
             1.5,
+            Decimal("-0.5"),  # the fast parser's own sign check of a number with a fraction
+            Decimal("0.0"),
             True,
             [],
             {},
