@@ -317,7 +317,7 @@ def _claims_in(scratch: _Scratch, c: Cursor) -> tuple[dict[str, tuple[Any, Any]]
             f"SELECT projection, position, version FROM {scratch.source(TRACKING)}"
         ).fetchall():
             claimed[str(name)] = (position, version)
-        column = "notification_id" if scratch.dialect == "postgres" else "rowid"
+    column = "notification_id" if scratch.dialect == "postgres" else "rowid"
     row = c.execute(f"SELECT max({column}) FROM {scratch.source(EVENTS_TABLE)}").fetchone()
     return claimed, int(row[0]) if row and row[0] is not None else 0
 
