@@ -295,7 +295,7 @@ def step_floor_import(url: str, workdir: str) -> dict[str, Any]:
     else:
         import sqlite3
 
-        from ledger.storage import WRITE_CACHE_KIB
+        from ledger.sqlite import WRITE_CACHE_KIB
 
         path = Path(workdir) / "floor-import.sqlite"
         _remove_sqlite(path)

@@ -103,7 +103,7 @@ def database_env(db: str | os.PathLike[str] | None = None) -> dict[str, str]:
             raise ConfigurationError(msg) from None
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "APPLICATION_RECORDER_TOPIC": "ledger.storage:SQLiteLedgerRecorder",
+        "APPLICATION_RECORDER_TOPIC": "ledger.sqlite:SQLiteLedgerRecorder",
         "SQLITE_DBNAME": str(path) if ":memory:" not in url and "mode=memory" not in url else url,
         "SQLITE_LOCK_TIMEOUT": os.environ.get("LEDGER_LOCK_TIMEOUT", "30"),
     }

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import ALL_KINDS, EXAMPLE_FILE, HOSPITAL, bench_generator, decision_files, to_jsonl
 
-from ledger import aggregates, canonical, decisions, storage
+from ledger import aggregates, canonical, decisions, sqlite, storage
 from ledger import importer as importer_module
 from ledger.application import LedgerApplication
 from ledger.decisions import from_json_dict, from_trusted_json_dict, parse_line
@@ -159,7 +159,7 @@ def _stored(path: Path, lines: list[str], monkeypatch: pytest.MonkeyPatch, *, sl
         if slow:
             m.setattr(importer_module, "parse_line_digest", lambda text: (decisions._parse_line(text), None))
             m.setattr(importer_module, "packer_for", lambda mapper: None)
-            m.setattr(storage._SQLiteWriteSession, "append_staged", WriteSession.append_staged)
+            m.setattr(sqlite._SQLiteWriteSession, "append_staged", WriteSession.append_staged)
             m.setattr(importer_module, "BATCH", 1)
         app = LedgerApplication.open(path)
         try:
@@ -192,7 +192,7 @@ def test_aggregate_ids_are_uuid5s(subject: str) -> None:
 def test_a_failed_write_on_the_sessions_thread_fails_the_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "THREAD_ROWS", 1)  # one row is enough to write on the thread
+    monkeypatch.setattr(sqlite, "THREAD_ROWS", 1)  # one row is enough to write on the thread
     app = LedgerApplication.open(tmp_path / "l.sqlite")
     try:
         app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="example")

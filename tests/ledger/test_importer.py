@@ -17,7 +17,7 @@ import pytest
 from conftest import run_cli
 from strategies import EXAMPLE_FILE, HOSPITAL, SURGEON, to_jsonl
 
-from ledger import importer, internals, storage
+from ledger import importer, internals, sqlite
 from ledger.application import LedgerApplication
 from ledger.errors import ConfigurationError, LedgerError, MalformedDecision
 from ledger.integrity import leaf_bytes
@@ -116,7 +116,7 @@ def test_process_state_is_set_back_after_an_import(
     if fails:
         lines.append(b'{"id": "BAD"}')
     interval, enabled = sys.getswitchinterval(), gc.isenabled()
-    assert enabled and interval > storage.SWITCH_INTERVAL
+    assert enabled and interval > sqlite.SWITCH_INTERVAL
     app = LedgerApplication.open(tmp_path / "ledger.sqlite")
     seen: list[tuple[bool, float]] = []
     try:
@@ -136,14 +136,14 @@ def test_process_state_is_set_back_after_an_import(
     assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
     # While it ran: the collector paused throughout, the short interval once the thread writes.
     assert not any(on for on, _ in seen)
-    assert any(not on and interval < 2 * storage.SWITCH_INTERVAL for on, interval in seen)
+    assert any(not on and interval < 2 * sqlite.SWITCH_INTERVAL for on, interval in seen)
 
 
 def test_a_switch_interval_set_by_someone_else_meanwhile_is_kept() -> None:
     before = sys.getswitchinterval()
     try:
-        with storage.short_switch_interval():
-            assert sys.getswitchinterval() < 2 * storage.SWITCH_INTERVAL
+        with sqlite.short_switch_interval():
+            assert sys.getswitchinterval() < 2 * sqlite.SWITCH_INTERVAL
             sys.setswitchinterval(0.002)
         assert sys.getswitchinterval() == 0.002
     finally:

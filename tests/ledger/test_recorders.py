@@ -22,7 +22,7 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from strategies import EXAMPLE_FILE, to_jsonl
 
 from ledger.application import LedgerApplication
-from ledger.storage import SQLiteLedgerRecorder
+from ledger.sqlite import SQLiteLedgerRecorder
 
 # --- eventsourcing's suite ------------------------------------------------------------------
 
