@@ -72,7 +72,6 @@ def check_shapes() -> None:
         raise ConfigurationError(msg)
 
 
-@cache
 def plain_event_class(cls: type[ev.Decision]) -> bool:
     """May an event of ``cls`` be stored from its state, built without its ``__init__``? Only if
     its fields are the common ones then the kind's own (``own``), with no checks beyond

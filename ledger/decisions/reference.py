@@ -33,7 +33,7 @@ from ledger.errors import InvalidPanel, MalformedDecision, UnknownKind
 
 
 def _parse_line(text: str | bytes) -> DecisionRecord:
-    """``parse_line`` without its fast path: every refusal is made here."""
+    """The reference parser of one whole line (``parse_line`` asks the fast parser first): every refusal is made here."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
