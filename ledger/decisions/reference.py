@@ -33,7 +33,7 @@ from ledger.errors import InvalidPanel, MalformedDecision, UnknownKind
 
 
 def _parse_line(text: str | bytes) -> DecisionRecord:
-    """The reference parser of one whole line (``parse_line`` asks the fast parser first): every refusal is made here."""
+    """The reference parser of a whole line (``parse_line`` asks the fast parser first): every refusal is here."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
