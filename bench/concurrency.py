@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run import _pg_connect, _prepare_pg, _schema  # noqa: E402
 
+from ledger.storage import EVENTS_TABLE  # noqa: E402
+
 ACTIVITY_STARTS = ("review.concluded",)
 
 
@@ -69,7 +71,7 @@ def split(source: Path, out: Path) -> tuple[Path, Path, Path, int]:
 def positions(url: str) -> tuple[int, dict[str, int]]:
     conn = _pg_connect(url)
     schema = _schema(url)
-    head = conn.execute(f'SELECT COALESCE(MAX(notification_id), 0) FROM "{schema}".ledger_events').fetchone()[0]
+    head = conn.execute(f'SELECT COALESCE(MAX(notification_id), 0) FROM "{schema}".{EVENTS_TABLE}').fetchone()[0]
     try:
         tracked = dict(conn.execute(f'SELECT projection, position FROM "{schema}".ledger_tracking').fetchall())
     except Exception:  # the follower has not created it yet

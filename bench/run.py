@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ledger.storage import EVENTS_TABLE, INDEX_TABLE  # noqa: E402
+
 CHUNK = 100_000
 """Records held in memory at once by the raw baselines (they time only the database calls)."""
 
@@ -165,7 +167,7 @@ def _stored_chunks(url: str) -> Iterator[list[tuple[Any, ...]]]:
             while True:
                 c.execute(
                     "SELECT notification_id, originator_id, originator_version, topic, state "
-                    f'FROM "{schema}".ledger_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s',
+                    f'FROM "{schema}".{EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s',
                     (after, CHUNK),
                 )
                 rows = c.fetchall()
@@ -181,7 +183,7 @@ def _stored_chunks(url: str) -> Iterator[list[tuple[Any, ...]]]:
     after = 0
     while True:
         rows = conn.execute(
-            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE rowid > ? "
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} WHERE rowid > ? "
             "ORDER BY rowid LIMIT ?",
             (after, CHUNK),
         ).fetchall()
@@ -265,7 +267,7 @@ page, not of the log."""
 
 def _ledger_tables(url: str) -> tuple[str, str]:
     """The log's table and the decision index's, as the recorder names them."""
-    return ("ledger_events" if _pg(url) else "stored_events"), "ledger_decisions"
+    return EVENTS_TABLE, INDEX_TABLE
 
 
 def step_floor_import(url: str, workdir: str) -> dict[str, Any]:
@@ -293,7 +295,7 @@ def step_floor_import(url: str, workdir: str) -> dict[str, Any]:
     else:
         import sqlite3
 
-        from ledger.storage import WRITE_CACHE_KIB
+        from ledger.sqlite import WRITE_CACHE_KIB
 
         path = Path(workdir) / "floor-import.sqlite"
         _remove_sqlite(path)
@@ -454,7 +456,7 @@ def _raw_pages(url: str, columns: str, page: int = 5_000) -> Iterator[Sequence[S
             after = 0
             while True:
                 c.execute(
-                    f'SELECT notification_id, {columns} FROM "{schema}".ledger_events WHERE notification_id > %s '
+                    f'SELECT notification_id, {columns} FROM "{schema}".{EVENTS_TABLE} WHERE notification_id > %s '
                     "ORDER BY notification_id LIMIT %s",
                     (after, page),
                 )
@@ -471,7 +473,7 @@ def _raw_pages(url: str, columns: str, page: int = 5_000) -> Iterator[Sequence[S
     after = 0
     while True:
         rows = conn.execute(
-            f"SELECT rowid, {columns} FROM stored_events WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, page)
+            f"SELECT rowid, {columns} FROM {EVENTS_TABLE} WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, page)
         ).fetchall()
         if not rows:
             break

@@ -21,7 +21,10 @@ from ledger.errors import ConcurrencyError, StorageError
 from ledger.storage import (
     _DEFAULT_FILTERS,
     CHECKED_COLUMNS,
+    EVENTS_TABLE,
     INDEX_COLUMNS,
+    INDEX_TABLE,
+    META_TABLE,
     SCHEMA_VERSION,
     DecisionRow,
     LedgerRecorder,
@@ -37,11 +40,13 @@ from ledger.storage import (
 class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
     """eventsourcing's PostgreSQL recorder with the decision index and append-only triggers."""
 
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        prefix = events_table_name.removesuffix("_events")
-        self.index_table = f"{prefix}_decisions"
-        self.meta_table = f"{prefix}_meta"
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE) -> None:
+        # eventsourcing's factory names the table after the application's class (``ledger_events``):
+        # not used, so that the log is ``EVENTS_TABLE`` on both databases whatever a class is called.
+        del events_table_name
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.index_table = INDEX_TABLE
+        self.meta_table = META_TABLE
         schema = Identifier(self.datastore.schema)
         index = Identifier(self.index_table)
         events = Identifier(self.events_table_name)
@@ -104,7 +109,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
 
     def create_table(self) -> None:
         """eventsourcing's ``create_table``, in one transaction serialised by an advisory lock,
-        skipped while another process writes if the ledger's tables are already there (issue 6).
+        skipped while another process writes if the ledger's tables are already there.
 
         Several processes opening a new schema at once otherwise race on PostgreSQL's catalog: a
         ``CREATE TYPE`` or ``CREATE TABLE IF NOT EXISTS`` run twice at the same moment fails with a
@@ -117,6 +122,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         lock timeout; if a writer holds the table and the last object the statements create exists
         (they run in one transaction: then all of them ran), there is nothing to create.
         """
+        self._refuse_old_name()
         try:
             self._create_all(patience="200ms")
         except PersistenceError as e:
@@ -125,6 +131,27 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             if not self._created():
                 self._create_all(patience=None)
         self.datastore.register_type_adapters()
+
+    def _refuse_old_name(self) -> None:
+        """A ledger made before the events table had one name on both databases holds its log in
+        ``OLD_EVENTS_TABLE``: refuse to open it (creating ``EVENTS_TABLE`` beside it would show an
+        empty ledger) and say how its owner renames it; not renamed here, as the writer roles'
+        grants on the lock function must be given again (docs/reliability.md, "Roles")."""
+        with self.datastore.transaction(commit=False) as curs:
+            schema = self.datastore.schema
+            curs.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AS old, to_regclass(%s) IS NOT NULL AS new",
+                (_qualified(schema, OLD_EVENTS_TABLE), _qualified(schema, EVENTS_TABLE)),
+            )
+            row = curs.fetchone()
+        if row is not None and row["old"] and not row["new"]:
+            msg = (
+                f"this ledger's log is in the table {OLD_EVENTS_TABLE!r}, its name before it was "
+                f"{EVENTS_TABLE!r} on both databases; as the tables' owner, rename it in one transaction "
+                f'(docs/reliability.md, "Renaming the events table"), then open the ledger again:\n'
+                + rename_statements(schema)
+            )
+            raise StorageError(msg)
 
     def _create_all(self, patience: str | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -194,6 +221,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             return [_checked(tuple(r.values())) for r in curs.fetchall()]
 
 
+OLD_EVENTS_TABLE = "ledger_events"
+"""Where ledgers made on PostgreSQL before ``EVENTS_TABLE`` hold their log (the application's name)."""
+
+
+def _qualified(schema: str, name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+
+
+def rename_statements(schema: str) -> str:
+    """The SQL that moves an old ledger's log to ``EVENTS_TABLE`` with its sequence, index, primary
+    key and trigger (the lock function is made anew under its new name when the ledger opens)."""
+    old, new = OLD_EVENTS_TABLE, EVENTS_TABLE
+    return "\n".join(
+        [
+            "BEGIN;",
+            f"ALTER TABLE {_qualified(schema, old)} RENAME TO {new};",
+            f"ALTER SEQUENCE {_qualified(schema, old + '_notification_id_seq')} RENAME TO {new}_notification_id_seq;",
+            f"ALTER INDEX {_qualified(schema, old + '_notification_id_idx')} RENAME TO {new}_notification_id_idx;",
+            f"ALTER INDEX {_qualified(schema, old + '_pkey')} RENAME TO {new}_pkey;",
+            f"ALTER TRIGGER {old}_append_only ON {_qualified(schema, new)} RENAME TO {new}_append_only;",
+            f"DROP FUNCTION {_qualified(schema, old + '_lock')}();",
+            "COMMIT;",
+        ]
+    )
+
+
 def _storage_error(e: Exception) -> StorageError:
     """The ledger's error for a failed write. eventsourcing's datastore re-raises psycopg's errors
     as its own (``PersistenceError`` subclasses) with psycopg's as the cause: look through to it,
@@ -231,8 +284,8 @@ class _PostgresWriteSession(WriteSession):
         self.q_event = SQL(
             "SELECT topic, state FROM {s}.{e} WHERE originator_id = %s AND originator_version = %s"
         ).format(s=schema, e=recorder._events)
-        # One binary COPY per batch: psycopg's executemany sends a statement per row (≈60 µs each
-        # without its C extension), an ``unnest`` of arrays ≈16 µs a row; COPY ≈2 µs.
+        # One binary COPY per batch: psycopg's executemany sends a statement per row, an ``unnest``
+        # of arrays escapes every value; COPY costs least (docs/performance.md).
         self.q_index = SQL("COPY {s}.{i} ({cols}) FROM STDIN (FORMAT BINARY)").format(
             s=schema, i=recorder._index, cols=SQL(INDEX_COLUMNS)
         )
@@ -242,9 +295,7 @@ class _PostgresWriteSession(WriteSession):
         self.q_positions = SQL(
             "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id')) AS p FROM generate_series(1, %s)"
         )
-        self.events_name = ".".join(
-            '"' + name.replace('"', '""') + '"' for name in (recorder.datastore.schema, recorder.events_table_name)
-        )
+        self.events_name = _qualified(recorder.datastore.schema, recorder.events_table_name)
         self.q_find_many = with_events + SQL("WHERE d.decision_id = ANY(%s)")
         self.q_known_many = SQL(
             "SELECT subject, kind, MIN(effective) AS m FROM {s}.{i} WHERE subject = ANY(%s) AND kind = ANY(%s) "
@@ -325,8 +376,8 @@ class _PostgresWriteSession(WriteSession):
             return []
         # Positions from the events table's own sequence, then one binary COPY of the events with
         # them: what eventsourcing's ``INSERT … SELECT FROM unnest(composite[]) RETURNING`` does,
-        # without escaping every state into the text of a composite array (≈50 µs an event with
-        # psycopg's pure-Python adapters). This session holds the writers' EXCLUSIVE lock of the
+        # without escaping every state into the text of a composite array (slow with psycopg's
+        # pure-Python adapters). This session holds the writers' EXCLUSIVE lock of the
         # table, so the positions increase in log order as before.
         self.c.execute(self.q_positions, (self.events_name, len(events)))
         positions = sorted(int(row["p"]) for row in self.c.fetchall())

@@ -51,9 +51,9 @@ class Cursor:
         ``COPY`` on PostgreSQL.
 
         ``types`` are the columns' PostgreSQL types (``text``, ``bigint``…). Why ``COPY``:
-        psycopg's ``executemany`` sends a statement per row (≈60 µs each without its C
-        extension), an ``unnest`` of text arrays costs ≈16 µs a row to escape; a binary ``COPY``
-        ≈2 µs. It runs inside the cursor's transaction, like any statement.
+        psycopg's ``executemany`` sends a statement per row, an ``unnest`` of text arrays escapes
+        every value; a binary ``COPY`` costs least (docs/performance.md). It runs inside the
+        cursor's transaction, like any statement.
         """
         if not rows:
             return

@@ -199,35 +199,15 @@ def _spec(annotation: Any) -> _Spec:
     if origin is Annotated:
         return _spec(args[0])
     if origin is Union or origin is types.UnionType:
-        parts = [_spec(a) for a in args]
-        allowed = frozenset().union(*(p.types for p in parts))
-        if all(p.deep is None for p in parts):
-            if all(p.values is None for p in parts):
-                return _Spec(allowed)
-            if all(p.values is not None or p.types == {_NONE} for p in parts):
-                values = frozenset().union(*(p.values if p.values is not None else {None} for p in parts))
-                return _Spec(allowed, values)
-        return _Spec(allowed, None, lambda v: any(p.accepts(v) for p in parts))
+        return _union_spec(args)
     if annotation is _NONE:
         return _Spec(frozenset({_NONE}))
     if origin is Literal:
         return _Spec(frozenset(type(a) for a in args), frozenset(args))
     if origin is list:
-        item = _spec(args[0])
-        if item == _Spec(_STR):
-            return _Spec(frozenset({list}), None, lambda v: _STR.issuperset(map(type, v)))
-        return _Spec(frozenset({list}), None, lambda v: all(map(item.accepts, v)))  # pragma: no cover
+        return _list_spec(args[0])
     if origin is dict:
-        if _spec(args[0]) != _Spec(_STR):  # pragma: no cover - every map of events.py is keyed by text
-            raise TypeError(f"no stored-state check for {annotation!r}: add one to ledger.topics")
-        if args[1] is Any:
-            return _Spec(frozenset({dict}), None, _json_like)
-        value = _spec(args[1])
-        return _Spec(
-            frozenset({dict}),
-            None,
-            lambda v: _STR.issuperset(map(type, v)) and all(map(value.accepts, v.values())),
-        )
+        return _dict_spec(annotation, args[0], args[1])
     if annotation is Decimal:
         return _Spec(frozenset({Decimal}), None, Decimal.is_finite)
     if annotation is datetime:
@@ -235,6 +215,39 @@ def _spec(annotation: Any) -> _Spec:
     if annotation in (str, int, date, bool):
         return _Spec(frozenset({annotation}))
     raise TypeError(f"no stored-state check for {annotation!r}: add one to ledger.topics")  # pragma: no cover
+
+
+def _union_spec(args: tuple[Any, ...]) -> _Spec:
+    """``_spec`` of ``A | B | …``: a set of types (and values) where every part has one."""
+    parts = [_spec(a) for a in args]
+    allowed = frozenset().union(*(p.types for p in parts))
+    if all(p.deep is None for p in parts):
+        if all(p.values is None for p in parts):
+            return _Spec(allowed)
+        if all(p.values is not None or p.types == {_NONE} for p in parts):
+            values = frozenset().union(*(p.values if p.values is not None else {None} for p in parts))
+            return _Spec(allowed, values)
+    return _Spec(allowed, None, lambda v: any(p.accepts(v) for p in parts))
+
+
+def _list_spec(item_type: Any) -> _Spec:
+    item = _spec(item_type)
+    if item == _Spec(_STR):
+        return _Spec(frozenset({list}), None, lambda v: _STR.issuperset(map(type, v)))
+    return _Spec(frozenset({list}), None, lambda v: all(map(item.accepts, v)))  # pragma: no cover
+
+
+def _dict_spec(annotation: Any, key_type: Any, value_type: Any) -> _Spec:
+    if _spec(key_type) != _Spec(_STR):  # pragma: no cover - every map of events.py is keyed by text
+        raise TypeError(f"no stored-state check for {annotation!r}: add one to ledger.topics")
+    if value_type is Any:
+        return _Spec(frozenset({dict}), None, _json_like)
+    value = _spec(value_type)
+    return _Spec(
+        frozenset({dict}),
+        None,
+        lambda v: _STR.issuperset(map(type, v)) and all(map(value.accepts, v.values())),
+    )
 
 
 _SCALARS = frozenset({str, int, bool, type(None), date})

@@ -2,7 +2,7 @@
 
 eventsourcing's default JSON transcoder is slower and larger; msgpack alone loses type (dates and
 datetimes become errors, tuples become lists, Decimals are refused). Each non-native type gets one
-*flat* ExtType (NOTES.md: a flat ext costs ≈5 µs/event where a generic nested one costs ≈30 µs):
+*flat* ExtType (NOTES.md: a flat ext costs several times less than a generic nested one):
 
 ====  ==========  ==========================================================================
 code  type        payload
@@ -50,7 +50,7 @@ def _micros(delta: timedelta) -> int:
 
 
 # The last datetime encoded and decoded: every event of one import carries the same record time,
-# so these save ≈1.5 µs per event written and ≈2.5 µs per event read. One tuple each, replaced
+# so these save its encoding per event written and read. One tuple each, replaced
 # whole, so threads sharing a transcoder never see a half-updated pair.
 _last_encoded: tuple[Any, msgpack.ExtType | None] = (None, None)
 _last_decoded: tuple[bytes, datetime | None] = (b"", None)
@@ -130,7 +130,7 @@ def _unpack(data: bytes) -> Any:
 def packer() -> Callable[[Any], bytes]:
     """``_pack`` as one ``msgpack.Packer``'s ``pack``: the same options, so the same bytes, without
     making a Packer per call (``msgpack.packb`` does). A Packer is not for sharing between threads:
-    one per import (``ledger.application._FileWriter``)."""
+    one per import (``ledger.importer.Importer``)."""
     pack: Callable[[Any], bytes] = msgpack.Packer(default=_default, use_bin_type=True, strict_types=True).pack
     return pack
 

@@ -41,6 +41,7 @@ from urllib.parse import quote
 from ledger.application import LedgerApplication
 from ledger.errors import ConfigurationError, IntegrityError, StorageError
 from ledger.sql import Cursor, Database
+from ledger.storage import EVENTS_TABLE
 from projections.runner import BATCH_REBUILD, Projection, Runner
 
 TRACKING = "ledger_tracking"
@@ -204,7 +205,7 @@ class _PostgresScratch(_Scratch):
         super().__init__(app.store)
         self.ledger_schema = self.schema
         self.schema = name
-        self.read = frozenset({app.store.events_table_name, DECISION_INDEX})  # type: ignore[attr-defined]
+        self.read = frozenset({EVENTS_TABLE, DECISION_INDEX})
         """What projections read from the ledger: the log and its decision index. Every other name
         is the scratch's, so nothing the rebuild runs can write to the ledger's schema."""
 
@@ -316,9 +317,8 @@ def _claims_in(scratch: _Scratch, c: Cursor) -> tuple[dict[str, tuple[Any, Any]]
             f"SELECT projection, position, version FROM {scratch.source(TRACKING)}"
         ).fetchall():
             claimed[str(name)] = (position, version)
-    events: str = scratch.recorder.events_table_name  # type: ignore[attr-defined]
     column = "notification_id" if scratch.dialect == "postgres" else "rowid"
-    row = c.execute(f"SELECT max({column}) FROM {scratch.source(events)}").fetchone()
+    row = c.execute(f"SELECT max({column}) FROM {scratch.source(EVENTS_TABLE)}").fetchone()
     return claimed, int(row[0]) if row and row[0] is not None else 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ledger.application import DB_ENV, default_db_path
 from ledger.errors import ConfigurationError
+from ledger.storage import EVENTS_TABLE
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _KNOWN_SCHEMES = ("postgresql", "postgres", "sqlite")
@@ -52,7 +53,9 @@ def _holds_a_log(path: Path) -> bool:
     """Does the SQLite file hold a ledger's log? Opened read-only, so that asking creates nothing."""
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as c:
-            found = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stored_events'").fetchone()
+            found = c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (EVENTS_TABLE,)
+            ).fetchone()
     except sqlite3.Error:
         return True  # not ours to judge here: opening it says what is wrong (locked, not a database)
     return found is not None

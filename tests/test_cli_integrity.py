@@ -269,8 +269,8 @@ def _attack(url: str, backend: str, server: Any, sql: str) -> None:
     schema = parse_qs(urlparse(url).query)["schema"][0]
     with server.connect() as con:
         con.execute(f'SET search_path TO "{schema}"')
-        con.execute("DROP TRIGGER IF EXISTS ledger_events_append_only ON ledger_events")
-        con.execute(sql.format(events="ledger_events", position="notification_id"))
+        con.execute("DROP TRIGGER IF EXISTS stored_events_append_only ON stored_events")
+        con.execute(sql.format(events="stored_events", position="notification_id"))
 
 
 def _spoilt(result: Result, position: int, decision: str | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import leafhash, merkle
 from ledger.checkpoints import b64encode
 from ledger.sql import Cursor, Database
+from ledger.storage import EVENTS_TABLE
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
@@ -41,7 +42,7 @@ class Log:
     max_position: str
     select_hashes: str | None = None  # PostgreSQL: (after, stop, limit) -> (position, leaf hash)
     select_plain: str | None = None  # SQLite: (after, stop, limit) -> the columns as stored, unchecked
-    events: str = "stored_events"  # the events table, qualified
+    events: str = EVENTS_TABLE  # the events table, qualified
     position: str = "rowid"  # its position column
     index: str = "ledger_decisions"  # the decision index, qualified
 
@@ -64,7 +65,7 @@ _PG_LEAF_HASH = leafhash.pg_leaf_hash(
 def open_log(app: LedgerApplication) -> Log:
     """The ledger's ``Log``; creates the tables beside the events the first time a store is seen."""
     db = Database(app.store)
-    events_name: str = app.store.events_table_name  # type: ignore[attr-defined]
+    events_name = EVENTS_TABLE
     if db.dialect == "postgres":  # the schema enforces every column's type
         events, pos = db.table(events_name), "notification_id"
         cols = f"{pos}, originator_id, originator_version, topic, state, TRUE"

@@ -14,6 +14,7 @@ from ledger.application import LedgerApplication
 from ledger.decisions import DecisionRecord, record_from_state, record_from_text
 from ledger.errors import StorageError, UnreadableRecord
 from ledger.sql import Cursor, Database
+from ledger.storage import EVENTS_TABLE
 from ledger.topics import checked_state, event_class, kind_of, read_state
 
 BATCH = 1000
@@ -42,7 +43,7 @@ class LogReader:
             return decode(data)
 
         self._state = decode if cipher is None and compressor is None else state
-        events: str = app.store.events_table_name  # type: ignore[attr-defined]
+        events = EVENTS_TABLE
         if db.dialect == "postgres":
             self._sql = f"SELECT notification_id, topic, state FROM {db.table(events)} WHERE notification_id IN "
         else:

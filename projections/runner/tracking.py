@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from ledger.application import LedgerApplication
 from ledger.decisions import DecisionRecord
 from ledger.sql import Cursor, Database
+from ledger.storage import EVENTS_TABLE
 from projections.runner.log import BATCH, BATCH_REBUILD, LogReader, clear_texts, stored_decision
 from projections.runner.projection import Projection, TimelineProjection, clear_grouped
 from projections.runner.rows import NOW
@@ -161,7 +162,7 @@ class Runner:
         # The records straight from the stored state (``record_from_state``), as ``to_record``
         # reads them from an event, without making a Notification and an event per record.
         decode = self.app.mapper.transcoder.decode
-        events = self.app.store.events_table_name  # type: ignore[attr-defined]
+        events = EVENTS_TABLE
         if self.db.dialect == "postgres":
             sql = (
                 f"SELECT notification_id, topic, state FROM {self.db.table(events)} WHERE notification_id > ? "

@@ -31,6 +31,7 @@ from strategies import (
 
 from ledger import aggregates, canonical
 from ledger import application as application_module
+from ledger import importer as importer_module
 from ledger.application import LedgerApplication
 from ledger.decisions import parse_line
 from ledger.errors import (
@@ -209,7 +210,7 @@ def test_nothing_written_even_after_batches_were_flushed(
     app: LedgerApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small batches, so that earlier lines are already INSERTed when the bad line comes.
-    monkeypatch.setattr(application_module, "BATCH", 2)
+    monkeypatch.setattr(importer_module, "BATCH", 2)
     bad = case("BAD-1", physician="NOBODY")
     e = refused_import(app, [*EXAMPLE_FILE, bad], UnknownReference, line=len(EXAMPLE_FILE) + 1, field="physician")
     assert "unknown physician 'NOBODY'" in e.message
@@ -526,7 +527,7 @@ def test_records_limit_after_and_combined(loaded: LedgerApplication) -> None:
 
 def test_records_page_through_batches(app: LedgerApplication, monkeypatch: pytest.MonkeyPatch) -> None:
     load(app, EXAMPLE_FILE)
-    monkeypatch.setattr(application_module, "BATCH", 4)
+    monkeypatch.setattr(importer_module, "BATCH", 4)
     assert ids(app.records()) == IDS
     assert ids(app.records(limit=9)) == IDS[:9]
     assert [n.id for n, _ in app.notifications(batch=5)] == list(range(1, len(IDS) + 1))

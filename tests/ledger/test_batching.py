@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import ALL_KINDS, EXAMPLE_FILE, HOSPITAL, bench_generator, decision_files, to_jsonl
 
-from ledger import aggregates, canonical, decisions, storage
-from ledger import application as application_module
+from ledger import aggregates, canonical, decisions, sqlite, storage
+from ledger import importer as importer_module
 from ledger.application import LedgerApplication
 from ledger.decisions import from_json_dict, from_trusted_json_dict, parse_line
 from ledger.errors import ConcurrencyError, DecisionError, MalformedDecision, UnknownReference
@@ -60,10 +60,10 @@ def test_batches_record_what_one_line_at_a_time_records(
     folder = tmp_path_factory.mktemp("batching")
     whole = _import(folder / "whole.sqlite", lines)
     with monkeypatch.context() as m:
-        m.setattr(application_module, "BATCH", 1)
+        m.setattr(importer_module, "BATCH", 1)
         one_by_one = _import(folder / "one.sqlite", lines)
     with monkeypatch.context() as m:
-        m.setattr(application_module, "BATCH", 3)
+        m.setattr(importer_module, "BATCH", 3)
         threes = _import(folder / "three.sqlite", lines)
     assert whole == one_by_one == threes
 
@@ -156,12 +156,12 @@ class _FixedClock(datetime):
 
 def _stored(path: Path, lines: list[str], monkeypatch: pytest.MonkeyPatch, *, slow: bool) -> list[list[Any]]:
     with monkeypatch.context() as m:
-        m.setattr(application_module, "datetime", _FixedClock)
+        m.setattr(importer_module, "datetime", _FixedClock)
         if slow:
-            m.setattr(application_module, "parse_line_digest", lambda text: (decisions._parse_line(text), None))
-            m.setattr(application_module, "_packer", lambda mapper: None)
-            m.setattr(storage._SQLiteWriteSession, "append_staged", WriteSession.append_staged)
-            m.setattr(application_module, "BATCH", 1)
+            m.setattr(importer_module, "parse_line_digest", lambda text: (decisions._parse_line(text), None))
+            m.setattr(importer_module, "packer_for", lambda mapper: None)
+            m.setattr(sqlite._SQLiteWriteSession, "append_staged", WriteSession.append_staged)
+            m.setattr(importer_module, "BATCH", 1)
         app = LedgerApplication.open(path)
         try:
             result = app.import_lines(lines, source="generated")
@@ -193,7 +193,7 @@ def test_aggregate_ids_are_uuid5s(subject: str) -> None:
 def test_a_failed_write_on_the_sessions_thread_fails_the_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "THREAD_ROWS", 1)  # one row is enough to write on the thread
+    monkeypatch.setattr(sqlite, "THREAD_ROWS", 1)  # one row is enough to write on the thread
     app = LedgerApplication.open(tmp_path / "l.sqlite")
     try:
         app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="example")

@@ -32,8 +32,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import ALL_KINDS, EXAMPLE_FILE, decision_files, to_jsonl
 
-from ledger import application as application_module
-from ledger import canonical, decisions, hookspecs, transcoder
+from ledger import canonical, decisions, hookspecs, internals, transcoder
+from ledger import importer as importer_module
 from ledger.application import LedgerApplication
 from ledger.decisions import DecisionRecord, parse_line
 from ledger.errors import DecisionError
@@ -68,7 +68,7 @@ def _same(line: bytes | str) -> None:
 def test_valid_lines_parse_to_the_same_record(lines: list[dict[str, Any]]) -> None:
     for line in to_jsonl(lines).splitlines(keepends=True):
         if b"\\" not in line:
-            assert decisions._fast_parse(line) is not None  # the fast path does take them
+            assert decisions.try_parse(line) is not None  # the fast path does take them
         _same(line)
         _same(line.decode("utf-8"))
         _same(json.dumps(json.loads(line, parse_float=Decimal), ensure_ascii=True, default=str))
@@ -95,6 +95,8 @@ def _mutations(obj: dict[str, Any]) -> Iterator[bytes]:
             -1,
             2**64,
             1.5,
+            Decimal("-0.5"),  # the fast parser's own sign check of a number with a fraction
+            Decimal("0.0"),
             True,
             [],
             {},
@@ -246,9 +248,9 @@ class _FixedClock(datetime):
 
 def _stored(path: Path, monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> list[tuple[Any, ...]]:
     with monkeypatch.context() as m:
-        m.setattr(application_module, "datetime", _FixedClock)
+        m.setattr(importer_module, "datetime", _FixedClock)
         if not direct:
-            m.setattr(application_module, "_packer", lambda mapper: None)
+            m.setattr(importer_module, "packer_for", lambda mapper: None)
         app = LedgerApplication.open(path)
         try:
             app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(keepends=True), source="f")
@@ -272,7 +274,7 @@ def test_events_encoded_without_the_mapper_are_stored_as_the_mapper_stores_them(
 
 def test_validators_called_directly_give_what_pluggy_gives() -> None:
     pm = plugin_manager()
-    validators = application_module._plain_validators(pm)
+    validators = internals.plain_validators(pm)
     assert validators is not False
     for line in to_jsonl(EXAMPLE_FILE).splitlines():
         record = parse_line(line)
@@ -294,13 +296,13 @@ class _Wrapper:
 def test_pluggy_calls_the_validators_when_it_must() -> None:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    assert application_module._plain_validators(pm) == []
+    assert internals.plain_validators(pm) == []
     pm.register(_Wrapper())
-    assert application_module._plain_validators(pm) is False
+    assert internals.plain_validators(pm) is False
     traced = pluggy.PluginManager(hookspecs.PROJECT)
     traced.add_hookspecs(hookspecs)
     traced.add_hookcall_monitoring(lambda *a: None, lambda *a: None)
-    assert application_module._plain_validators(traced) is False
+    assert internals.plain_validators(traced) is False
 
 
 _OLD_INDEX = (

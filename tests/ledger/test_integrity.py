@@ -358,8 +358,7 @@ def signed_sqlite(sqlite_url: str, keys: tuple[str, str]) -> str:
 
 
 TRIGGERED = ("stored_events", "ledger_decisions", "ledger_merkle_nodes", "ledger_merkle_leaves", "ledger_checkpoints")
-"""The tables whose append-only triggers an attacker drops (SQLite names; PostgreSQL's events
-table is ``ledger_events``)."""
+"""The tables whose append-only triggers an attacker drops (the same names on both databases)."""
 
 
 @pytest.fixture
@@ -383,10 +382,9 @@ def attacker(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[
         with request.getfixturevalue("postgres_server").connect() as con:
             con.execute(f'SET search_path TO "{schema}"')
             for name in TRIGGERED:
-                table = name.replace("stored_events", "ledger_events")
-                con.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+                con.execute(f"DROP TRIGGER IF EXISTS {name}_append_only ON {name}")
             for sql in statements:
-                con.execute(sql.replace("stored_events", "ledger_events").replace("rowid", "notification_id"))
+                con.execute(sql.replace("rowid", "notification_id"))
 
     yield on_sqlite if backend == "sqlite" else on_postgres
 

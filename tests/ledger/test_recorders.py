@@ -22,7 +22,7 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from strategies import EXAMPLE_FILE, to_jsonl
 
 from ledger.application import LedgerApplication
-from ledger.storage import SQLiteLedgerRecorder
+from ledger.sqlite import SQLiteLedgerRecorder
 
 # --- eventsourcing's suite ------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class TestPostgresLedgerRecorder(ApplicationRecorderTestCase[Any]):
         rows = self.server.conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)
         ).fetchall()
-        assert {"stored_events", "stored_decisions", "stored_meta"} <= {r[0] for r in rows}
+        assert {"stored_events", "ledger_decisions", "ledger_meta"} <= {r[0] for r in rows}
 
 
 del ApplicationRecorderTestCase  # so that pytest does not collect the abstract base
@@ -199,10 +199,10 @@ def postgres_ledger(postgres_server: PostgresServer) -> Iterator[tuple[PostgresS
 
 
 POSTGRES_CHANGES = [
-    ("ledger_events", "UPDATE {s}.ledger_events SET state = '\\x00'::bytea WHERE notification_id = 1", "UPDATE"),
-    ("ledger_events", "DELETE FROM {s}.ledger_events WHERE notification_id = 3", "DELETE"),
-    ("ledger_events", "DELETE FROM {s}.ledger_events", "DELETE"),
-    ("ledger_events", "TRUNCATE {s}.ledger_events CASCADE", "TRUNCATE"),
+    ("stored_events", "UPDATE {s}.stored_events SET state = '\\x00'::bytea WHERE notification_id = 1", "UPDATE"),
+    ("stored_events", "DELETE FROM {s}.stored_events WHERE notification_id = 3", "DELETE"),
+    ("stored_events", "DELETE FROM {s}.stored_events", "DELETE"),
+    ("stored_events", "TRUNCATE {s}.stored_events CASCADE", "TRUNCATE"),
     ("ledger_decisions", "UPDATE {s}.ledger_decisions SET digest = '\\x00'::bytea WHERE position = 1", "UPDATE"),
     ("ledger_decisions", "DELETE FROM {s}.ledger_decisions WHERE position = 2", "DELETE"),
     ("ledger_decisions", "TRUNCATE {s}.ledger_decisions", "TRUNCATE"),
@@ -227,3 +227,57 @@ def test_postgres_refuses_changes_to_the_past(
         assert [r.id for r in app.export()] == [d["id"] for d in EXAMPLE_FILE]
     finally:
         app.close()
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_with_the_old_events_table_is_refused_with_the_rename(
+    postgres_ledger: tuple[PostgresServer, str],
+) -> None:
+    """A ledger made when PostgreSQL's log was ``ledger_events`` (named after the application class)
+    is refused with the SQL that renames it; that SQL, run as given, opens it with nothing changed."""
+    from ledger.errors import StorageError
+    from ledger.postgres import rename_statements
+
+    server, schema = postgres_ledger
+    s = f'"{schema}"'
+    app = LedgerApplication.open(server.url(schema))
+    try:
+        before = [r.to_json() for r in app.export()]
+    finally:
+        app.close()
+    with server.connect() as conn:  # the ledger as it was made before the table had one name
+        for sql in (
+            f"ALTER TABLE {s}.stored_events RENAME TO ledger_events",
+            f"ALTER SEQUENCE {s}.stored_events_notification_id_seq RENAME TO ledger_events_notification_id_seq",
+            f"ALTER INDEX {s}.stored_events_notification_id_idx RENAME TO ledger_events_notification_id_idx",
+            f"ALTER INDEX {s}.stored_events_pkey RENAME TO ledger_events_pkey",
+            f"ALTER TRIGGER stored_events_append_only ON {s}.ledger_events RENAME TO ledger_events_append_only",
+            f"ALTER FUNCTION {s}.stored_events_lock() RENAME TO ledger_events_lock",
+        ):
+            conn.execute(sql)
+    with pytest.raises(StorageError, match="ALTER TABLE") as refused:
+        LedgerApplication.open(server.url(schema))
+    assert rename_statements(schema) in str(refused.value)
+    with server.connect() as conn:  # nothing was created beside the old table
+        found = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        assert "stored_events" not in {r[0] for r in found}
+        conn.execute(rename_statements(schema))
+    app = LedgerApplication.open(server.url(schema))
+    try:
+        assert [r.to_json() for r in app.export()] == before
+        app.import_lines(to_jsonl(EXAMPLE_FILE).splitlines(), source="again.jsonl")  # writes: nothing new
+        assert app.position() == len(before)
+    finally:
+        app.close()
+    with server.connect() as conn:
+        functions = {
+            r[0]
+            for r in conn.execute(
+                "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE nspname = %s",
+                (schema,),
+            ).fetchall()
+        }
+        assert "stored_events_lock" in functions
+        assert "ledger_events_lock" not in functions

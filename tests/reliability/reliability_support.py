@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.application import LedgerApplication
 from ledger.sql import Database
+from ledger.storage import EVENTS_TABLE
 from projections.runner import NOW
 
 POSITION_COLUMNS = frozenset({"position", "known_from", "known_to"})
@@ -39,7 +40,7 @@ def decision_ids(app: LedgerApplication) -> list[str]:
 def event_count(app: LedgerApplication) -> int:
     """How many events the log holds (counted in the events table, not the index)."""
     db = Database(app.store)
-    table = db.table("ledger_events" if db.dialect == "postgres" else "stored_events")
+    table = db.table(EVENTS_TABLE)
     with db.transaction(write=False) as c:
         row = c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
     assert row is not None

@@ -2,7 +2,7 @@
 
 The role setup of docs/reliability.md — read from that file, so the documentation and the test
 cannot drift apart — is run with fresh role and schema names: an owner creates the ledger's
-tables, a writer that may only INSERT and SELECT on ``ledger_events`` and ``ledger_decisions``
+tables, a writer that may only INSERT and SELECT on ``stored_events`` and ``ledger_decisions``
 imports, records, rebuilds and verifies through the ledger, and is refused UPDATE, DELETE,
 TRUNCATE, ALTER, DROP and LOCK by PostgreSQL's privileges (``InsufficientPrivilege``), not only by
 the triggers. Trust authentication lets the test connect as any role.
@@ -120,25 +120,25 @@ def test_the_writer_records_through_the_ledger(roles: Roles, monkeypatch: pytest
         assert result.exit_code == 0, f"{args}: {result.stderr}"
         assert "Traceback" not in result.stderr
     with roles.connect(roles.writer) as conn:
-        count = conn.execute(f'SELECT COUNT(*) FROM "{roles.schema}".ledger_events').fetchone()[0]
+        count = conn.execute(f'SELECT COUNT(*) FROM "{roles.schema}".stored_events').fetchone()[0]
         owners = dict(conn.execute(
             "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = %s", (roles.schema,)
         ).fetchall())  # fmt: skip
     assert count == len(EXAMPLE_FILE) + 1
-    assert owners["ledger_events"] == owners["ledger_decisions"] == owners["ledger_meta"] == roles.owner
+    assert owners["stored_events"] == owners["ledger_decisions"] == owners["ledger_meta"] == roles.owner
     derived = {t: o for t, o in owners.items() if t.startswith(("view_", "ledger_merkle", "ledger_tracking"))}
     assert derived and set(derived.values()) == {roles.writer}, owners
 
 
 FORBIDDEN = [
-    "UPDATE {s}.ledger_events SET topic = topic",
-    "DELETE FROM {s}.ledger_events",
-    "TRUNCATE {s}.ledger_events",
+    "UPDATE {s}.stored_events SET topic = topic",
+    "DELETE FROM {s}.stored_events",
+    "TRUNCATE {s}.stored_events",
     "UPDATE {s}.ledger_decisions SET kind = kind",
     "DELETE FROM {s}.ledger_decisions",
     "TRUNCATE {s}.ledger_decisions",
-    "ALTER TABLE {s}.ledger_events DISABLE TRIGGER ALL",
-    "DROP TRIGGER ledger_events_append_only ON {s}.ledger_events",
+    "ALTER TABLE {s}.stored_events DISABLE TRIGGER ALL",
+    "DROP TRIGGER stored_events_append_only ON {s}.stored_events",
     "DROP TABLE {s}.ledger_decisions",
     "UPDATE {s}.ledger_meta SET value = '0'",
     "CREATE OR REPLACE FUNCTION {s}.ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql "
@@ -157,22 +157,22 @@ def test_the_writer_may_not_change_the_log(roles: Roles, monkeypatch: pytest.Mon
                 conn.execute(statement.format(s=s))
         # LOCK TABLE directly needs UPDATE/DELETE/TRUNCATE: only the owner's function takes it.
         with conn.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(f"LOCK TABLE {s}.ledger_events IN EXCLUSIVE MODE")
+            conn.execute(f"LOCK TABLE {s}.stored_events IN EXCLUSIVE MODE")
         with conn.transaction():
-            conn.execute(f"SELECT {s}.ledger_events_lock()")
+            conn.execute(f"SELECT {s}.stored_events_lock()")
         privileges = {
             (table, p): conn.execute(
                 "SELECT has_table_privilege(%s, %s, %s)", (roles.writer, f"{s}.{table}", p)
             ).fetchone()[0]
-            for table in ("ledger_events", "ledger_decisions")
+            for table in ("stored_events", "ledger_decisions")
             for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
         }
     assert {k for k, allowed in privileges.items() if allowed} == {
-        (t, p) for t in ("ledger_events", "ledger_decisions") for p in ("SELECT", "INSERT")
+        (t, p) for t in ("stored_events", "ledger_decisions") for p in ("SELECT", "INSERT")
     }
     # The owner may change the table's rights, but the triggers still refuse it the change itself.
     with roles.connect(roles.owner) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-        conn.execute(f"DELETE FROM {s}.ledger_events")
+        conn.execute(f"DELETE FROM {s}.stored_events")
 
 
 def test_the_lock_function_is_not_public(
@@ -189,7 +189,7 @@ def test_the_lock_function_is_not_public(
     try:
         admin.execute(f'CREATE ROLE "{stranger}" LOGIN')
         with roles.connect(stranger) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(f'SELECT "{roles.schema}".ledger_events_lock()')
+            conn.execute(f'SELECT "{roles.schema}".stored_events_lock()')
     finally:
         admin.execute(f'DROP OWNED BY "{stranger}"')
         admin.execute(f'DROP ROLE IF EXISTS "{stranger}"')

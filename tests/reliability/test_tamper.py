@@ -250,10 +250,9 @@ def tamper(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[[s
         with request.getfixturevalue("postgres_server").connect() as con:
             con.execute(f'SET search_path TO "{schema}"')
             for table in TABLES:
-                table = table.replace("stored_events", "ledger_events")  # noqa: PLW2901
                 con.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             for sql in edit.postgres or edit.sqlite:
-                con.execute(sql.replace("stored_events", "ledger_events").replace("rowid", "notification_id"))
+                con.execute(sql.replace("rowid", "notification_id"))
 
     yield on_sqlite if backend == "sqlite" else on_postgres
 
