@@ -29,7 +29,6 @@ from ledger.application import (
     MAX_LINE_BYTES,
     ImportResult,
     LedgerApplication,
-    RecordedDecision,
     database_env,
     redact,
 )
@@ -42,7 +41,8 @@ from ledger.errors import (
     StorageError,
     UnknownReference,
 )
-from ledger.plugins import describe, jurisdictions, plugin_manager
+from ledger.plugins import describe, plugin_manager
+from projections import queries
 from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
 
@@ -349,28 +349,8 @@ def export_command(ctx: click.Context, output: IO[str]) -> None:
         output.write(record.to_json() + "\n")
 
 
-LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject")
-
-
-def _log_row(d: RecordedDecision) -> dict[str, Any]:
-    return {
-        "position": d.position,
-        "recorded_at": d.recorded_at.isoformat(timespec="seconds"),
-        "effective": d.record.effective,
-        "id": d.record.id,
-        "kind": d.record.kind,
-        "by": d.record.by,
-        "basis": d.record.basis,
-        "subject": d.subject,
-    }
-
-
 def _jurisdiction_names(code: str) -> list[str]:
-    """What decisions write for a jurisdiction: its code (catalogues) and its province's names."""
-    for j in jurisdictions(plugin_manager()):
-        if code in (j.code, j.name):
-            return sorted({j.code, j.name, *j.aliases})
-    return [code]
+    return queries.jurisdiction_names(code)
 
 
 @cli.command("log")
@@ -393,16 +373,16 @@ def log_command(
     fmt: str,
 ) -> None:
     """The decisions in record order, filtered."""
-    app = open_app(ctx)
-    rows = app.records(
+    section = queries.log(
+        open_app(ctx),
         subject=subject,
         kinds=kinds,
-        jurisdictions=_jurisdiction_names(jurisdiction) if jurisdiction else (),
-        effective_from=_date_option(date_from, "--from"),
-        effective_to=_date_option(date_to, "--to"),
+        jurisdiction=jurisdiction,
+        date_from=_date_option(date_from, "--from"),
+        date_to=_date_option(date_to, "--to"),
         limit=limit,
     )
-    emit([_log_row(d) for d in rows], LOG_COLUMNS, fmt)
+    emit(section.rows, section.columns, fmt)
 
 
 def _date_option(value: str | None, name: str) -> date | None:
@@ -416,12 +396,13 @@ def _date_option(value: str | None, name: str) -> date | None:
 @click.pass_context
 def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
     """One decision with its record time, position, and any corrections."""
-    d = open_app(ctx).decision(decision_id)
+    shown = queries.show(open_app(ctx), decision_id)
+    d = shown.decision
     if fmt == "json":
-        click.echo(canonical.dumps([d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]))
+        click.echo(canonical.dumps(shown.to_json()))
         return
     if fmt == "csv":
-        rows = [d.to_json_dict(), *(c.to_json_dict() for c in d.corrections)]
+        rows = shown.to_json()
         emit(rows, sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("_"), k)), fmt)
         return
     out = [
@@ -474,19 +455,8 @@ def catalog_command(
     ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """The catalogue in force: national prohibited and restricted, plus the province's own."""
-    entries = open_views(ctx).catalog(province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
-    rows = [
-        {
-            "code": e.ref,
-            "name": e.name,
-            "class": e.tech_class,
-            "version": e.version,
-            "since": e.since,
-            "decision": e.listed_by,
-        }
-        for e in entries
-    ]
-    emit(rows, ("code", "name", "class", "version", "since", "decision"), fmt)
+    section = queries.catalog(open_views(ctx), province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
+    emit(section.rows, section.columns, fmt)
 
 
 @cli.command("disclosure")
@@ -500,81 +470,23 @@ def disclosure_command(
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
     (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
-    views = open_views(ctx)
-    day = _date_option(as_of, "--as-of")
-    sections: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = []
-    filings = views.public_filings(province, institution, as_of=day, known_at=known_at)
-    sections.append(
-        (
-            "filings",
-            [
-                {
-                    "technology": f.technology,
-                    "technology_name": f.technology_name,
-                    "institution": f.institution,
-                    "institution_name": f.institution_name,
-                    "city": f.city,
-                    "status": f.status,
-                    "filed_on": f.filed_on,
-                    "authority": f.authority,
-                    "notice_until": f.notice_until,
-                }
-                for f in filings
-            ],
-            (
-                "technology",
-                "technology_name",
-                "institution_name",
-                "city",
-                "status",
-                "filed_on",
-                "authority",
-                "notice_until",
-            ),
-        )
+    result = queries.disclosure(
+        open_views(ctx), province, institution, as_of=_date_option(as_of, "--as-of"), known_at=known_at
     )
-    if institution is None:
-        sections.append(
-            (
-                "training_bases",
-                [vars(b) for b in views.training_bases(province, as_of=day, known_at=known_at)],
-                ("technology", "technology_name", "institution_name", "status", "enrolment_notice", "filed_on"),
-            )
-        )
-        sections.append(
-            (
-                "trainees",
-                [vars(t) for t in views.trainees(province, as_of=day, known_at=known_at)],
-                ("technology", "technology_name", "physician_name", "institution_name", "certified_on"),
-            )
-        )
-    else:
-        sections.append(
-            (
-                "privileges",
-                [
-                    vars(p) | {"procedures": list(p.procedures)}
-                    for p in views.privileges(institution, as_of=day, known_at=known_at)
-                ],
-                ("physician_name", "level", "procedures", "status", "since"),
-            )
-        )
-    sections.append(
-        (
-            "cases",
-            [vars(c) for c in views.case_counts(province, institution, as_of=day, known_at=known_at)],
-            ("technology", "technology_name", "institution", "cases"),
-        )
-    )
+    _emit_sections(result, fmt)
+
+
+def _emit_sections(result: queries.Sections, fmt: str) -> None:
+    """Several tables: one JSON object by section name, or each shown section in turn."""
     if fmt == "json":
-        click.echo(
-            canonical.dumps({name: [{c: r.get(c) for c in cols} for r in rows] for name, rows, cols in sections})
-        )
+        click.echo(canonical.dumps(result.to_json()))
         return
-    for i, (name, rows, cols) in enumerate(sections):
+    for i, section in enumerate(result.sections):
+        if not section.shown:
+            continue
         if fmt == "table":
-            click.echo(("\n" if i else "") + f"{name.replace('_', ' ')}:")
-        emit(rows, cols, fmt)
+            click.echo(("\n" if i else "") + f"{section.title}:")
+        emit(section.rows, section.columns, fmt)
 
 
 @cli.command("trail")
@@ -598,35 +510,17 @@ def trail_command(
     fmt: str,
 ) -> None:
     """Every decision about a subject in effective-date order with its basis, and the findings."""
-    trail = open_views(ctx).trail(
+    result = queries.trail(
+        open_views(ctx),
         province=province,
         institution=institution,
         physician=physician,
         technology=technology,
+        findings_only=findings_only,
         as_of=_date_option(as_of, "--as-of"),
         known_at=known_at,
     )
-    entry_cols = ("effective", "position", "id", "kind", "by", "basis", "summary")
-    finding_cols = ("effective", "severity", "article", "rule", "message", "decisions")
-    entries = [vars(e) | {"id": e.decision_id} for e in trail.entries]
-    found = [vars(f) | {"decisions": list(f.decisions)} for f in trail.findings]
-    if fmt == "json":
-        click.echo(
-            canonical.dumps(
-                {
-                    "entries": [] if findings_only else [{c: e[c] for c in entry_cols} for e in entries],
-                    "findings": [{c: f[c] for c in finding_cols} for f in found],
-                }
-            )
-        )
-        return
-    if not findings_only:
-        if fmt == "table":
-            click.echo("decisions:")
-        emit(entries, entry_cols, fmt)
-    if fmt == "table":
-        click.echo("\nfindings:")
-    emit(found, finding_cols, fmt)
+    _emit_sections(result, fmt)
 
 
 @cli.command("rebuild")
