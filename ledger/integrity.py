@@ -559,9 +559,10 @@ def _check_tail(c: Cursor, log: _Log, state: TreeState) -> None:
         )
 
 
-def root_at(app: LedgerApplication, size: int) -> bytes:
-    """The root of the first ``size`` leaves, from O(log n) stored nodes (syncs first)."""
-    state = sync(app)
+def root_at(app: LedgerApplication, size: int, *, sync_first: bool = True) -> bytes:
+    """The root of the first ``size`` leaves, from O(log n) stored nodes (syncs first unless told
+    not to: a read-only server reads the tree as the writer left it)."""
+    state = sync(app) if sync_first else tree_state(app)
     if not 0 <= size <= state.size:
         raise NotFound(f"the tree has {state.size} leaves, not {size}")
     log = _log(app)
@@ -579,9 +580,9 @@ def inclusion_proof(app: LedgerApplication, leaf_index: int, size: int) -> list[
         return merkle.inclusion_proof_from(_node_reader(c, log), leaf_index, size)
 
 
-def consistency_proof(app: LedgerApplication, old_size: int, new_size: int) -> list[bytes]:
+def consistency_proof(app: LedgerApplication, old_size: int, new_size: int, *, sync_first: bool = True) -> list[bytes]:
     """RFC 9162 §2.1.4.1 proof that the tree of ``old_size`` prefixes that of ``new_size``."""
-    state = sync(app)
+    state = sync(app) if sync_first else tree_state(app)
     if not 0 <= old_size <= new_size <= state.size:
         raise NotFound(f"sizes {old_size} ≤ {new_size} are not within the tree's {state.size}")
     log = _log(app)
@@ -2031,6 +2032,7 @@ def prove(
     signer_key: str | SignerKey | None = None,
     *,
     origin: str | None = None,
+    sync_first: bool = True,
 ) -> dict[str, Any]:
     """A self-contained, offline-checkable proof that a decision is in the signed log.
 
@@ -2039,7 +2041,8 @@ def prove(
     it is returned, so the ledger never hands out a proof that does not verify.
     """
     recorded = app.decision(decision_id)
-    sync(app)
+    if sync_first:  # a read-only server proves against what the writer synced and signed
+        sync(app)
     log = _log(app)
     with log.db.transaction(write=False) as c:
         stored = _stored(c, log)

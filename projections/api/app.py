@@ -57,8 +57,8 @@ class Api:
         tracked position (the follower moves them), and for proofs the checkpoints signed."""
         db = self.views.db
         with db.transaction(write=False) as c:
-            position = c.execute(f"SELECT MAX(position) FROM {db.table('ledger_decisions')}").fetchone()[0]
             tracked = c.execute(f"SELECT projection, position FROM {db.table('ledger_tracking')}").fetchall()
+        position = self.app.position()
         found = f"{position or 0}|{sorted(tracked)}"
         if checkpoints:
             found += f"|{len(integrity.stored_checkpoints(self.app))}"
@@ -190,9 +190,17 @@ class Api:
         latest signed checkpoint; none covering the decision yet is a 404 (the server signs nothing)."""
         Params(request, ())
         decision_id = request.path_params["decision_id"]
+
+        def compute() -> bytes:
+            position = self.app.decision(decision_id).position
+            if position > integrity.tree_state(self.app).last_position:
+                msg = f"no signed checkpoint covers {decision_id!r} (position {position}) yet; ask again later"
+                raise NotFound(msg)
+            return integrity.dump_bundle(integrity.prove(self.app, decision_id, sync_first=False)).encode()
+
         return self.cached(
             request,
-            lambda: integrity.dump_bundle(integrity.prove(self.app, decision_id)).encode(),
+            compute,
             checkpoints=True,
         )
 
@@ -244,13 +252,13 @@ class Api:
             size = integrity.tree_state(self.app).size
             if new > size:
                 raise ApiError(404, f"parameter 'new': the tree has {size} leaves, not {new}", param="new")
-            proof = integrity.consistency_proof(self.app, old, new)
+            proof = integrity.consistency_proof(self.app, old, new, sync_first=False)
             return {
                 "ok": True,
                 "old_size": old,
                 "new_size": new,
-                "old_root": integrity.base64_hash(integrity.root_at(self.app, old)),
-                "new_root": integrity.base64_hash(integrity.root_at(self.app, new)),
+                "old_root": integrity.base64_hash(integrity.root_at(self.app, old, sync_first=False)),
+                "new_root": integrity.base64_hash(integrity.root_at(self.app, new, sync_first=False)),
                 "proof": [integrity.base64_hash(h) for h in proof],
             }
 
@@ -318,7 +326,9 @@ def create_app(db: str | None = None, *, app: LedgerApplication | None = None, t
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = {404: f"no endpoint {request.url.path!r}: see /openapi.json", 405: "the API only reads: GET or HEAD"}
-        return error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+        response = error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+        response.headers.update(exc.headers or {})  # Allow, on a 405
+        return response
 
     async def crash(request: Request, exc: Exception) -> Response:
         return error(500, "the server failed to answer; the failure is logged")

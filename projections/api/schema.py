@@ -23,7 +23,7 @@ def _object(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rows(row: dict[str, Any], *, paged: bool = False) -> dict[str, Any]:
-    body = {"ok": {"const": True}, "rows": {"type": "array", "items": row}}
+    body: dict[str, dict[str, Any]] = {"ok": {"const": True}, "rows": {"type": "array", "items": row}}
     if paged:
         body |= {"next": MAYBE_TEXT, "next_url": MAYBE_TEXT}
     return _object(**body)
@@ -121,7 +121,7 @@ ERROR = {
 def _param(
     name: str, description: str, *, schema: dict[str, Any] | None = None, where: str = "query"
 ) -> dict[str, Any]:
-    out = {"name": name, "in": where, "description": description, "schema": schema or TEXT}
+    out: dict[str, Any] = {"name": name, "in": where, "description": description, "schema": schema or TEXT}
     if where == "path":
         out["required"] = True
     return out
