@@ -59,8 +59,9 @@ def api_schema(api: Any) -> Any:
 
 
 # Earned: 13 operations, each with valid and invalid parameters; schemathesis compiles an
-# operation's strategy on its first draw, which hypothesis would otherwise take for slow generation.
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+# operation's strategy on its first draw, which hypothesis would otherwise take for slow generation;
+# each example is a request answered from the database (no deadline on a shared machine).
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_app_keeps_to_its_document(api_schema: Any, data: st.DataObject) -> None:
     """No 500, every answer (its status, content type, headers and body) within the document,
