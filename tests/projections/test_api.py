@@ -272,3 +272,41 @@ def test_a_ledger_that_is_not_there_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ledger init"):
         create_app(str(tmp_path / "absent.sqlite"))
     assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_a_query_too_long_and_an_outage_are_503_with_retry_after(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from eventsourcing.persistence import OperationalError
+
+    from projections.api import http
+    from projections.views import Views
+
+    app = create_app(served.read_db)
+    with TestClient(app) as c:
+        monkeypatch.setattr(http, "QUERY_SECONDS", 0.05)
+        monkeypatch.setattr(Views, "catalog", lambda *a, **k: time.sleep(0.5) or [])
+        slow = c.get("/catalog")
+        assert slow.status_code == 503
+        assert slow.headers["retry-after"] == "5"
+        assert "longer than" in slow.json()["error"]
+        monkeypatch.setattr(http, "QUERY_SECONDS", 10.0)
+
+        def down(*args: Any, **kwargs: Any) -> Any:
+            raise OperationalError("connection refused")
+
+        monkeypatch.setattr(Views, "catalog", down)
+        outage = c.get("/catalog")
+        assert outage.status_code == 503
+        assert outage.json()["error"].startswith("the ledger's database is not answering")
+        monkeypatch.setattr(Views, "catalog", lambda *a, **k: 1 / 0)
+        crash = c.get("/catalog")
+        assert crash.status_code == 500
+        assert crash.json() == {
+            "ok": False,
+            "status": 500,
+            "error": "the server failed to answer; the failure is logged",
+        }
+        assert "Traceback" not in crash.text
