@@ -37,6 +37,8 @@ from projections.api.http import (
 )
 from projections.api.schema import docs_page, openapi
 from projections.api.store import open_readonly
+from projections.plots import FILINGS_OVER_TIME
+from projections.reports import Report
 from projections.views import Views
 
 TIME = ("as_of", "known_at")
@@ -270,6 +272,46 @@ class Api:
         Params(request, ())
         return self.cached(request, lambda: {"ok": True, "rows": plugin_rows(self.views)})
 
+    def reports(self, request: Request) -> Response:
+        Params(request, ())
+        rows = [
+            {
+                "name": r.name,
+                "title": r.title,
+                "article": r.article,
+                "options": [
+                    {"name": o.name, "help": o.help, "required": o.required, "default": o.default} for o in r.options
+                ],
+            }
+            for r in all_reports(self.views).values()
+        ]
+        return self.cached(request, lambda: {"ok": True, "rows": rows})
+
+    def report(self, request: Request) -> Response:
+        """One report's main table (what ``ledger report NAME`` writes as CSV), its options as
+        parameters; an option missing or a value the report refuses is a 400 naming it."""
+        name = request.path_params["name"]
+        report = all_reports(self.views).get(name)
+        if report is None:
+            raise NotFound(f"no report {name!r}; known reports: {', '.join(all_reports(self.views))} (see /reports)")
+        p = Params(request, [o.name for o in report.options])
+        options: dict[str, str | None] = {}
+        for option in report.options:
+            options[option.name] = p.text(option.name) or option.default
+            if option.required and options[option.name] is None:
+                raise ApiError(400, f"report {name!r} needs the parameter {option.name!r}", param=option.name)
+
+        def compute() -> dict[str, Any]:
+            table = report.build(self.views, options)
+            return {
+                "ok": True,
+                "title": table.title,
+                "columns": [{"name": c.name, "key": c.key} for c in table.columns],
+                "rows": [{c.key: row.get(c.key) for c in table.columns} for row in table.rows],
+            }
+
+        return self.cached(request, compute)
+
     def index(self, request: Request) -> Response:
         Params(request, ())
         return answer({"ok": True, "position": self.app.position(), "openapi": "/openapi.json", "docs": "/docs"})
@@ -288,6 +330,13 @@ def plugin_rows(views: Views) -> list[dict[str, Any]]:
         }
         for p in describe(views.pm)
     ]
+
+
+def all_reports(views: Views) -> dict[str, Report]:
+    """The built-in reports and every enabled plugin's, by name, as ``ledger report`` finds them
+    (``cli.py``; the tests hold the two lists equal)."""
+    found = [FILINGS_OVER_TIME, *(r for c in views.pm.hook.ledger_reports() for r in c or ())]
+    return {r.name: r for r in sorted(found, key=lambda r: r.name)}
 
 
 def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 8) -> Starlette:
@@ -317,6 +366,8 @@ def create_app(db: str | None = None, *, app: LedgerApplication | None = None, t
         route("/checkpoint", api.checkpoint, "checkpoint"),
         route("/proofs/consistency", api.consistency, "consistency"),
         route("/plugins", api.plugins, "plugins"),
+        route("/reports", api.reports, "reports"),
+        route("/reports/{name}", api.report, "report"),
         Route("/openapi.json", lambda r: Response(openapi_bytes, media_type=JSON), methods=["GET", "HEAD"]),
         Route("/docs", lambda r: HTMLResponse(docs_html), methods=["GET", "HEAD"]),
     ]

@@ -80,6 +80,21 @@ PLUGIN_ROW = _object(
     hooks=TEXTS,
     contributes={"type": "object", "additionalProperties": TEXTS},
 )
+REPORT_ROW = _object(
+    name=TEXT,
+    title=TEXT,
+    article=MAYBE_TEXT,
+    options={
+        "type": "array",
+        "items": _object(name=TEXT, help=TEXT, required={"type": "boolean"}, default=MAYBE_TEXT),
+    },
+)
+REPORT = _object(
+    ok={"const": True},
+    title=TEXT,
+    columns={"type": "array", "items": _object(name=TEXT, key=TEXT)},
+    rows={"type": "array", "items": {"type": "object"}},
+)
 CHECKPOINT_ROW = _object(seq=INT, size=INT, time=TEXT, origin=TEXT, root=TEXT, note=TEXT)
 BUNDLE = {
     "type": "object",
@@ -250,6 +265,12 @@ def openapi() -> dict[str, Any]:
                 {**_param("new", "the larger tree size", schema={"type": "integer", "minimum": 0}), "required": True},
             ],
             CONSISTENCY,
+        ),
+        "/reports": _get("The reports (built-in and plugins'), with their options", [], _rows(REPORT_ROW)),
+        "/reports/{name}": _get(
+            "A report's main table (what `ledger report NAME` writes as CSV); its options are parameters",
+            [_param("name", "the report's name (see /reports)", where="path")],
+            REPORT,
         ),
         "/plugins": _get("Every plugin, its version, the hooks it implements and what it adds", [], _rows(PLUGIN_ROW)),
     }

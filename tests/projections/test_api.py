@@ -310,3 +310,42 @@ def test_a_query_too_long_and_an_outage_are_503_with_retry_after(
             "error": "the server failed to answer; the failure is logged",
         }
         assert "Traceback" not in crash.text
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("hunan-filing-summary", {"half": "2019H1"}),
+        ("hunan-filing-summary", {"half": "2019H2", "city": "长沙市"}),
+        ("filings-over-time", {"province": "hunan"}),
+        ("filings-over-time", {"province": "chongqing", "as-of": "2022-01-01"}),
+    ],
+)
+def test_a_report_equals_the_cli_s_csv(client: TestClient, served: Served, name: str, params: dict[str, str]) -> None:
+    import csv
+    import io
+
+    from projections.output import cell_text, safe_csv
+
+    body = ok(client.get(f"/reports/{name}", params=params))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([safe_csv(c["name"]) for c in body["columns"]])
+    for row in body["rows"]:
+        writer.writerow([safe_csv(cell_text(row[c["key"]])) for c in body["columns"]])
+    args = [a for k, v in params.items() for a in (f"--{k}", v)]
+    printed = run_cli(["report", name, *args], served.db)
+    assert printed.exit_code == 0, printed.stderr
+    assert out.getvalue() == printed.stdout
+    assert body["rows"]
+
+
+def test_the_reports_are_the_cli_s(client: TestClient) -> None:
+    from cli import _reports
+
+    listed = ok(client.get("/reports"))["rows"]
+    assert [r["name"] for r in listed] == list(_reports())
+    missing = client.get("/reports/hunan-filing-summary")
+    assert missing.status_code == 400
+    assert missing.json()["param"] == "half"
+    assert client.get("/reports/no-such-report").status_code == 404
