@@ -5,9 +5,9 @@ JSON (or JSON Lines, or a signed note) with an ETag. ``create_app`` builds the A
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -339,7 +339,7 @@ def all_reports(views: Views) -> dict[str, Report]:
     return {r.name: r for r in sorted(found, key=lambda r: r.name)}
 
 
-def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 8) -> Starlette:
+def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 4) -> Starlette:
     """The ASGI app serving the ledger at ``db`` (a SQLite file or a PostgreSQL URL), read-only;
     or, for tests, an ``app`` already open. ``threads``: queries that may run at once."""
     if app is None:
@@ -347,10 +347,10 @@ def create_app(db: str | None = None, *, app: LedgerApplication | None = None, t
     else:
         views = Views(app, catch_up=False)
     api = Api(app, views)
-    limiter = anyio.CapacityLimiter(threads)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ledger-query")
 
     def route(path: str, handler: Callable[[Request], Any], name: str) -> Route:
-        return Route(path, guarded(handler, limiter), methods=["GET", "HEAD"], name=name)
+        return Route(path, guarded(handler, pool), methods=["GET", "HEAD"], name=name)
 
     routes = [
         route("/", api.index, "index"),

@@ -8,10 +8,12 @@ who will call this know them; everything else is plain HTTP caching (RFC 9110/91
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -199,15 +201,17 @@ class Stream:
 Handler = Callable[[Request], "Response | Stream"]
 
 
-def guarded(handler: Handler, limiter: anyio.CapacityLimiter) -> Callable[[Request], Any]:
-    """An endpoint: ``handler`` in a worker thread (the database calls block), at most
-    ``QUERY_SECONDS`` long, every failure answered by ``failure``. A stream's first chunk is
+def guarded(handler: Handler, pool: ThreadPoolExecutor) -> Callable[[Request], Any]:
+    """An endpoint: ``handler`` on one of ``pool``'s threads (the database calls block; a fixed
+    few threads keep their connections and caches warm, where a thread per request would open
+    and warm new ones), at most ``QUERY_SECONDS`` long including its wait for a thread, every
+    failure answered by ``failure``. A stream's first chunk is
     read inside the guard, so that an outage before any byte is sent is a 503, not a cut stream."""
 
     async def endpoint(request: Request) -> Response:
         try:
             with anyio.fail_after(QUERY_SECONDS):
-                result = await anyio.to_thread.run_sync(_run, handler, request, abandon_on_cancel=True, limiter=limiter)
+                result = await asyncio.wrap_future(pool.submit(_run, handler, request))
         except TimeoutError:
             return error(503, f"the query took longer than {QUERY_SECONDS:g} s; narrow it or try again later")
         except Exception as e:
