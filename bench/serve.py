@@ -398,7 +398,7 @@ def print_table(results: dict[str, Any], summary: dict[str, Any]) -> None:
                 f"{cell['p50_ms']:.1f}",
                 f"{cell['p99_ms']:.1f}",
                 f"{cell['per_s']:.0f}",
-                f"{base['per_s']:.0f} (p50 {base['p50_ms']:.1f} ms)",
+                f"{base['per_s']:.0f} (p50 {base['p50_ms']:.1f}, p99 {base['p99_ms']:.1f} ms)",
                 f"{cell['vs_in_process']:.2f}" if cell["vs_in_process"] is not None else "-",
             )
         )
