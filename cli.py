@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -42,30 +42,16 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.plugins import describe, plugin_manager
-from projections import queries
-from projections.output import cell_text, display_width, emit, option_day, safe_csv, shown_cell, visible
+from projections import i18n, queries
+from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
+from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
 from projections.views import Views, catch_up
-
-F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "json", "csv")
-
 
 # --- output: projections.output, shared with plugins' commands --------------------------------
 
 _width = display_width
 _cell = shown_cell
 _safe_csv = safe_csv
-
-
-def format_option(f: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="table for people; json or csv for programs",
-    )(f)
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -113,9 +99,14 @@ class LedgerGroup(click.Group):
     metavar="PATH|URL",
     help=f"The ledger: a SQLite file (default under the user's data folder) or postgresql://… [env {DB_ENV}]",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(i18n.LANGUAGES),
+    help=f"language of tables: zh (default) or en [env {i18n.LANG_ENV}, else LC_ALL/LANG]",
+)
 @click.version_option(package_name="medtech-ledger")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, lang: str | None) -> None:
     """An audit ledger of medical-technology regulation in China.
 
     Every decision — a catalogue change, a filing, a privilege, a suspension, a certification —
@@ -123,17 +114,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
-
-
-def open_app(ctx: click.Context) -> LedgerApplication:
-    """Open the ledger once per command and close it when the command ends."""
-    obj = ctx.find_root().obj
-    if "app" not in obj:
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        ctx.find_root().call_on_close(app.close)
-    result: LedgerApplication = obj["app"]
-    return result
+    i18n.set_language(lang)
+    ctx.call_on_close(lambda: i18n.set_language(None))  # the next run in this process asks again
 
 
 def _progress_reader(path: str, stack: ExitStack) -> tuple[Iterable[bytes], Callable[[int], None] | None]:
@@ -338,14 +320,41 @@ def record_command(
         click.echo(f"{decision_id} is already in the ledger with the same content")
 
 
+def paging_options(f: F) -> F:
+    """``--from-position`` and ``--limit``: a page of the log, by position (streamed either way)."""
+    f = click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")(f)
+    return click.option(
+        "--from-position",
+        "from_position",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="start at log position N (the next page: the last position shown + 1)",
+    )(f)
+
+
 @cli.command("export")
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="file to write (default stdout)"
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines: one decision a line, as imported",
+)
+@paging_options
 @click.pass_context
-def export_command(ctx: click.Context, output: IO[str]) -> None:
-    """Write the whole log as a decision file that re-imports to the same ledger."""
-    for record in open_app(ctx).export():
+def export_command(ctx: click.Context, output: IO[str], fmt: str, from_position: int, limit: int | None) -> None:
+    """Write the log as a decision file that re-imports to the same ledger (streamed, page by page).
+
+    Example: ledger export -o all.jsonl; the next 1000 after position 5000: ledger export
+    --from-position 5001 --limit 1000
+    """
+    for record in queries.export(open_app(ctx), from_position=from_position, limit=limit):
         output.write(record.to_json() + "\n")
 
 
@@ -359,8 +368,15 @@ def _jurisdiction_names(code: str) -> list[str]:
 @click.option("--jurisdiction", help="national, a province code (hunan) or name (湖南省)")
 @click.option("--from", "date_from", help="effective on or after YYYY-MM-DD")
 @click.option("--to", "date_to", help="effective on or before YYYY-MM-DD")
-@click.option("--limit", type=click.IntRange(min=1))
-@format_option
+@paging_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "jsonl"]),
+    default="table",
+    show_default=True,
+    help="table for people; json, jsonl (one decision a line) or csv for programs, streamed",
+)
 @click.pass_context
 def log_command(
     ctx: click.Context,
@@ -369,25 +385,25 @@ def log_command(
     jurisdiction: str | None,
     date_from: str | None,
     date_to: str | None,
+    from_position: int,
     limit: int | None,
     fmt: str,
 ) -> None:
-    """The decisions in record order, filtered."""
-    section = queries.log(
+    """The decisions in record order, filtered; json, jsonl and csv stream page by page.
+
+    Example: ledger log --jurisdiction hunan --from-position 1001 --limit 1000 --format jsonl
+    """
+    rows = queries.log_rows(
         open_app(ctx),
         subject=subject,
         kinds=kinds,
         jurisdiction=jurisdiction,
-        date_from=_date_option(date_from, "--from"),
-        date_to=_date_option(date_to, "--to"),
+        date_from=option_day(date_from, "--from"),
+        date_to=option_day(date_to, "--to"),
+        from_position=from_position,
         limit=limit,
     )
-    emit(section.rows, section.columns, fmt)
-
-
-def _date_option(value: str | None, name: str) -> date | None:
-    """A day given to an option (``output.option_day``, the parser every date option uses)."""
-    return option_day(value, name)
+    emit(rows, queries.LOG_COLUMNS, fmt, drop=queries.LOG_DROP)
 
 
 @cli.command("show")
@@ -412,6 +428,7 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         ("version", d.version),
         *d.record.to_json_dict().items(),
     ]
+    out = [(i18n.heading(str(k)), v) for k, v in out]
     width = max(_width(str(k)) for k, _ in out)
     for key, value in out:
         click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
@@ -425,27 +442,6 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def time_options(f: F) -> F:
-    """``--as-of`` (valid time) and ``--known-at`` (record time), on every view."""
-    f = click.option(
-        "--known-at",
-        "known_at",
-        metavar="POSITION|TIMESTAMP",
-        help="as the ledger knew it then: a log position or an ISO timestamp",
-    )(f)
-    return click.option(
-        "--as-of", "as_of", metavar="YYYY-MM-DD", help="what was in force on that day (default: today)"
-    )(f)
-
-
-def open_views(ctx: click.Context) -> Views:
-    obj = ctx.find_root().obj
-    if "views" not in obj:
-        obj["views"] = Views(open_app(ctx))
-    views: Views = obj["views"]
-    return views
-
-
 @cli.command("catalog")
 @click.option("--province", help="a province code (hunan); national entries only when omitted")
 @time_options
@@ -455,8 +451,16 @@ def catalog_command(
     ctx: click.Context, province: str | None, as_of: str | None, known_at: str | None, fmt: str
 ) -> None:
     """The catalogue in force: national prohibited and restricted, plus the province's own."""
-    section = queries.catalog(open_views(ctx), province, as_of=_date_option(as_of, "--as-of"), known_at=known_at)
-    emit(section.rows, section.columns, fmt)
+    section = queries.catalog(open_views(ctx), province, as_of=option_day(as_of, "--as-of"), known_at=known_at)
+    emit(section.rows, section.columns, fmt, drop=section.drop)
+
+
+def section_option(f: F) -> F:
+    return click.option(
+        "--section",
+        metavar="NAME",
+        help="only this table (one of the command's sections); --format csv needs it when several would print",
+    )(f)
 
 
 @cli.command("disclosure")
@@ -464,29 +468,46 @@ def catalog_command(
 @click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
+@section_option
 @click.pass_context
 def disclosure_command(
-    ctx: click.Context, province: str | None, institution: str | None, as_of: str | None, known_at: str | None, fmt: str
+    ctx: click.Context,
+    province: str | None,
+    institution: str | None,
+    as_of: str | None,
+    known_at: str | None,
+    fmt: str,
+    section: str | None,
 ) -> None:
     """What must be public: filings per restricted technology, suspensions, training bases, trainees
     (MTM-2018#30, #40); per institution its technologies, surgical grades and cases (#24)."""
     result = queries.disclosure(
-        open_views(ctx), province, institution, as_of=_date_option(as_of, "--as-of"), known_at=known_at
+        open_views(ctx), province, institution, as_of=option_day(as_of, "--as-of"), known_at=known_at
     )
-    _emit_sections(result, fmt)
+    _emit_sections(result, fmt, section)
 
 
-def _emit_sections(result: queries.Sections, fmt: str) -> None:
-    """Several tables: one JSON object by section name, or each shown section in turn."""
+def _emit_sections(result: queries.Sections, fmt: str, section: str | None = None) -> None:
+    """Several tables: one JSON object by section name, or each shown section in turn. A CSV
+    holds one table (one header row): several would need ``--section`` to choose."""
+    if section is not None:
+        if section not in result.names:
+            msg = f"no section {section!r} here; sections: {', '.join(result.names)}"
+            raise click.BadParameter(msg, param_hint="--section")
+        result = result.only(section)
+    elif fmt == "csv" and sum(s.shown for s in result.sections) > 1:
+        shown = ", ".join(s.name for s in result.sections if s.shown)
+        msg = f"--format csv writes one table: choose it with --section ({shown})"
+        raise click.UsageError(msg)
     if fmt == "json":
         click.echo(canonical.dumps(result.to_json()))
         return
-    for i, section in enumerate(result.sections):
-        if not section.shown:
+    for i, table in enumerate(result.sections):
+        if not table.shown:
             continue
         if fmt == "table":
-            click.echo(("\n" if i else "") + f"{section.title}:")
-        emit(section.rows, section.columns, fmt)
+            click.echo(("\n" if i else "") + f"{i18n.section(table.title)}:")
+        emit(table.rows, table.columns, fmt, drop=table.drop)
 
 
 @cli.command("trail")
@@ -497,6 +518,7 @@ def _emit_sections(result: queries.Sections, fmt: str) -> None:
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
+@section_option
 @click.pass_context
 def trail_command(
     ctx: click.Context,
@@ -508,6 +530,7 @@ def trail_command(
     as_of: str | None,
     known_at: str | None,
     fmt: str,
+    section: str | None = None,
 ) -> None:
     """Every decision about a subject in effective-date order with its basis, and the findings."""
     result = queries.trail(
@@ -517,10 +540,10 @@ def trail_command(
         physician=physician,
         technology=technology,
         findings_only=findings_only,
-        as_of=_date_option(as_of, "--as-of"),
+        as_of=option_day(as_of, "--as-of"),
         known_at=known_at,
     )
-    _emit_sections(result, fmt)
+    _emit_sections(result, fmt, section)
 
 
 @cli.command("rebuild")
@@ -878,7 +901,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     See docs/publishing.md.
     """
     views = open_views(ctx)
-    day = _date_option(as_of, "--as-of") or date.today()
+    day = option_day(as_of, "--as-of") or date.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(

@@ -10,11 +10,14 @@ with ``ledger.canonical.dumps`` answers exactly what the command line prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 
 from ledger.application import LedgerApplication, RecordedDecision
+from ledger.decisions import DecisionRecord
+from ledger.errors import UnreadableRecord
 from ledger.plugins import jurisdictions, plugin_manager
 from projections.views import Views
 
@@ -23,7 +26,49 @@ KnownAt = int | str | datetime | None
 CATALOG_COLUMNS = ("code", "name", "class", "version", "since", "decision")
 LOG_COLUMNS = ("position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject")
 ENTRY_COLUMNS = ("effective", "position", "id", "kind", "by", "basis", "summary")
-FINDING_COLUMNS = ("effective", "severity", "article", "rule", "message", "decisions")
+FINDING_COLUMNS = (
+    "effective",
+    "severity",
+    "article",
+    "rule",
+    "message",
+    "institution",
+    "institution_name",
+    "technology",
+    "technology_name",
+    "physician",
+    "physician_name",
+    "decisions",
+)
+"""A finding names whom it concerns: institution, technology and physician, by key and name."""
+FINDING_DROP = ("decisions", "physician", "institution", "rule", "technology_name", "article")
+ENTRY_DROP = ("basis", "position", "by")
+LOG_DROP = ("recorded_at", "basis", "by", "subject")
+FILING_COLUMNS = (
+    "technology",
+    "technology_name",
+    "institution",
+    "institution_name",
+    "city",
+    "status",
+    "filed_on",
+    "authority",
+    "notice_until",
+)
+TRAINING_BASE_COLUMNS = (
+    "technology",
+    "technology_name",
+    "institution",
+    "institution_name",
+    "status",
+    "enrolment_notice",
+    "filed_on",
+)
+TRAINEE_COLUMNS = ("technology", "technology_name", "physician_name", "institution", "institution_name", "certified_on")
+PRIVILEGE_COLUMNS = ("physician_name", "level", "procedures", "status", "since", "institution", "institution_name")
+CASE_COLUMNS = ("technology", "technology_name", "institution", "institution_name", "cases")
+_BY_KEY = 64
+"""Up to this many institutions are named one indexed read each; more, by reading their province's."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +84,8 @@ class Section:
 
     heading: str | None = None
     """What a table for people calls it (default: its name, spaced)."""
+    drop: tuple[str, ...] = ()
+    """The columns a table for people leaves out first when a terminal is too narrow (``output.emit``)."""
 
     @property
     def title(self) -> str:
@@ -59,6 +106,38 @@ class Sections:
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         """``{section name: its rows}``."""
         return {s.name: s.to_json() for s in self.sections}
+
+    @property
+    def names(self) -> list[str]:
+        """The sections' names, in order."""
+        return [s.name for s in self.sections]
+
+    def only(self, name: str) -> Sections:
+        """Just the section ``name`` (``--section``), shown whatever the options left out."""
+        return Sections([replace(s, shown=True) for s in self.sections if s.name == name])
+
+
+class _Names:
+    """Names of institutions, technologies and physicians as the views have them on a day, known
+    at a position: what a row shows beside the keys it holds."""
+
+    def __init__(self, views: Views, as_of: date | None, known_at: KnownAt) -> None:
+        self.views = views
+        self.day, self.n = views._when(as_of, known_at)
+
+    def institutions(self, keys: Iterable[str | None], province: str | None = None) -> dict[str, str]:
+        wanted = sorted({k for k in keys if k})
+        if len(wanted) > _BY_KEY:
+            rows = self.views._institutions(self.day, self.n, province)
+            return {k: rows[k].name for k in wanted if k in rows}
+        found = (self.views._institution(self.day, self.n, k) for k in wanted)
+        return {i.institution: i.name for i in found if i is not None}
+
+    def technologies(self, refs: Iterable[str | None]) -> dict[str, str]:
+        return self.views._technology_names(self.day, self.n, (r for r in refs if r))
+
+    def physicians(self, keys: Iterable[str | None]) -> dict[str, str]:
+        return self.views._physician_names(self.day, self.n, sorted({k for k in keys if k}))
 
 
 @dataclass(frozen=True)
@@ -88,7 +167,7 @@ def catalog(
         }
         for e in views.catalog(province, as_of=as_of, known_at=known_at)
     ]
-    return Section("catalog", CATALOG_COLUMNS, rows)
+    return Section("catalog", CATALOG_COLUMNS, rows, drop=("decision", "version", "since"))
 
 
 def disclosure(
@@ -115,55 +194,31 @@ def disclosure(
         }
         for f in views.public_filings(province, institution, as_of=as_of, known_at=known_at)
     ]
-    sections = [
-        Section(
-            "filings",
-            (
-                "technology",
-                "technology_name",
-                "institution_name",
-                "city",
-                "status",
-                "filed_on",
-                "authority",
-                "notice_until",
-            ),
-            filings,
-        )
-    ]
+    sections = [Section("filings", FILING_COLUMNS, filings, drop=("authority", "notice_until", "institution", "city"))]
+    names = _Names(views, as_of, known_at)
     if institution is None:
+        bases = views.training_bases(province, as_of=as_of, known_at=known_at)
         sections.append(
             Section(
                 "training_bases",
-                ("technology", "technology_name", "institution_name", "status", "enrolment_notice", "filed_on"),
-                [vars(b) for b in views.training_bases(province, as_of=as_of, known_at=known_at)],
+                TRAINING_BASE_COLUMNS,
+                [vars(b) for b in bases],
+                drop=("enrolment_notice", "institution"),
             )
         )
-        sections.append(
-            Section(
-                "trainees",
-                ("technology", "technology_name", "physician_name", "institution_name", "certified_on"),
-                [vars(t) for t in views.trainees(province, as_of=as_of, known_at=known_at)],
-            )
-        )
+        trainees = views.trainees(province, as_of=as_of, known_at=known_at)
+        sections.append(Section("trainees", TRAINEE_COLUMNS, [vars(t) for t in trainees], drop=("institution",)))
     else:
-        sections.append(
-            Section(
-                "privileges",
-                ("physician_name", "level", "procedures", "status", "since"),
-                [
-                    vars(p) | {"procedures": list(p.procedures)}
-                    for p in views.privileges(institution, as_of=as_of, known_at=known_at)
-                ],
-            )
-        )
-    sections.append(
-        Section(
-            "cases",
-            ("technology", "technology_name", "institution", "cases"),
-            [vars(c) for c in views.case_counts(province, institution, as_of=as_of, known_at=known_at)],
-        )
-    )
+        own = names.institutions([institution]).get(institution)
+        privileges = [
+            vars(p) | {"procedures": list(p.procedures), "institution_name": own}
+            for p in views.privileges(institution, as_of=as_of, known_at=known_at)
+        ]
+        sections.append(Section("privileges", PRIVILEGE_COLUMNS, privileges, drop=("institution", "institution_name")))
+    counts = views.case_counts(province, institution, as_of=as_of, known_at=known_at)
+    called = names.institutions((c.institution for c in counts), province)
+    cases = [vars(c) | {"institution_name": called.get(c.institution)} for c in counts]
+    sections.append(Section("cases", CASE_COLUMNS, cases, drop=("institution",)))
     return Sections(sections)
 
 
@@ -189,11 +244,24 @@ def trail(
         known_at=known_at,
     )
     entries = [] if findings_only else [vars(e) | {"id": e.decision_id} for e in found.entries]
-    findings = [vars(f) | {"decisions": list(f.decisions)} for f in found.findings]
+    names = _Names(views, as_of, known_at)
+    institutions = names.institutions(f.institution for f in found.findings)
+    technologies = names.technologies(f.technology for f in found.findings)
+    physicians = names.physicians(f.physician for f in found.findings)
+    findings = [
+        vars(f)
+        | {
+            "decisions": list(f.decisions),
+            "institution_name": institutions.get(f.institution) if f.institution else None,
+            "technology_name": technologies.get(f.technology) if f.technology else None,
+            "physician_name": physicians.get(f.physician) if f.physician else None,
+        }
+        for f in found.findings
+    ]
     return Sections(
         [
-            Section("entries", ENTRY_COLUMNS, entries, shown=not findings_only, heading="decisions"),
-            Section("findings", FINDING_COLUMNS, findings),
+            Section("entries", ENTRY_COLUMNS, entries, shown=not findings_only, heading="decisions", drop=ENTRY_DROP),
+            Section("findings", FINDING_COLUMNS, findings, drop=FINDING_DROP),
         ]
     )
 
@@ -228,23 +296,53 @@ def log_rows(
     jurisdiction: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    from_position: int = 1,
     limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The decisions in record order, filtered, one ``log_row`` at a time (read in pages)."""
-    records: Iterable[RecordedDecision] = app.records(
-        subject=subject,
-        kinds=kinds,
-        jurisdictions=jurisdiction_names(jurisdiction) if jurisdiction else (),
-        effective_from=date_from,
-        effective_to=date_to,
-        limit=limit,
-    )
+    """The decisions in record order from position ``from_position`` on, filtered, at most
+    ``limit``: one ``log_row`` at a time, read in pages, never the whole log held."""
+    after = max(from_position, 1) - 1
+    records: Iterable[RecordedDecision]
+    if subject or kinds or jurisdiction or date_from or date_to:
+        records = app.records(
+            after=after,
+            subject=subject,
+            kinds=kinds,
+            jurisdictions=jurisdiction_names(jurisdiction) if jurisdiction else (),
+            effective_from=date_from,
+            effective_to=date_to,
+            limit=limit,
+        )
+    else:  # the whole log: its notifications in pages, each event read with its page, not one by one
+        records = _whole_log(app, after) if limit is None else islice(_whole_log(app, after), limit)
     return (log_row(d) for d in records)
+
+
+def _whole_log(app: LedgerApplication, after: int) -> Iterator[RecordedDecision]:
+    """Every decision after position ``after``, from the notification log in pages. A record that
+    cannot be read is named by its decision id too, as the decision index knows it."""
+    notifications = app.notifications(after=after)
+    while True:
+        try:
+            n, e = next(notifications)
+        except StopIteration:
+            return
+        except UnreadableRecord as error:
+            rows = app.store.decision_rows(after=(error.position or 1) - 1, limit=1) if error.position else []
+            raise error.located(decision_id=rows[0].decision_id if rows else None) from None
+        yield RecordedDecision(app.to_record(e), n.id, e.timestamp, e.subject, e.originator_version)
 
 
 def log(app: LedgerApplication, **filters: Any) -> Section:
     """``log_rows`` as one table (for a bounded ``limit``; stream ``log_rows`` otherwise)."""
     return Section("log", LOG_COLUMNS, list(log_rows(app, **filters)))
+
+
+def export(app: LedgerApplication, *, from_position: int = 1, limit: int | None = None) -> Iterator[DecisionRecord]:
+    """The log as decisions in record order from ``from_position`` on (at most ``limit``), read in
+    pages: the whole log re-imports to the same ledger."""
+    records = app.export(after=max(from_position, 1) - 1)
+    return records if limit is None else islice(records, limit)
 
 
 def show(app: LedgerApplication, decision_id: str) -> Shown:

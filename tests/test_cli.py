@@ -27,6 +27,12 @@ def ok(result: Result) -> Result:
     return result
 
 
+def csv_out(result: Result) -> str:
+    """A CSV the command wrote: a byte-order mark first (stdout too), then the table."""
+    assert ok(result).stdout.startswith("\ufeff")
+    return result.stdout[1:]
+
+
 def failed(result: Result, exit_code: int) -> str:
     """Assert a clean failure (the exit code, one message, no traceback); return stderr."""
     assert result.exit_code == exit_code, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
@@ -244,7 +250,7 @@ def test_log_json(loaded_db: str) -> None:
 
 
 def test_log_csv(loaded_db: str) -> None:
-    text = ok(run_cli(["log", "--format", "csv"], loaded_db)).stdout
+    text = csv_out(run_cli(["log", "--format", "csv"], loaded_db))
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject"]
     assert [r[3] for r in rows[1:]] == IDS
@@ -253,12 +259,12 @@ def test_log_csv(loaded_db: str) -> None:
 
 
 def test_log_table(loaded_db: str) -> None:
-    lines = ok(run_cli(["log", "--limit", "2"], loaded_db)).stdout.splitlines()
+    lines = ok(run_cli(["--lang", "en", "log", "--limit", "2"], loaded_db)).stdout.splitlines()
     assert lines[0].split() == ["position", "recorded_at", "effective", "id", "kind", "by", "basis", "subject"]
     assert set(lines[1]) <= {"-", " "}
     assert len(lines) == 4
     assert "EX-02" in lines[3]
-    empty = ok(run_cli(["log", "--kind", "no.such"], loaded_db)).stdout
+    empty = ok(run_cli(["--lang", "en", "log", "--kind", "no.such"], loaded_db)).stdout
     assert empty.splitlines()[-1] == "(none)"
 
 
@@ -306,7 +312,7 @@ def _plain(text: str) -> str:
 def test_csv_cells_that_look_like_formulas_are_neutralised(db: str) -> None:
     decisions = formula_decisions(FORMULAS)
     ok(run_cli(["import", "-"], db, input=to_jsonl(decisions)))
-    text = ok(run_cli(["log", "--format", "csv"], db)).stdout
+    text = csv_out(run_cli(["log", "--format", "csv"], db))
     rows = list(csv.reader(io.StringIO(text)))[1:]
     assert [r[5] for r in rows] == ["'" + _plain(t) for t in FORMULAS]
     assert [r[6] for r in rows] == ["'" + t for t in FORMULAS]
@@ -319,7 +325,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(db: str) -> None:
 
 def test_csv_carriage_return_cannot_smuggle_a_formula(db: str) -> None:
     ok(run_cli(["import", "-"], db, input=to_jsonl(formula_decisions(["\r=1", "x\r=cmd|' /C calc'!A0"]))))
-    text = ok(run_cli(["log", "--format", "csv"], db)).stdout
+    text = csv_out(run_cli(["log", "--format", "csv"], db))
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert len(rows) == 3
     assert [r[6] for r in rows[1:]] == ["'\r=1", "x\r=cmd|' /C calc'!A0"]
@@ -329,7 +335,7 @@ def test_csv_carriage_return_cannot_smuggle_a_formula(db: str) -> None:
 
 
 def test_show_table_with_corrections(loaded_db: str) -> None:
-    out = ok(run_cli(["show", "EX-26"], loaded_db)).stdout
+    out = ok(run_cli(["--lang", "en", "show", "EX-26"], loaded_db)).stdout
     lines = out.splitlines()
     assert lines[0].split() == ["position", "26"]
     assert any(line.split() == ["id", "EX-26"] for line in lines)
@@ -361,7 +367,7 @@ def test_show_without_corrections(loaded_db: str) -> None:
 
 
 def test_show_csv(loaded_db: str) -> None:
-    rows = list(csv.DictReader(io.StringIO(ok(run_cli(["show", "EX-26", "--format", "csv"], loaded_db)).stdout)))
+    rows = list(csv.DictReader(io.StringIO(csv_out(run_cli(["show", "EX-26", "--format", "csv"], loaded_db)))))
     assert [r["id"] for r in rows] == ["EX-26", "EX-32"]
     assert rows[0]["_corrections"] == "EX-32"
 
@@ -413,7 +419,8 @@ def test_invisible_characters_stay_exact_in_json_and_csv(hostile_db: str) -> Non
     )
     assert HOSTILE_NAME in [p["physician_name"] for p in shown["privileges"]]
     assert json.loads(ok(run_cli(["show", "INV-1", "--format", "json"], hostile_db)).stdout)[0]["name"] == HOSTILE_NAME
-    text = ok(run_cli(["disclosure", "--institution", DEMO_HOSPITAL, "--format", "csv"], hostile_db)).stdout
+    privileges = ["disclosure", "--institution", DEMO_HOSPITAL, "--section", "privileges", "--format", "csv"]
+    text = csv_out(run_cli(privileges, hostile_db))
     assert HOSTILE_NAME in text and HOSTILE_SHOWN not in text
 
 

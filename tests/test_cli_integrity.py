@@ -149,7 +149,7 @@ def test_checkpoint_checkpoints_and_verify(run: Run, env: Path, key: Path, signe
     note = (env / "cp1.note").read_text()
     assert note.split("\n")[1] == "2"
 
-    table = run("checkpoints")
+    table = run("--lang", "en", "checkpoints")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["seq", "size", "time", "origin", "root"]

@@ -14,28 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger.application import LedgerApplication
-from projections.output import emit, option_day
+from projections.commandline import format_option, open_views, option_day, time_options
+from projections.output import emit
 
 if TYPE_CHECKING:
     from projections.views import Views
 
 COLUMNS = ("institution", "institution_name", "technology", "technology_name", "filed_on", "notice_until", "authority")
-
-
-def open_views(ctx: click.Context) -> Views:
-    """The views of the ledger named by the root command's ``--db`` (``obj["db"]``), opened once per
-    run and shared with the CLI through ``obj["app"]``."""
-    from projections.views import Views
-
-    root = ctx.find_root()
-    obj = root.ensure_object(dict)
-    app = obj.get("app")
-    if app is None:
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        root.call_on_close(app.close)
-    return Views(app)
 
 
 def notice_rows(views: Views, *, as_of: date, known_at: int | str | None = None) -> list[dict[str, Any]]:
@@ -73,9 +58,8 @@ def chongqing_group() -> None:
 
 
 @chongqing_group.command("notices")
-@click.option("--as-of", "as_of", help="the day, YYYY-MM-DD (default: today)")
-@click.option("--known-at", "known_at", help="as the ledger knew it at this position or timestamp")
-@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
+@time_options
+@format_option
 @click.pass_context
 def notices_command(ctx: click.Context, as_of: str | None, known_at: str | None, fmt: str) -> None:
     """Filings inside their 5-working-day public notice (CQ-2017#二(二)) on --as-of."""

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger.application import LedgerApplication
 from ledger.errors import CalendarError
 from plugins.hunan.rules import MTM2018_START
 from projections.clock import Clock, filing_clock
-from projections.output import emit, option_day
+from projections.commandline import format_option, open_views, option_day, time_options
+from projections.output import emit
 
 if TYPE_CHECKING:
     from projections.facts import Facts
@@ -37,24 +37,6 @@ COLUMNS = (
     "status",
     "article",
 )
-
-
-def open_views(ctx: click.Context) -> Views:
-    """The views of the ledger the ``ledger`` command was pointed at (``--db``), opened once per run.
-
-    The root context's ``obj`` holds ``db`` and, once opened, ``app`` (the CLI's convention), so a
-    plugin's command shares the CLI's connection instead of opening a second one.
-    """
-    from projections.views import Views
-
-    root = ctx.find_root()
-    obj = root.ensure_object(dict)
-    app = obj.get("app")
-    if app is None:
-        app = LedgerApplication.open(obj.get("db"))
-        obj["app"] = app
-        root.call_on_close(app.close)
-    return Views(app)
 
 
 def deadline_rows(
@@ -134,9 +116,8 @@ def hunan_group() -> None:
 
 @hunan_group.command("deadlines")
 @click.option("--institution", help="one institution's licence number (default: every Hunan institution)")
-@click.option("--as-of", "as_of", help="where things stood on YYYY-MM-DD (default: today)")
-@click.option("--known-at", "known_at", help="as the ledger knew it at this position or timestamp")
-@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
+@time_options
+@format_option
 @click.pass_context
 def deadlines_command(
     ctx: click.Context, institution: str | None, as_of: str | None, known_at: str | None, fmt: str

@@ -152,17 +152,7 @@ class Api:
         assert size is not None
 
         def compute() -> dict[str, Any]:
-            # ``queries.log_rows``'s filters, read from ``after``: a page starts where the last one ended.
-            records = self.app.records(
-                after=after,
-                limit=size + 1,
-                subject=filters["subject"],
-                kinds=filters["kinds"],
-                jurisdictions=queries.jurisdiction_names(filters["jurisdiction"]) if filters["jurisdiction"] else (),
-                effective_from=filters["date_from"],
-                effective_to=filters["date_to"],
-            )
-            rows = [queries.log_row(d) for d in records]
+            rows = list(queries.log_rows(self.app, **filters, from_position=after + 1, limit=size + 1))
             more = len(rows) > size
             rows = rows[:size]
             token = cursor(rows[-1]["position"]) if more else None
@@ -178,7 +168,7 @@ class Api:
 
     def export_lines(self, request: Request) -> Stream:
         Params(request, ())
-        return Stream(lines(self.app.export(), lambda r: r.to_json()), etag(self.generation(), request))
+        return Stream(lines(queries.export(self.app), lambda r: r.to_json()), etag(self.generation(), request))
 
     def decision(self, request: Request) -> Response:
         Params(request, ())

@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from ledger import canonical
 from ledger.errors import ConfigurationError, DecisionError, LedgerError, NotFound
 from projections.api.store import QUERY_SECONDS, describe_outage, is_outage
-from projections.output import parse_day
+from projections.commandline import parse_day
 
 log = logging.getLogger("ledger.serve")
 
@@ -121,7 +121,7 @@ def after_cursor(token: str | None) -> int:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
         prefix, _, digits = text.partition(":")
-        if prefix != "after" or not digits.isdigit():
+        if prefix != "after" or not digits.isdigit() or len(digits) > 18:
             raise ValueError(text)
         return int(digits)
     except ValueError:

@@ -418,7 +418,7 @@ def test_csv_output_neutralises_formulas_and_quotes_carriage_returns(capsys: pyt
 
     emit([{"a": "=HYPERLINK(1)", "b": "x\r=cmd"}], ("a", "b"), "csv")
     out = capsys.readouterr().out
-    assert out == 'a,b\r\n\'=HYPERLINK(1),"x\r=cmd"\r\n'
+    assert out == '\ufeffa,b\r\n\'=HYPERLINK(1),"x\r=cmd"\r\n'
 
 
 # --- the notice the completion records, in the views (disclosure and the published page) -------------------

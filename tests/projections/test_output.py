@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.errors import MalformedDecision
-from projections.output import END_OF_TIME, INVISIBLE, emit, parse_day, visible
+from projections.commandline import parse_day
+from projections.output import END_OF_TIME, INVISIBLE, emit, visible
 
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
@@ -49,7 +50,8 @@ def test_visible_leaves_nothing_invisible_and_changes_only_what_is(text: str) ->
         assert shown == text
 
 
-def test_tables_escape_while_json_and_csv_stay_exact() -> None:
+def test_tables_escape_while_json_and_csv_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_LANG", "en")
     rows = [{"name": "医\u202e院", "by\u200b": "x\x85"}]
     columns = ["name", "by\u200b"]
     table = io.StringIO()
@@ -62,7 +64,8 @@ def test_tables_escape_while_json_and_csv_stay_exact() -> None:
     assert json.loads(as_json.getvalue()) == rows
     as_csv = io.StringIO()
     emit(rows, columns, "csv", as_csv)
-    assert list(csv.DictReader(io.StringIO(as_csv.getvalue(), newline=""))) == rows
+    assert as_csv.getvalue().startswith("\ufeff")  # a byte-order mark, for spreadsheets
+    assert list(csv.DictReader(io.StringIO(as_csv.getvalue()[1:], newline=""))) == rows
 
 
 def test_parse_day_refuses_the_end_of_time() -> None:
