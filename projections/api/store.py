@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from importlib import import_module
 from typing import Any
 from urllib.parse import quote
 
@@ -52,7 +53,10 @@ def open_readonly(db: str | None) -> tuple[LedgerApplication, Views]:
     app = LedgerApplication(readonly_env(db))
     # The Merkle tables exist in any ledger a checkpoint was signed in; a read-only connection
     # cannot create them, so integrity is told they are there (a ledger without them has no proof).
-    integrity._prepared.add(app.store)
+    prepared = getattr(integrity, "_prepared", None)
+    if prepared is None:  # ledger.integrity as a package keeps it in its tables module
+        prepared = import_module("ledger.integrity.tables")._prepared
+    prepared.add(app.store)
     return app, Views(app, catch_up=False)
 
 
