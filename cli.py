@@ -322,7 +322,7 @@ def record_command(
 
 def paging_options(f: F) -> F:
     """``--from-position`` and ``--limit``: a page of the log, by position (streamed either way)."""
-    f = click.option("--limit", type=click.IntRange(min=1), help="at most this many decisions")(f)
+    f = click.option("--limit", type=click.IntRange(min=1), metavar="N", help="at most N decisions")(f)
     return click.option(
         "--from-position",
         "from_position",
@@ -455,12 +455,13 @@ def catalog_command(
     emit(section.rows, section.columns, fmt, drop=section.drop)
 
 
-def section_option(f: F) -> F:
+def section_option(*names: str) -> Callable[[F], F]:
+    """``--section NAME``: one of the command's tables; a CSV of several needs it."""
     return click.option(
         "--section",
         metavar="NAME",
-        help="only this table (one of the command's sections); --format csv needs it when several would print",
-    )(f)
+        help=f"only this table ({', '.join(names)}); --format csv needs it when several would print",
+    )
 
 
 @cli.command("disclosure")
@@ -468,7 +469,7 @@ def section_option(f: F) -> F:
 @click.option("--institution", help="one institution's 院务公开 (MTM-2018#24)")
 @time_options
 @format_option
-@section_option
+@section_option("filings", "training_bases", "trainees", "privileges", "cases")
 @click.pass_context
 def disclosure_command(
     ctx: click.Context,
@@ -518,7 +519,7 @@ def _emit_sections(result: queries.Sections, fmt: str, section: str | None = Non
 @click.option("--findings-only", is_flag=True, help="only the findings")
 @time_options
 @format_option
-@section_option
+@section_option("entries", "findings")
 @click.pass_context
 def trail_command(
     ctx: click.Context,

@@ -35,6 +35,12 @@ PG_WHERE = f"{PG_SETTINGS['host']}:{PG_SETTINGS['port']}"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(autouse=True)
+def _whole_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables as a pipe gets them (whole), whatever width the runner exports (xdist sets COLUMNS=80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 class PostgresServer:
     """Creates and drops throwaway schemas on the test server through one admin connection."""
 

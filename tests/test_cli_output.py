@@ -287,6 +287,7 @@ def test_a_narrow_findings_table_still_says_whom_and_what_it_left_out(
 def test_chinese_first_english_on_request(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LANG", "C.UTF-8")
     monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
     monkeypatch.delenv("LEDGER_LANG", raising=False)
     zh = ok(run_cli(["disclosure", "--province", "hunan"], demo)).stdout
     assert "备案:" in zh and "技术名称" in zh and "已备案" in zh and "filed" not in zh.split()
