@@ -205,8 +205,8 @@ def guarded(handler: Handler, pool: ThreadPoolExecutor) -> Callable[[Request], A
     """An endpoint: ``handler`` on one of ``pool``'s threads (the database calls block; a fixed
     few threads keep their connections and caches warm, where a thread per request would open
     and warm new ones), at most ``QUERY_SECONDS`` long including its wait for a thread, every
-    failure answered by ``failure``. A stream's first chunk is
-    read inside the guard, so that an outage before any byte is sent is a 503, not a cut stream."""
+    failure answered by ``failure``. A stream's first chunk is read inside the guard, so that an
+    outage before any byte is sent is a 503, not a cut stream."""
 
     async def endpoint(request: Request) -> Response:
         try:
