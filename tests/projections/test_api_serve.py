@@ -146,10 +146,9 @@ class Proxy:
             sink.shutdown(socket.SHUT_WR)
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("served", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_the_server_stays_up_through_a_database_outage(served: Served) -> None:
-    if served.backend != "postgres":
-        pytest.skip("the outage is PostgreSQL's (a SQLite file does not restart)")
+    """PostgreSQL's outage only: a SQLite file does not restart."""
     url = urlparse(served.read_db)
     proxy = Proxy((url.hostname or "127.0.0.1", url.port or 5432))
     proxy.start()
