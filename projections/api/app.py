@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from ledger import canonical, integrity
 from ledger.application import LedgerApplication
-from ledger.errors import LedgerError, NotFound
+from ledger.errors import LedgerError, NotFound, PluginError
 from ledger.plugins import describe
 from projections import queries
 from projections.api.http import (
@@ -326,7 +326,12 @@ def all_reports(views: Views) -> dict[str, Report]:
     """The built-in reports and every enabled plugin's, by name, as ``ledger report`` finds them
     (``cli.py``; the tests hold the two lists equal)."""
     found = [FILINGS_OVER_TIME, *(r for c in views.pm.hook.ledger_reports() for r in c or ())]
-    return {r.name: r for r in sorted(found, key=lambda r: r.name)}
+    out: dict[str, Report] = {}
+    for report in sorted(found, key=lambda r: r.name):
+        if report.name in out:
+            raise PluginError(f"two reports are named {report.name!r}")
+        out[report.name] = report
+    return out
 
 
 def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 4) -> Starlette:
