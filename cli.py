@@ -1342,6 +1342,29 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 # ------------------------------------------------------------------------------------------
 
 
+# --- the read API (docs/api.md) ----------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="server processes")
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Serve the views, the log and the proofs as a read-only HTTP/JSON API (OpenAPI at
+    /openapi.json, a page at /docs). Needs the serve extra; views are caught up by
+    `ledger project --follow`, not by requests."""
+    from projections.api.server import run
+
+    click.echo(
+        f"serving {redact(str(ctx.find_root().obj.get('db') or 'the default ledger'))} read-only "
+        f"on http://{host}:{port}/ (Ctrl-C to stop)",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        run(ctx.find_root().obj.get("db"), host, port, workers)
+
+
 def main() -> None:
     """Entry point of the ``ledger`` console script; plugins add their commands first."""
     try:

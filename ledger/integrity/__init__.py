@@ -59,7 +59,7 @@ from ledger.integrity.signing import (
     stored_checkpoints,
 )
 from ledger.integrity.store import TreeState, consistency_proof, inclusion_proof, root_at, sync, tree_state
-from ledger.integrity.tables import BATCH
+from ledger.integrity.tables import BATCH, assume_tables
 from ledger.integrity.verification import Disagreement, VerifyReport, verify
 from ledger.leafhash import LEAF_VERSION
 
@@ -79,6 +79,7 @@ __all__ = [
     "StoredCheckpoint",
     "TreeState",
     "VerifyReport",
+    "assume_tables",
     "base64_hash",
     "checkpoint",
     "consistency_proof",

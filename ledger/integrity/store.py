@@ -162,9 +162,10 @@ def _check_tail(c: Cursor, log: Log, state: TreeState) -> None:
         )
 
 
-def root_at(app: LedgerApplication, size: int) -> bytes:
-    """The root of the first ``size`` leaves, from O(log n) stored nodes (syncs first)."""
-    state = sync(app)
+def root_at(app: LedgerApplication, size: int, *, sync_first: bool = True) -> bytes:
+    """The root of the first ``size`` leaves, from O(log n) stored nodes (syncs first unless told
+    not to: a read-only server reads the tree as the writer left it)."""
+    state = sync(app) if sync_first else tree_state(app)
     if not 0 <= size <= state.size:
         raise NotFound(f"the tree has {state.size} leaves, not {size}")
     log = open_log(app)
@@ -182,9 +183,9 @@ def inclusion_proof(app: LedgerApplication, leaf_index: int, size: int) -> list[
         return merkle.inclusion_proof_from(node_reader(c, log), leaf_index, size)
 
 
-def consistency_proof(app: LedgerApplication, old_size: int, new_size: int) -> list[bytes]:
+def consistency_proof(app: LedgerApplication, old_size: int, new_size: int, *, sync_first: bool = True) -> list[bytes]:
     """RFC 9162 §2.1.4.1 proof that the tree of ``old_size`` prefixes that of ``new_size``."""
-    state = sync(app)
+    state = sync(app) if sync_first else tree_state(app)
     if not 0 <= old_size <= new_size <= state.size:
         raise NotFound(f"sizes {old_size} ≤ {new_size} are not within the tree's {state.size}")
     log = open_log(app)

@@ -101,6 +101,12 @@ def open_log(app: LedgerApplication) -> Log:
     return log
 
 
+def assume_tables(app: LedgerApplication) -> None:
+    """Read ``app``'s integrity tables as they are, never creating them: a read-only connection
+    (``ledger serve``) cannot, and a ledger without them simply has no proof to give."""
+    _prepared.add(app.store)
+
+
 def _create_tables(log: Log) -> None:
     """Create the node store, leaf map, tree state and checkpoint tables, idempotently.
 
