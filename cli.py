@@ -826,7 +826,7 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
     click.echo(f"\n{app.position()} decisions in the ledger. Try: ledger log --jurisdiction hunan | less", err=True)
 
 
-# --- tamper evidence (issue 5): keys, checkpoints, verify, offline proofs -------------------
+# --- tamper evidence: keys, checkpoints, verify, offline proofs -----------------------------
 # BEGIN integrity commands: everything from here to `def main()` is ledger.integrity's CLI.
 
 from ledger import integrity as _integrity  # noqa: E402

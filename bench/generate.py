@@ -807,7 +807,7 @@ class Generator:
                     }
                 )
 
-    def oversight(self, m: int, per_month: float) -> None:
+    def oversight(self, m: int, per_month: float) -> None:  # noqa: C901 — split, it would reorder the seeded draws
         """What happens across institutions in a month: inspections, orders, penalties, people."""
         rng, w = self.rng, self.w
         base = month_start(m)

@@ -50,3 +50,32 @@ def test_no_test_file_silences_every_health_check() -> None:
         if p.name != "test_house.py" and "list(HealthCheck)" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+PRODUCT = [p for top in ("ledger", "projections", "plugins") for p in sorted((ROOT / top).rglob("*.py"))]
+MAX_MODULE_LINES = 600
+
+
+def test_no_product_module_is_over_600_lines() -> None:
+    """One module per concern: a module past this holds several (cli.py, the click app, aside)."""
+    long = {str(p.relative_to(ROOT)): n for p in PRODUCT if (n := len(p.read_text("utf-8").splitlines())) > 600}
+    assert long == {}
+
+
+FIGURE = re.compile(r"\b\d[\d,.]*\s?(?:µs|ms)\b|\b\d[\d,.]*\s?(?:decisions|records|rows|events)/s\b")
+ISSUE = re.compile(r"\bissues? #?\d+", re.IGNORECASE)  # "#24" alone is an article of MTM-2018
+
+
+def test_code_cites_articles_not_issue_numbers_or_measured_figures() -> None:
+    """Figures go stale in code; they live in docs/performance.md. Issue numbers cannot be looked up."""
+    found = []
+    for path in [*PRODUCT, ROOT / "cli.py"]:
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if ISSUE.search(line) or (FIGURE.search(line) and "patience" not in line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []
+
+
+def test_complexity_is_bounded_by_ruff() -> None:
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]["lint"]
+    assert "C90" in lint["select"] and lint["mccabe"]["max-complexity"] == 15
