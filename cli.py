@@ -913,7 +913,7 @@ def checkpoint_command(
     if key_file is None:
         click.echo(f"signing with the default key {path} ({key.name}+{key.key_id:08x})", err=True)
     stored = _integrity.stored_checkpoints(app)
-    last = _signed_by(stored[-1].note) if stored else ""
+    last = queries.signed_by(stored[-1].note) if stored else ""
     note = _integrity.checkpoint(app, key, origin, rotate_key=rotate_key, new_origin=new_origin)
     if last and f"{key.name}+{key.key_id:08x}" not in last.split(", "):
         click.echo(
@@ -926,35 +926,13 @@ def checkpoint_command(
     click.echo(note, nl=False)
 
 
-def _signed_by(note: str) -> str:
-    """The keys a stored note claims to be signed by (name+key id), unverified: `verify` checks."""
-    from ledger.checkpoints import note_signers
-
-    try:
-        return ", ".join(f"{name}+{kid:08x}" for name, kid in note_signers(note))
-    except LedgerError:
-        return "(unreadable note)"
-
-
 @cli.command("checkpoints")
 @format_option
 @click.pass_context
 def checkpoints_command(ctx: click.Context, fmt: str) -> None:
     """The checkpoints the ledger signed, oldest first (json and csv include the signed notes)."""
-    rows = [
-        {
-            "seq": cp.seq,
-            "size": cp.size,
-            "time": cp.time,
-            "origin": cp.origin,
-            "root": _integrity.base64_hash(cp.root),
-            "signed_by": _signed_by(cp.note),
-            "note": cp.note,
-        }
-        for cp in _integrity.stored_checkpoints(open_app(ctx))
-    ]
-    columns = ("seq", "size", "time", "origin", "signed_by", "root")
-    emit(rows, columns if fmt == "table" else (*columns, "note"), fmt)
+    columns = queries.CHECKPOINT_COLUMNS
+    emit(queries.checkpoints(open_app(ctx)), columns if fmt == "table" else (*columns, "note"), fmt)
 
 
 @cli.command("verify")
@@ -1347,7 +1325,7 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="port to listen on")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="server processes")
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> None:

@@ -15,9 +15,11 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
+from ledger import integrity
 from ledger.application import LedgerApplication, RecordedDecision
+from ledger.checkpoints import note_signers
 from ledger.decisions import DecisionRecord
-from ledger.errors import UnreadableRecord
+from ledger.errors import LedgerError, UnreadableRecord
 from ledger.plugins import jurisdictions, plugin_manager
 from projections import localtime
 from projections.views import Views
@@ -350,3 +352,30 @@ def show(app: LedgerApplication, decision_id: str) -> Shown:
     """One decision with its record time, position, and the decisions that correct it."""
     d = app.decision(decision_id)
     return Shown(d, d.corrections)
+
+
+CHECKPOINT_COLUMNS = ("seq", "size", "time", "origin", "signed_by", "root")
+
+
+def checkpoints(app: LedgerApplication) -> list[dict[str, Any]]:
+    """The checkpoints the ledger signed, oldest first, each with its signed note."""
+    return [
+        {
+            "seq": cp.seq,
+            "size": cp.size,
+            "time": cp.time,
+            "origin": cp.origin,
+            "root": integrity.base64_hash(cp.root),
+            "signed_by": signed_by(cp.note),
+            "note": cp.note,
+        }
+        for cp in integrity.stored_checkpoints(app)
+    ]
+
+
+def signed_by(note: str) -> str:
+    """The keys a stored note claims to be signed by (name+key id), unverified: `verify` checks."""
+    try:
+        return ", ".join(f"{name}+{kid:08x}" for name, kid in note_signers(note))
+    except LedgerError:
+        return "(unreadable note)"

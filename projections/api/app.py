@@ -200,18 +200,7 @@ class Api:
         Params(request, ())
 
         def compute() -> dict[str, Any]:
-            rows = [
-                {
-                    "seq": cp.seq,
-                    "size": cp.size,
-                    "time": cp.time,
-                    "origin": cp.origin,
-                    "root": integrity.base64_hash(cp.root),
-                    "note": cp.note,
-                }
-                for cp in integrity.stored_checkpoints(self.app)
-            ]
-            return {"ok": True, "rows": rows}
+            return {"ok": True, "rows": queries.checkpoints(self.app)}
 
         return self.cached(request, compute, checkpoints=True)
 
