@@ -3,6 +3,7 @@ static checks (``.ci/checks``), before the tests; hypothesis settings come from 
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import tomllib
@@ -79,3 +80,36 @@ def test_code_cites_articles_not_issue_numbers_or_measured_figures() -> None:
 def test_complexity_is_bounded_by_ruff() -> None:
     lint = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]["lint"]
     assert "C90" in lint["select"] and lint["mccabe"]["max-complexity"] == 15
+
+
+def _marked_slow(decorators: list[ast.expr]) -> bool:
+    return any("slow" in ast.unparse(d) for d in decorators)
+
+
+def test_tests_that_start_processes_are_marked_slow() -> None:
+    """``pytest -m "not slow"`` is the quick loop: it must not start processes."""
+    unmarked = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if path.name == "test_house.py":  # names the pattern it looks for
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(
+            isinstance(n, ast.Assign) and "pytestmark" in ast.unparse(n) and "slow" in ast.unparse(n.value)
+            for n in tree.body
+        ):
+            continue
+        spawning = {
+            n.name
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and not n.name.startswith("test_") and "subprocess." in ast.unparse(n)
+        }
+        calls = re.compile(r"subprocess\.|" + "|".join(rf"(?<!\w){name}\(" for name in spawning or {"(?!)"}))
+        unmarked += [
+            f"{path.relative_to(ROOT)}::{n.name}"
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef)
+            and n.name.startswith("test_")
+            and calls.search(ast.unparse(n))
+            and not _marked_slow(n.decorator_list)
+        ]
+    assert unmarked == []
