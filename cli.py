@@ -42,7 +42,7 @@ from ledger.errors import (
     StorageError,
     UnknownReference,
 )
-from ledger.plugins import describe, plugin_manager
+from ledger.plugins import plugin_manager
 from projections import i18n, localtime, location, lookup, progress, queries
 from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
@@ -762,19 +762,10 @@ def plugins_command(fmt: str) -> None:
     Example:
       ledger plugins --format json
     """
-    plugins = describe(plugin_manager())
-    rows: list[dict[str, Any]] = [
-        {
-            "name": p.name,
-            "version": p.version,
-            "distribution": p.distribution,
-            "hooks": list(p.hooks),
-            "contributes": {k: list(v) for k, v in p.contributes.items()}
-            if fmt != "table"
-            else "; ".join(f"{k}: {', '.join(v)}" for k, v in p.contributes.items() if v),
-        }
-        for p in plugins
-    ]
+    rows = queries.plugins(plugin_manager())
+    if fmt == "table":
+        for row in rows:
+            row["contributes"] = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["contributes"].items() if v)
     emit(rows, ("name", "version", "distribution", "hooks", "contributes"), fmt)
 
 
@@ -1134,17 +1125,6 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
         )
 
 
-def _reports() -> dict[str, _Report]:
-    """The built-in reports and every enabled plugin's, by name; a name claimed twice is refused."""
-    found = [_plots.FILINGS_OVER_TIME, *(r for c in plugin_manager().hook.ledger_reports() for r in c or ())]
-    out: dict[str, _Report] = {}
-    for report in sorted(found, key=lambda r: r.name):
-        if report.name in out:
-            raise _PluginError(f"two reports are named {report.name!r}")
-        out[report.name] = report
-    return out
-
-
 def _write_report_csv(table: _Table, out: IO[str]) -> None:
     """The main table as CSV: the form's column headings, then the rows, formulas neutralised."""
     writer = csv.writer(out, lineterminator="\n")
@@ -1271,10 +1251,10 @@ class ReportGroup(click.Group):
     """``ledger report NAME``: one command per report, built from its ``Report`` when asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(_reports())
+        return list(queries.reports(plugin_manager()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        report = _reports().get(cmd_name)
+        report = queries.reports(plugin_manager()).get(cmd_name)
         return _report_command(report) if report else None
 
     def resolve_command(
@@ -1310,7 +1290,7 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
             "article": r.article,
             "title": r.title,
         }
-        for r in _reports().values()
+        for r in queries.reports(plugin_manager()).values()
     ]
     emit(rows, ("name", "options", "formats", "article", "title"), "table")
     ctx.exit(0)

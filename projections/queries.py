@@ -15,13 +15,17 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
+import pluggy
+
 from ledger import integrity
 from ledger.application import LedgerApplication, RecordedDecision
 from ledger.checkpoints import note_signers
 from ledger.decisions import DecisionRecord
-from ledger.errors import LedgerError, UnreadableRecord
-from ledger.plugins import jurisdictions, plugin_manager
+from ledger.errors import LedgerError, PluginError, UnreadableRecord
+from ledger.plugins import describe, jurisdictions, plugin_manager
 from projections import localtime
+from projections.plots import FILINGS_OVER_TIME
+from projections.reports import Report
 from projections.views import Views
 
 KnownAt = int | str | datetime | None
@@ -379,3 +383,28 @@ def signed_by(note: str) -> str:
         return ", ".join(f"{name}+{kid:08x}" for name, kid in note_signers(note))
     except LedgerError:
         return "(unreadable note)"
+
+
+def plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """Every plugin (built-in and installed): version, distribution, hooks, what it contributes."""
+    return [
+        {
+            "name": p.name,
+            "version": p.version,
+            "distribution": p.distribution,
+            "hooks": list(p.hooks),
+            "contributes": {k: list(v) for k, v in p.contributes.items()},
+        }
+        for p in describe(pm)
+    ]
+
+
+def reports(pm: pluggy.PluginManager) -> dict[str, Report]:
+    """The built-in reports and every enabled plugin's, by name; a name claimed twice is refused."""
+    found = [FILINGS_OVER_TIME, *(r for c in pm.hook.ledger_reports() for r in c or ())]
+    out: dict[str, Report] = {}
+    for report in sorted(found, key=lambda r: r.name):
+        if report.name in out:
+            raise PluginError(f"two reports are named {report.name!r}")
+        out[report.name] = report
+    return out

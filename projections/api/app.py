@@ -16,8 +16,7 @@ from starlette.routing import Route
 
 from ledger import canonical, integrity
 from ledger.application import LedgerApplication
-from ledger.errors import LedgerError, NotFound, PluginError
-from ledger.plugins import describe
+from ledger.errors import LedgerError, NotFound
 from projections import queries
 from projections.api.http import (
     DEFAULT_SIZE,
@@ -37,8 +36,6 @@ from projections.api.http import (
 )
 from projections.api.schema import docs_page, openapi
 from projections.api.store import open_readonly
-from projections.plots import FILINGS_OVER_TIME
-from projections.reports import Report
 from projections.views import Views
 
 TIME = ("as_of", "known_at")
@@ -249,7 +246,7 @@ class Api:
 
     def plugins(self, request: Request) -> Response:
         Params(request, ())
-        return self.cached(request, lambda: {"ok": True, "rows": plugin_rows(self.views)})
+        return self.cached(request, lambda: {"ok": True, "rows": queries.plugins(self.views.pm)})
 
     def reports(self, request: Request) -> Response:
         Params(request, ())
@@ -262,7 +259,7 @@ class Api:
                     {"name": o.name, "help": o.help, "required": o.required, "default": o.default} for o in r.options
                 ],
             }
-            for r in all_reports(self.views).values()
+            for r in queries.reports(self.views.pm).values()
         ]
         return self.cached(request, lambda: {"ok": True, "rows": rows})
 
@@ -270,9 +267,11 @@ class Api:
         """One report's main table (what ``ledger report NAME`` writes as CSV), its options as
         parameters; an option missing or a value the report refuses is a 400 naming it."""
         name = request.path_params["name"]
-        report = all_reports(self.views).get(name)
+        report = queries.reports(self.views.pm).get(name)
         if report is None:
-            raise NotFound(f"no report {name!r}; known reports: {', '.join(all_reports(self.views))} (see /reports)")
+            raise NotFound(
+                f"no report {name!r}; known reports: {', '.join(queries.reports(self.views.pm))} (see /reports)"
+            )
         p = Params(request, [o.name for o in report.options])
         options: dict[str, str | None] = {}
         for option in report.options:
@@ -294,33 +293,6 @@ class Api:
     def index(self, request: Request) -> Response:
         Params(request, ())
         return answer({"ok": True, "position": self.app.position(), "openapi": "/openapi.json", "docs": "/docs"})
-
-
-def plugin_rows(views: Views) -> list[dict[str, Any]]:
-    """``ledger plugins --format json``'s rows (built in ``cli.py`` by the command, which is not
-    in ``projections.queries`` yet; the tests hold the two equal)."""
-    return [
-        {
-            "name": p.name,
-            "version": p.version,
-            "distribution": p.distribution,
-            "hooks": list(p.hooks),
-            "contributes": {k: list(v) for k, v in p.contributes.items()},
-        }
-        for p in describe(views.pm)
-    ]
-
-
-def all_reports(views: Views) -> dict[str, Report]:
-    """The built-in reports and every enabled plugin's, by name, as ``ledger report`` finds them
-    (``cli.py``; the tests hold the two lists equal)."""
-    found = [FILINGS_OVER_TIME, *(r for c in views.pm.hook.ledger_reports() for r in c or ())]
-    out: dict[str, Report] = {}
-    for report in sorted(found, key=lambda r: r.name):
-        if report.name in out:
-            raise PluginError(f"two reports are named {report.name!r}")
-        out[report.name] = report
-    return out
 
 
 def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 4) -> Starlette:

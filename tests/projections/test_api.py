@@ -341,10 +341,16 @@ def test_a_report_equals_the_cli_s_csv(client: TestClient, served: Served, name:
 
 
 def test_the_reports_are_the_cli_s(client: TestClient) -> None:
-    from cli import _reports
+    from click.testing import CliRunner
+
+    from cli import cli
+    from ledger.plugins import plugin_manager
+    from projections import queries
 
     listed = ok(client.get("/reports"))["rows"]
-    assert [r["name"] for r in listed] == list(_reports())
+    names = list(queries.reports(plugin_manager()))
+    assert [r["name"] for r in listed] == names
+    assert all(name in CliRunner().invoke(cli, ["report", "--help"]).output for name in names)
     missing = client.get("/reports/hunan-filing-summary")
     assert missing.status_code == 400
     assert missing.json()["param"] == "half"
