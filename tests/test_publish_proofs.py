@@ -25,7 +25,7 @@ from ledger import integrity, merkle
 from ledger.application import LedgerApplication
 from ledger.checkpoints import open_note
 from ledger.cosignature import CosignerKey, CosignerSigner, cosigned_by, note_parts
-from projections.publish import pages, slug
+from projections.publish import pages, read_stamp, slug
 from projections.publish.proofs import FORMAT, PageProofs, Trust
 
 AS_OF = "2026-06-01"
@@ -64,10 +64,10 @@ def write_policy(root: Path, log_key: str, signers: list[CosignerSigner], quorum
 def cosigning(monkeypatch: pytest.MonkeyPatch, signers: list[CosignerSigner]) -> None:
     """The stored checkpoint as a witness-collecting ``ledger checkpoint`` would store it: the log's
     note with each witness's tlog-cosignature/v1 line appended."""
-    read = pages.read_stamp
 
     def cosigned(app: Any, day: Any) -> Any:
-        stamp = read(app, day)
+        stamp = read_stamp(app, day)
+        assert stamp.checkpoint is not None
         note = stamp.checkpoint.note
         body, _ = note_parts(note)
         lines = "".join(s.cosign(body, COSIGNED_AT) + "\n" for s in signers)
