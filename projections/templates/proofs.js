@@ -73,8 +73,10 @@
 
   /* A note verifier key <name>+<key ID>+<base64(type ‖ Ed25519 key)>, its key ID recomputed. */
   async function parseKey(text, type, what) {
-    var parts = String(text).split("+");
-    if (parts.length !== 3 || !/^[0-9a-fA-F]{8}$/.test(parts[1])) { fail(what + "的格式不对"); }
+    text = String(text);
+    var first = text.indexOf("+"), second = text.indexOf("+", first + 1);
+    var parts = [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
+    if (first < 1 || second < 0 || !/^[0-9a-fA-F]{8}$/.test(parts[1])) { fail(what + "的格式不对"); }
     var raw = bytes(parts[2], what);
     if (raw.length !== 33 || raw[0] !== type) { fail(what + "不是 Ed25519 公钥"); }
     var id = (await sha256(concat([encoder.encode(parts[0] + "\n"), raw]))).slice(0, 4);
