@@ -1189,7 +1189,9 @@ def publish_command(
     (a small script served with the site), and each technology has a stable anchor by its code
     (filings.html#hunan-S14). Pages name physicians, never their licence numbers, and publish no
     case reference. Each page is stamped with the ledger position, the as-of date and the latest
-    signed checkpoint; the same ledger and --as-of give the same bytes.
+    signed checkpoint; the same ledger and --as-of give the same bytes. With --key (the log's
+    verifier key) or --policy (log key, witnesses, quorum), the pages of institutions and filings
+    carry their decisions' inclusion proofs, checked in the reader's browser by proofs.js.
 
     The site is written into a new folder beside --out and swapped in whole (--out is a link
     to it); the previous version is removed, so pages of subjects that left the lists vanish.
