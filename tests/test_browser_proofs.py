@@ -79,6 +79,7 @@ def test_a_published_page_shows_it_is_verified(served: tuple[Path, str], tmp_pat
     size = data["checkpoint"].split("\n")[1]
     assert text.startswith(f"已核验：本页 {len(data['proofs'])} 条决定")
     assert f"共 {size} 条记录" in text and "见证人：changsha、zhuzhou" in text
+    assert re.search(r"日志签名 demo-log\+[0-9a-f]{8}）", text)
 
 
 def _proof(data: dict[str, Any]) -> None:
@@ -109,6 +110,13 @@ def _cosignature(data: dict[str, Any]) -> None:
     data["checkpoint"] = "\n".join(lines)
 
 
+def _quorum(data: dict[str, Any]) -> None:
+    """zhuzhou's cosignature line removed: one of the two witnesses the quorum needs."""
+    data["checkpoint"] = "".join(
+        line for line in data["checkpoint"].splitlines(True) if not line.startswith("— zhuzhou ")
+    )
+
+
 def _elsewhere(data: dict[str, Any]) -> None:
     """The first proof claimed for a decision the page does not show."""
     data["proofs"][0][0] = "HN-2099-0001"
@@ -121,6 +129,7 @@ def _elsewhere(data: dict[str, Any]) -> None:
         (_leaf, r"核验失败：第 \d+ 条记录（[^）]+）的证明与检查点不符"),
         (_checkpoint, r"核验失败：检查点的日志签名（demo-log）无效"),
         (_cosignature, r"核验失败：见证人 zhuzhou 的副签无效"),
+        (_quorum, r"核验失败：检查点未达到见证法定数（provinces），已副签：changsha"),
         (_elsewhere, r"核验失败：第 1 条证明（HN-2099-0001）不是本页显示的决定"),
     ],
 )

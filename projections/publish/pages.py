@@ -209,7 +209,7 @@ class _Province:
             techs=_tech_options([*groups, *_group(halted, lambda r: r["ref"])]),
             cities=_cities(r["city"] for r in filing_rows),
             crumbs=[*self.crumbs, (f"{base}filings.html", "备案名单")],
-            proofs=run.proof_block(i for f in run.filings[j.code] for i in f.decisions),
+            proofs=run.proof_block(i for r in [*active, *halted] for i in r["decisions"].split(", ")),
         )
         base_rows, trainee_rows = self._training()
         inst_rows = self._institutions(filing_rows, base_rows, notice)

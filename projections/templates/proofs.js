@@ -107,7 +107,7 @@
       var sig = lineOf(note, key);
       if (sig === null) { continue; }
       if (sig.length !== 64 || !(await verify(key, sig, note.body))) { fail("检查点的日志签名（" + key.name + "）无效"); }
-      return key.name;
+      return key.name + "+" + hex(key.id);
     }
     return fail("检查点没有发布方所信任的日志公钥的签名");
   }
