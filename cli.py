@@ -1090,8 +1090,28 @@ _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help", "known-at", "f
     help="one jurisdiction only: a code (hunan), a name (湖南省) or national; default all",
 )
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="publish what was in force that day (default: today)")
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="the log's verifier key (.pub): pages then carry their decisions' inclusion proofs, checked in the "
+    "reader's browser",
+)
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False),
+    help="a trust policy (log key, witnesses, quorum): like --key, and the browser also checks the quorum",
+)
 @click.pass_context
-def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_of: str | None) -> None:
+def publish_command(
+    ctx: click.Context,
+    out_dir: str,
+    province: str | None,
+    as_of: str | None,
+    key_files: tuple[str, ...],
+    policy: str | None,
+) -> None:
     """Write the public disclosure lists as a static web site (MTM-2018#24, #30, #40; CQ-2017 公示).
 
     Per province: the catalogue in force, the institutions filed per restricted technology,
@@ -1100,7 +1120,9 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     (a small script served with the site), and each technology has a stable anchor by its code
     (filings.html#hunan-S14). Pages name physicians, never their licence numbers, and publish no
     case reference. Each page is stamped with the ledger position, the as-of date and the latest
-    signed checkpoint; the same ledger and --as-of give the same bytes.
+    signed checkpoint; the same ledger and --as-of give the same bytes. With --key (the log's
+    verifier key) or --policy (log key, witnesses, quorum), the pages of institutions and filings
+    carry their decisions' inclusion proofs, checked in the reader's browser by proofs.js.
 
     The site is written into a new folder beside --out and swapped in whole (--out is a link
     to it); the previous version is removed, so pages of subjects that left the lists vanish.
@@ -1108,7 +1130,8 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     """
     views = open_views(ctx)
     day = option_day(as_of, "--as-of") or localtime.today()
-    written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
+    trust = _publish.trust_from(policy, key_files)
+    written = _publish.publish(views, Path(out_dir), province=province, as_of=day, trust=trust)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(
         f"{len(written)} files written to {out_dir} (ledger position {stamp.position}, as of {day}); "

@@ -15,6 +15,7 @@ served beside the pages for search and filters (the pages read whole without it)
     <code>/institutions/<id>.html   院务公开 (#24): technologies, surgical grades by name, cases
     checkpoint.txt                  the signed checkpoint the pages were stamped with, if any
     style.css  search.js
+    proofs.js                       checks the pages' inclusion proofs in the browser (``proofs``)
     manifest.json                   marks the folder as a site this command wrote; lists its files
 
 The modules: ``folder`` (the atomic, confined swap-in, docs/publishing.md), ``naming`` (page
@@ -40,6 +41,7 @@ from ledger.errors import ConfigurationError
 from projections.publish.folder import GENERATOR, MANIFEST
 from projections.publish.naming import MAX_NAME, slug
 from projections.publish.pages import CLASS_LABELS, LEVEL_LABELS, PRIVILEGE_LABELS, STATUS_LABELS, publish
+from projections.publish.proofs import Trust, trust_from
 from projections.publish.render import SITE_TITLE, TEMPLATES, Stamp, _Site, environment, read_stamp
 from projections.publish.spreadsheets import write_xlsx
 
@@ -55,10 +57,12 @@ __all__ = [
     "TEMPLATES",
     "ConfigurationError",
     "Stamp",
+    "Trust",
     "_Site",
     "environment",
     "publish",
     "read_stamp",
     "slug",
+    "trust_from",
     "write_xlsx",
 ]

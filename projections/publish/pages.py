@@ -16,6 +16,7 @@ from projections.grading import grading_catalogue
 from projections.ordering import pinyin_key
 from projections.publish.folder import MANIFEST, _swapped_in
 from projections.publish.naming import slug
+from projections.publish.proofs import SCRIPT, PageProofs, Trust, read_script
 from projections.publish.render import TEMPLATES, _Site, environment, read_stamp
 
 if TYPE_CHECKING:
@@ -51,21 +52,33 @@ INLINE_INSTITUTIONS = 3
 _ANCHOR_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def publish(views: Views, out_dir: Path, province: str | None = None, as_of: date | None = None) -> list[Path]:
+def publish(
+    views: Views,
+    out_dir: Path,
+    province: str | None = None,
+    as_of: date | None = None,
+    trust: Trust | None = None,
+) -> list[Path]:
     """Write the public site for every jurisdiction (or ``province`` only) as of ``as_of``.
 
     The site is written into a new folder and swapped in at ``out_dir`` (a link to it) when
     complete; the previous version is removed, so nothing of it stays online. ``out_dir`` must be
     absent, an empty folder or an earlier site, else it is refused before anything is written.
     Returns the site's files (under ``out_dir``), sorted. The same ledger and ``as_of`` give the
-    same bytes.
+    same bytes. With ``trust`` (the log's key, a witness policy), the pages of institutions and
+    filings carry their decisions' inclusion proofs for the reader's browser (``proofs``).
     """
     day = as_of or date.today()
     chosen = list(views.jurisdictions) if province is None else [views.jurisdiction(province)]
     out = Path(out_dir)
+    stamp = read_stamp(views.app, day)
+    proofs = None
+    if trust is not None and stamp.checkpoint is not None:
+        trust.check(stamp.checkpoint.note)
+        proofs = PageProofs(views.app, stamp.checkpoint, trust)
     with _swapped_in(out) as folder:
-        site = _Site(folder, environment(), read_stamp(views.app, day))
-        run = _Run(site, views, day, {j.code: j.name for j in views.jurisdictions})
+        site = _Site(folder, environment(), stamp)
+        run = _Run(site, views, day, {j.code: j.name for j in views.jurisdictions}, proofs=proofs)
         provinces = [j for j in chosen if j.code != NATIONAL]
         # Every licence number the published rows know, before any page is rendered (see _redact).
         for j in provinces:
@@ -78,6 +91,8 @@ def publish(views: Views, out_dir: Path, province: str | None = None, as_of: dat
         site.page("index.html", "index.html", summaries=summaries, crumbs=[])
         for asset in ASSETS:
             site.write(asset, (TEMPLATES / asset).read_text(encoding="utf-8"))
+        if proofs is not None:
+            site.write(SCRIPT, read_script())
         if site.stamp.checkpoint is not None:
             site.write("checkpoint.txt", site.stamp.checkpoint.note)
         site.write(MANIFEST, site.manifest())
@@ -96,6 +111,12 @@ class _Run:
     privileges: dict[str, list[PrivilegeRow]] = field(default_factory=dict)
     filings: dict[str, list[FilingRow]] = field(default_factory=dict)
     """The public filings of each province published, read once."""
+    proofs: PageProofs | None = None
+    """Inclusion proofs for the pages, when the publisher gave the keys to check them with."""
+
+    def proof_block(self, decision_ids: Iterable[str]) -> Any:
+        """The proofs of the decisions a page shows, or None (the page then carries none)."""
+        return None if self.proofs is None else self.proofs.block(decision_ids)
 
     def folder(self, j: Jurisdiction) -> str:
         return f"{self.site.name('', j.code)}/"
@@ -188,6 +209,7 @@ class _Province:
             techs=_tech_options([*groups, *_group(halted, lambda r: r["ref"])]),
             cities=_cities(r["city"] for r in filing_rows),
             crumbs=[*self.crumbs, (f"{base}filings.html", "备案名单")],
+            proofs=run.proof_block(i for r in [*active, *halted] for i in r["decisions"].split(", ")),
         )
         base_rows, trainee_rows = self._training()
         inst_rows = self._institutions(filing_rows, base_rows, notice)
@@ -268,6 +290,8 @@ class _Province:
         for inst in run.views.institutions(j.code, as_of=run.day):
             href = self.href(inst.institution)
             uses = sorted(per_institution.get(inst.institution, []), key=lambda r: (r["code_sort"], r["filed_on"]))
+            catalogue = grading_catalogue(run.views, inst.institution, as_of=run.day)  # 手术分级管理目录 (#24)
+            shown = [i for r in uses for i in r["decisions"].split(", ")]
             run.site.page(
                 f"{run.folder(j)}{href}",
                 "institution.html",
@@ -278,9 +302,10 @@ class _Province:
                 grades=self._grades(inst.institution),
                 cases=cases_of.get(inst.institution, []),
                 notice=notice,
-                catalogue=grading_catalogue(run.views, inst.institution, as_of=run.day),  # 手术分级管理目录 (#24)
+                catalogue=catalogue,
                 levels=LEVEL_LABELS,
                 crumbs=[*self.crumbs, (f"{run.folder(j)}{href}", inst.name)],
+                proofs=run.proof_block([*shown, *([catalogue.decision] if catalogue and catalogue.procedures else [])]),
             )
             filed = [r for r in uses if r["status"] in ACTIVE]
             inst_rows.append(
