@@ -123,3 +123,20 @@ def packer_for(mapper: Mapper[Any]) -> Callable[[Any], bytes] | None:
     ):
         return None
     return packer()
+
+
+def state_decoder(mapper: Mapper[Any]) -> Callable[[bytes], Any]:
+    """What ``Mapper.to_domain_event`` does to a stored state before it builds the event (decrypt,
+    decompress, decode), for readers that want the state without the event."""
+    decode, cipher, compressor = mapper.transcoder.decode, mapper.cipher, mapper.compressor
+    if cipher is None and compressor is None:
+        return decode
+
+    def full(state: bytes) -> Any:
+        if cipher is not None:
+            state = cipher.decrypt(state)
+        if compressor is not None:
+            state = compressor.decompress(state)
+        return decode(state)
+
+    return full

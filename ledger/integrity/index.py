@@ -21,6 +21,7 @@ from uuid import UUID
 from ledger import indexhash
 from ledger.decisions import record_from_state
 from ledger.integrity.tables import Log, fetch_rows, shown
+from ledger.internals import state_decoder
 from ledger.sql import Cursor
 from ledger.topics import read_state
 
@@ -65,23 +66,6 @@ class IndexCheck:
         return [f"decision index: {p}" for p in self.problems] + more
 
 
-def _state_decoder(app: LedgerApplication) -> Any:
-    """What ``Mapper.to_domain_event`` does to a stored state before the event is built."""
-    mapper = app.mapper
-    decode, cipher, compressor = mapper.transcoder.decode, mapper.cipher, mapper.compressor
-    if cipher is None and compressor is None:
-        return decode
-
-    def full(state: bytes) -> Any:
-        if cipher is not None:
-            state = cipher.decrypt(state)
-        if compressor is not None:
-            state = compressor.decompress(state)
-        return decode(state)
-
-    return full
-
-
 UNKNOWN: Any = object()
 """A jurisdiction the events alone cannot give (the index disagrees where it points): not compared."""
 
@@ -103,7 +87,7 @@ class IndexDeriver:
         from ledger.application import CORRECTION_KINDS, _jurisdiction_source
 
         self.c, self.log = c, log
-        self.decode = _state_decoder(app)
+        self.decode = state_decoder(app.mapper)
         self.corrections = dict(zip(CORRECTION_KINDS, ("corrects", "retracts"), strict=True))
         self.source = _jurisdiction_source
         self.institutions: dict[str, str | None] = {}

@@ -13,6 +13,7 @@ from ledger import canonical
 from ledger.application import LedgerApplication
 from ledger.decisions import DecisionRecord, record_from_state, record_from_text
 from ledger.errors import StorageError, UnreadableRecord
+from ledger.internals import state_decoder
 from ledger.sql import Cursor, Database
 from ledger.storage import EVENTS_TABLE
 from ledger.topics import checked_state, event_class, kind_of, read_state
@@ -31,18 +32,7 @@ class LogReader:
     stored state, after the mapper's cipher and compressor when the ledger has them)."""
 
     def __init__(self, app: LedgerApplication, db: Database) -> None:
-        mapper = app.mapper
-        decode = mapper.transcoder.decode
-        cipher, compressor = mapper.cipher, mapper.compressor
-
-        def state(data: bytes) -> Any:
-            if cipher is not None:
-                data = cipher.decrypt(data)
-            if compressor is not None:
-                data = compressor.decompress(data)
-            return decode(data)
-
-        self._state = decode if cipher is None and compressor is None else state
+        self._state = state_decoder(app.mapper)
         events = EVENTS_TABLE
         if db.dialect == "postgres":
             self._sql = f"SELECT notification_id, topic, state FROM {db.table(events)} WHERE notification_id IN "
