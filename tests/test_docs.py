@@ -160,11 +160,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_the_readmes_examples_run_on_the_demo(demo: str) -> None:
-    """Every ``ledger`` line of "Using it" but those that need a file of one's own."""
+    """Every ``ledger`` line of "Using it" but those that need a file or folder of one's own, and the
+    server (tested in tests/projections/test_api_serve.py)."""
     ran = []
     for line in _usage_lines():
         args = shlex.split(line)[1:]
-        if not args or args[0] in ("init", "import", "export"):
+        if not args or args[0] in ("init", "import", "export", "publish", "serve"):
             continue
         result = run_cli(args, demo)
         assert result.exit_code == 0, (line, result.stderr)
