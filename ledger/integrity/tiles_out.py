@@ -1,0 +1,119 @@
+"""The ledger's Merkle log written out as C2SP tlog-tiles (``ledger.tiles`` holds the format).
+
+``write_tiles`` publishes the tree of the latest stored checkpoint into a folder: the hash tiles
+read from the node store, the entry bundles of the records' leaf bytes, and last the checkpoint
+note itself (cosigned, where the ledger keeps a cosigned one). Why in that order, each file under
+a temporary name renamed into place: a reader that sees a checkpoint finds every tile it needs,
+and never half a file. Incremental: what the folder's own ``checkpoint`` already covers is not
+written again (full tiles never change; a partial tile has its own path per width).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ledger import merkle
+from ledger.errors import ConfigurationError, IntegrityError
+from ledger.integrity.leaves import row_leaf
+from ledger.integrity.signing import read_checkpoints, unverified
+from ledger.integrity.store import expected_position, level_blob
+from ledger.integrity.tables import Log, fetch_rows, open_log
+from ledger.sql import Cursor
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_bundles, new_tiles
+
+if TYPE_CHECKING:
+    from ledger.application import LedgerApplication
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one ``write_tiles`` did: the sizes before and after, and how many files it wrote."""
+
+    old_size: int
+    size: int
+    tiles: int
+    bundles: int
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def published_size(folder: Path, origin: str) -> int:
+    """The size the folder's checkpoint already covers (0 without one, or one of another log)."""
+    try:
+        cp = unverified((folder / CHECKPOINT).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, LookupError):
+        return 0
+    except Exception:  # a malformed note: publish from scratch
+        return 0
+    return cp.size if cp.origin == origin else 0
+
+
+def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Published:
+    """Publish the tree of the latest stored checkpoint into ``folder`` (see the module)."""
+    out = Path(folder)
+    log = open_log(app)
+    with log.db.transaction(write=False) as c:
+        stored = read_checkpoints(c, log)
+        if not stored:
+            raise ConfigurationError("no signed checkpoint to publish: run `ledger checkpoint` first")
+        last = stored[-1]
+        cp = unverified(last.note)
+        old = published_size(out, cp.origin)
+        if old > cp.size:
+            raise IntegrityError(
+                f"{out / CHECKPOINT} already covers {old} records, more than the latest checkpoint's {cp.size}: "
+                "refusing to publish a smaller log"
+            )
+        tiles = 0
+        for tile in new_tiles(old, cp.size):
+            write_atomically(out / tile.path, _hash_tile(c, log, tile))
+            tiles += 1
+        bundles = 0
+        for entry_bundle in new_bundles(old, cp.size):
+            write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle)))
+            bundles += 1
+    write_atomically(out / CHECKPOINT, last.note.encode("utf-8"))
+    return Published(old, cp.size, tiles, bundles)
+
+
+def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
+    assert isinstance(tile.level, int)
+    start = tile.index * TILE_WIDTH
+    data = level_blob(c, log, TILE_HEIGHT * tile.level, start, start + tile.width)
+    if data is None:
+        raise IntegrityError(f"the Merkle node store lacks the nodes of {tile.path}: run `ledger verify`")
+    return data
+
+
+def _entries(c: Cursor, log: Log, tile: Tile) -> list[bytes]:
+    """The leaf bytes of the records of an entry bundle, read in log order from its first leaf's position."""
+    first = tile.index * TILE_WIDTH
+    position = expected_position(c, log, first)
+    if position is None:
+        raise IntegrityError(f"the Merkle leaf map lacks leaf {first}: run `ledger verify`")
+    rows = fetch_rows(c, log.select_events, (position - 1, 2**63 - 1, tile.width))
+    try:
+        entries = [row_leaf(row) for row in rows]
+    except ValueError:
+        raise IntegrityError(f"a record of {tile.path} is malformed: run `ledger verify`") from None
+    if len(entries) != tile.width:
+        raise IntegrityError(f"{tile.path} needs {tile.width} records after position {position - 1}")
+    hashes = level_blob(c, log, 0, first, first + tile.width)
+    if hashes != b"".join(merkle.leaf_hash(e) for e in entries):
+        raise IntegrityError(f"the records of {tile.path} do not hash to the tree's leaves: run `ledger verify`")
+    return entries
