@@ -222,6 +222,7 @@ def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
 
     Each file is recorded wholly or not at all; importing it again adds nothing.
     """
+    _refuse_copy(ctx)
     import_files(open_app(ctx), files)
 
 
@@ -308,6 +309,7 @@ def record_command(
     fields: tuple[str, ...],
 ) -> None:
     """Record one decision of KIND (e.g. filing.completed)."""
+    _refuse_copy(ctx)
     obj: dict[str, Any] = {"id": decision_id, "kind": kind, "effective": effective, "by": by}
     if basis:
         obj["basis"] = basis
@@ -783,6 +785,11 @@ def keygen_command(name: str, key_file: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the signed note to FILE")
 @click.option("--rotate-key", is_flag=True, help="sign with another key than the last checkpoint's (key rotation)")
 @click.option("--new-origin", is_flag=True, help="sign under another origin than the last checkpoint's")
+@click.option("--witness", "witnesses", multiple=True, metavar="NAME=VKEY@URL", help="ask this witness to cosign")
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="ask the policy's witnesses; need its quorum"
+)
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="seconds per witness")
 @click.pass_context
 def checkpoint_command(
     ctx: click.Context,
@@ -791,6 +798,9 @@ def checkpoint_command(
     output: str | None,
     rotate_key: bool,
     new_origin: bool,
+    witnesses: tuple[str, ...] = (),
+    policy_file: str | None = None,
+    timeout: float = 10.0,
 ) -> None:
     """Bring the Merkle tree up to date and sign a checkpoint (C2SP tlog-checkpoint) of it.
 
@@ -801,6 +811,7 @@ def checkpoint_command(
     """
     key = _integrity.load_signer_key(key_file or _integrity.default_key_path())
     note = _integrity.checkpoint(open_app(ctx), key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    note = _cosign(ctx, witnesses, policy_file, timeout) or note
     if output:
         _write_text(output, note)
     click.echo(note, nl=False)
@@ -850,6 +861,9 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
 @click.option(
     "--full", is_flag=True, help="recompute every decision index row from its event, even under a signed index digest"
 )
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="the latest checkpoint must reach its quorum"
+)
 @click.pass_context
 def verify_command(
     ctx: click.Context,
@@ -858,6 +872,7 @@ def verify_command(
     strict: bool,
     views: bool,
     full: bool,
+    policy_file: str | None = None,
 ) -> None:
     """Recompute the Merkle tree and the decision index from storage and check them against
     every signed checkpoint and the events; with --views, every view against a rebuild.
@@ -870,6 +885,7 @@ def verify_command(
     notes = [_read_text(path) for path in checkpoint_files]
     report = _integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
+    _quorum(policy_file, [cp.note for cp in _integrity.stored_checkpoints(open_app(ctx))])
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
     click.echo(report.summary())
@@ -908,20 +924,21 @@ def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: s
     "--key",
     "key_files",
     multiple=True,
-    required=True,
     type=click.Path(dir_okay=False),
-    help="verifier key file (.pub) of the ledger (repeatable)",
+    help="verifier key file (.pub) of the ledger (repeatable; or --policy)",
 )
-def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="the checkpoint must reach its quorum")
+def verify_proof_command(proof_file: str, key_files: tuple[str, ...], policy_file: str | None = None) -> None:
     """Check a proof bundle with no database at all: signature, leaf, inclusion, decision.
 
     Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
     verify (the leaf is not in the signed tree, or the decision, position, subject or time shown
     is not the recorded one); 10 the checkpoint's signature does not verify; 11 not a proof bundle
     (not JSON, a key twice, nested too deeply, a field missing or of the wrong type)."""
-    keys = _integrity.load_verifier_keys(key_files)
-    report = _integrity.verify_proof(_read_bundle(proof_file), keys)
+    keys, raw = _proof_keys(key_files, policy_file), _read_bundle(proof_file)
+    report = _integrity.verify_proof(raw, keys)
     report.check()
+    _quorum(policy_file, [str(_integrity.load_bundle(raw)["checkpoint"])])
     click.echo(f"OK: {report.summary()}")
 
 
@@ -986,6 +1003,7 @@ def publish_command(ctx: click.Context, out_dir: str, province: str | None, as_o
     views = open_views(ctx)
     day = _date_option(as_of, "--as-of") or date.today()
     written = _publish.publish(views, Path(out_dir), province=province, as_of=day)
+    _write_log_beside(ctx, out_dir)
     stamp = _publish.read_stamp(views.app, day)
     click.echo(
         f"{len(written)} files written to {out_dir} (ledger position {stamp.position}, as of {day}); "
@@ -1157,6 +1175,165 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 
 
 # END publish commands
+# ------------------------------------------------------------------------------------------
+
+
+# --- transparency: the log as tlog-tiles, following another ledger, witnesses ---------------
+# BEGIN transparency commands: everything from here to the END line is ledger.follow's,
+# ledger.cosigning's and ledger.integrity.tiles_out's CLI (docs/transparency.md).
+
+import time as _time  # noqa: E402
+
+from ledger import cosigning as _cosigning  # noqa: E402
+from ledger import follow as _follow  # noqa: E402
+from ledger.integrity import tiles_out as _tiles_out  # noqa: E402
+from ledger.policy import load_policy as _load_policy  # noqa: E402
+from ledger.tiles import TileError as _TileError  # noqa: E402
+
+
+def _refuse_copy(ctx: click.Context) -> None:
+    """``import`` and ``record`` into a followed copy would fork it from the log it follows."""
+    _follow.refuse_if_followed(open_app(ctx))
+
+
+def _write_log_beside(ctx: click.Context, out_dir: str) -> None:
+    """``publish`` also writes the log's tiles into ``<out>.log``, a stable folder beside the site."""
+    app = open_app(ctx)
+    if _integrity.stored_checkpoints(app):
+        folder = Path(out_dir).with_name(Path(out_dir).name + ".log")
+        done = _tiles_out.write_tiles(app, folder)
+        click.echo(f"log of {done.size} records published as tiles in {folder}", err=True)
+
+
+@cli.command("tiles")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="folder of the tiles")
+@click.pass_context
+def tiles_command(ctx: click.Context, out_dir: str) -> None:
+    """Write the log of the latest checkpoint as C2SP tlog-tiles into a folder (incremental).
+
+    The checkpoint file is written last: a reader never sees a checkpoint whose tiles are missing.
+    """
+    done = _tiles_out.write_tiles(open_app(ctx), out_dir)
+    click.echo(
+        f"{done.tiles} hash tiles and {done.bundles} entry bundles written to {out_dir} "
+        f"(size {done.old_size} -> {done.size})",
+        err=True,
+    )
+
+
+def _trust(key_files: Sequence[str], policy_file: str | None) -> _follow.Trust:
+    keys = _integrity.load_verifier_keys(key_files) if key_files else []
+    return _follow.Trust(keys, _load_policy(policy_file) if policy_file else None)
+
+
+@cli.command("follow")
+@click.argument("source")
+@click.option(
+    "--key", "key_files", multiple=True, type=click.Path(dir_okay=False), help="the log's verifier key (.pub)"
+)
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="trust policy: log keys, witnesses, quorum"
+)
+@click.option("--evidence", "evidence_dir", type=click.Path(file_okay=False), help="also write fork evidence here")
+@click.option("--poll", type=click.FloatRange(min=0.1), help="keep following, looking every SECONDS (Ctrl-C to stop)")
+@click.pass_context
+def follow_command(
+    ctx: click.Context,
+    source: str,
+    key_files: tuple[str, ...],
+    policy_file: str | None,
+    evidence_dir: str | None,
+    poll: float | None,
+) -> None:
+    """Keep a verified, read-only copy of a ledger published as tiles (a URL or a folder).
+
+    Exit codes: 0 up to date; 5 no key or policy, or a ledger of its own; 9 the tiles do not match
+    the signed checkpoint; 10 the checkpoint is not signed by the key; 12 the log contradicts what
+    it showed before (the evidence is kept; see docs/transparency.md).
+    """
+    trust = _trust(key_files, policy_file)
+    app = open_app(ctx)
+    while True:
+        try:
+            done = _follow.follow(app, source, trust, evidence_dir=evidence_dir)
+        except _TileError as e:
+            if poll is None:
+                raise
+            click.echo(f"Warning: {printable(str(e))}; trying again", err=True)
+        else:
+            cosigned = f", cosigned by {', '.join(done.witnesses)}" if done.witnesses else ""
+            click.echo(f"{done.origin}: {done.size} records verified ({done.stored} new){cosigned}")
+        if poll is None:
+            return
+        try:
+            _time.sleep(poll)
+        except KeyboardInterrupt:
+            return
+
+
+@cli.group("witness")
+def witness_group() -> None:
+    """A witness (C2SP tlog-witness): cosigns a log's checkpoints only if they are consistent."""
+
+
+@witness_group.command("keygen")
+@click.option("--name", required=True, help="the witness's name, shown in its cosignature lines")
+@click.option("-o", "--output", "key_file", required=True, type=click.Path(dir_okay=False), help="signer key file")
+def witness_keygen_command(name: str, key_file: str) -> None:
+    """Make a witness key pair (tlog-cosignature/v1); prints the verifier key, writes it to FILE.pub."""
+    click.echo(_cosigning.witness_keygen(key_file, name))
+
+
+@witness_group.command("serve")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False), help="witness signer key file")
+@click.option("--log", "logs", multiple=True, required=True, help="ORIGIN=VKEY: a log to witness and its key (or file)")
+@click.option("--state", required=True, type=click.Path(dir_okay=False), help="the witness's state (SQLite file)")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="default: any free port (printed)")
+def witness_serve_command(key_file: str, logs: tuple[str, ...], state: str, host: str, port: int) -> None:
+    """Answer POST /add-checkpoint for the given logs until stopped (prints its URL first)."""
+    from ledger.witness_http import make_server
+
+    server = make_server(_cosigning.load_witness(key_file, logs, state), host, port)
+    click.echo(f"witness listening on http://{host}:{server.server_address[1]}", err=True)
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _cosign(ctx: click.Context, witnesses: Sequence[str], policy_file: str | None, timeout: float) -> str | None:
+    """``checkpoint --witness/--policy``: the cosigned note, stored; None when no witness is asked."""
+    policy = _load_policy(policy_file) if policy_file else None
+    peers = [_cosigning.parse_peer(spec) for spec in witnesses]
+    peers += _cosigning.policy_peers(policy) if policy else []
+    if not peers:
+        return None
+    done = _cosigning.cosign_latest(open_app(ctx), peers, policy=policy, timeout=timeout)
+    for name, why in sorted(done.failures.items()):
+        click.echo(f"Warning: witness {name}: {printable(why)}", err=True)
+    return done.note
+
+
+def _proof_keys(key_files: Sequence[str], policy_file: str | None) -> list[str]:
+    """``verify-proof``'s log keys: the files given, else the policy's log lines."""
+    if key_files or not policy_file:
+        if not key_files:
+            raise click.UsageError("give the ledger's verifier key (--key) or a policy (--policy)")
+        return _integrity.load_verifier_keys(key_files)
+    return [key.encode() for key, _ in _load_policy(policy_file).logs.values()]
+
+
+def _quorum(policy_file: str | None, notes: Sequence[str]) -> None:
+    """``verify --policy`` / ``verify-proof --policy``: the checkpoint must reach the quorum."""
+    if policy_file:
+        _cosigning.check_quorum(_load_policy(policy_file), notes)
+
+
+# END transparency commands
 # ------------------------------------------------------------------------------------------
 
 

@@ -132,7 +132,8 @@ def refuse_if_followed(app: LedgerApplication) -> None:
     origin = followed_origin(app)
     if origin is not None:
         raise ConfigurationError(
-            f"this ledger is a read-only copy of {origin!r} (`ledger follow`): record decisions in the ledger it follows"
+            f"this ledger is a read-only copy of {origin!r} (`ledger follow`): record decisions in the ledger "
+            "it follows"
         )
 
 
@@ -245,11 +246,11 @@ def _store(app: LedgerApplication, log: Log, reader: TileReader, checkpoint: Che
                 rows.append(row)
                 position += 1
             if len(events) >= batch:
-                session.append_staged(events, rows)  # type: ignore[arg-type]
+                session.append_staged(events, rows)
                 events, rows = [], []
                 derive.pending.clear()
                 derive.pending_subjects.clear()
-        session.append_staged(events, rows)  # type: ignore[arg-type]
+        session.append_staged(events, rows)
         if frontier.root() != checkpoint.root:
             raise IntegrityError(
                 f"the entries served for {checkpoint.origin} do not hash to its checkpoint's root: nothing was stored"
