@@ -881,11 +881,11 @@ def verify_command(
     says what no verified signature covers (a failure with --strict). With --key, the index rows a
     verified checkpoint signed a digest of are checked against it; --full recomputes them all.
     """
-    keys = _integrity.load_verifier_keys(key_files)
-    notes = [_read_text(path) for path in checkpoint_files]
+    keys = _integrity.load_verifier_keys(key_files) + (_proof_keys((), policy_file) if policy_file else [])
+    notes = [_read_text(path) for path in checkpoint_files] + _follow.verified_notes(open_app(ctx))
     report = _integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
-    _quorum(policy_file, [cp.note for cp in _integrity.stored_checkpoints(open_app(ctx))])
+    _quorum(policy_file, _cosigning.published_note(open_app(ctx)))
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
     click.echo(report.summary())
@@ -938,7 +938,7 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...], policy_fil
     keys, raw = _proof_keys(key_files, policy_file), _read_bundle(proof_file)
     report = _integrity.verify_proof(raw, keys)
     report.check()
-    _quorum(policy_file, [str(_integrity.load_bundle(raw)["checkpoint"])])
+    _quorum(policy_file, str(_integrity.load_bundle(raw)["checkpoint"]))
     click.echo(f"OK: {report.summary()}")
 
 
@@ -1315,6 +1315,8 @@ def _cosign(ctx: click.Context, witnesses: Sequence[str], policy_file: str | Non
     done = _cosigning.cosign_latest(open_app(ctx), peers, policy=policy, timeout=timeout)
     for name, why in sorted(done.failures.items()):
         click.echo(f"Warning: witness {name}: {printable(why)}", err=True)
+    if done.missing is not None:
+        raise done.missing
     return done.note
 
 
@@ -1327,10 +1329,10 @@ def _proof_keys(key_files: Sequence[str], policy_file: str | None) -> list[str]:
     return [key.encode() for key, _ in _load_policy(policy_file).logs.values()]
 
 
-def _quorum(policy_file: str | None, notes: Sequence[str]) -> None:
+def _quorum(policy_file: str | None, note: str | None) -> None:
     """``verify --policy`` / ``verify-proof --policy``: the checkpoint must reach the quorum."""
     if policy_file:
-        _cosigning.check_quorum(_load_policy(policy_file), notes)
+        _cosigning.check_quorum(_load_policy(policy_file), note)
 
 
 # END transparency commands

@@ -20,7 +20,8 @@ from ledger.cosignature import CosignerKey, CosignerSigner, note_parts
 from ledger.errors import ConfigurationError, LedgerError, SignatureError
 from ledger.integrity.signing import _exclusive, read_checkpoints, unverified
 from ledger.integrity.store import consistency_proof
-from ledger.integrity.tables import CHECKPOINTS, open_log
+from ledger.integrity.tables import open_log
+from ledger.integrity.tiles_out import COSIGNED, ensure_tables, public_note
 from ledger.policy import Policy, PolicyError
 from ledger.witness import Witness, WitnessState
 from ledger.witness_http import WitnessPeer, collect
@@ -71,6 +72,8 @@ class Cosigned:
     note: str
     cosigners: list[str]
     failures: dict[str, str]
+    missing: PolicyError | None = None
+    """Why the note misses the policy's quorum, if it does (the note is stored all the same)."""
 
 
 def _sizes(app: LedgerApplication) -> dict[str, int]:
@@ -89,10 +92,11 @@ def cosign_latest(
 ) -> Cosigned:
     """Collect cosignatures on the latest stored checkpoint and store the cosigned note.
 
-    Raises ``PolicyError`` (after storing what was collected) when the note misses the policy's
-    quorum, ``LedgerError`` when no witness cosigned at all.
+    Stores whatever was collected; a note missing the policy's quorum says why (``missing``).
+    Raises ``LedgerError`` when no witness cosigned at all and there is no policy to judge it.
     """
     log = open_log(app)
+    ensure_tables(log)
     with log.db.transaction(write=False) as c:
         stored = read_checkpoints(c, log)
     if not stored:
@@ -114,24 +118,35 @@ def cosign_latest(
                 (name, sizes[name]),
             )
         if got:
-            (seq,) = c.execute(f"SELECT MAX(seq) FROM {log.t(CHECKPOINTS)}").fetchone() or (0,)
             c.execute(
-                f"INSERT INTO {log.t(CHECKPOINTS)} (seq, size, root, time, origin, note) VALUES (?, ?, ?, ?, ?, ?)",
-                (int(seq or 0) + 1, last.size, last.root, last.time, last.origin, cosigned),
+                f"INSERT INTO {log.t(COSIGNED)} (seq, note) VALUES (?, ?) ON CONFLICT (seq) DO UPDATE SET "
+                "note = excluded.note",
+                (last.seq, cosigned),
             )
-    result = Cosigned(cosigned, sorted(got), failures)
+    missing: PolicyError | None = None
     if policy is not None:
-        policy.accept(cosigned)  # PolicyError when the quorum is missed
+        try:
+            policy.accept(cosigned)
+        except PolicyError as e:
+            missing = e
     elif not got and peers:
         raise LedgerError("no witness cosigned the checkpoint: " + "; ".join(failures.values()))
-    return result
+    return Cosigned(cosigned, sorted(got), failures, missing)
 
 
-def check_quorum(policy: Policy, notes: Sequence[str]) -> None:
-    """``verify --policy``: the latest checkpoint must reach the policy's quorum."""
-    if not notes:
+def published_note(app: LedgerApplication) -> str | None:
+    """The note ``publish`` would show: the latest checkpoint, cosigned where it was (or followed)."""
+    log = open_log(app)
+    ensure_tables(log)
+    with log.db.transaction(write=False) as c:
+        return public_note(c, log)
+
+
+def check_quorum(policy: Policy, note: str | None) -> None:
+    """``verify --policy`` / ``verify-proof --policy``: the checkpoint must reach the policy's quorum."""
+    if note is None:
         raise PolicyError("no checkpoint to hold to the policy: run `ledger checkpoint`")
-    policy.accept(notes[-1])
+    policy.accept(note)
 
 
 def witness_keygen(path: str | os.PathLike[str], name: str) -> str:

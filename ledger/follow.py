@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledger import merkle
-from ledger.checkpoints import Checkpoint, VerifierKey, b64encode, format_time, open_note
+from ledger.checkpoints import Checkpoint, VerifierKey, b64encode, open_note
 from ledger.errors import ConfigurationError, ForkDetected, IntegrityError, LedgerError
 from ledger.integrity.index import UNKNOWN, IndexDeriver
 from ledger.integrity.leaves import parse_leaf
 from ledger.integrity.signing import read_checkpoints, unverified
 from ledger.integrity.store import read_tree, sync
-from ledger.integrity.tables import BATCH, CHECKPOINTS, Log, open_log
+from ledger.integrity.tables import BATCH, Log, open_log
+from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
 from ledger.policy import Policy
 from ledger.tiles import TILE_WIDTH, Fetch, TileError, TileReader
 
@@ -105,6 +106,7 @@ class Followed:
 
 
 def _create_tables(log: Log) -> None:
+    ensure_tables(log)
     with log.db.transaction() as c:
         c.execute(
             f"CREATE TABLE IF NOT EXISTS {log.t(FOLLOW)} (id INTEGER PRIMARY KEY CHECK (id = 1), "
@@ -137,6 +139,14 @@ def refuse_if_followed(app: LedgerApplication) -> None:
         )
 
 
+def verified_notes(app: LedgerApplication) -> list[str]:
+    """The checkpoints this copy verified, oldest first, for ``verify`` to hold storage to."""
+    log = open_log(app)
+    ensure_tables(log)
+    with log.db.transaction(write=False) as c:
+        return followed_notes(c, log)
+
+
 def evidence(app: LedgerApplication) -> list[dict[str, str]]:
     """The inconsistencies ``follow`` found, oldest first."""
     log = open_log(app)
@@ -166,12 +176,13 @@ def follow(
     state = sync(app)
     with log.db.transaction(write=False) as c:
         row = c.execute(f"SELECT origin FROM {log.t(FOLLOW)} WHERE id = 1").fetchone()
-        stored = read_checkpoints(c, log)
-    if row is None and (state.size or stored):
+        own = read_checkpoints(c, log)
+        stored = followed_notes(c, log)
+    if row is None and (state.size or own or stored):
         raise ConfigurationError("this ledger holds records or checkpoints of its own: follow into an empty ledger")
     if row is not None and row[0] != checkpoint.origin:
         raise ConfigurationError(f"this ledger follows {row[0]!r}, not {checkpoint.origin!r}")
-    old_note = stored[-1].note if stored else ""
+    old_note = stored[-1] if stored else ""
     old = unverified(old_note) if stored else None
     old_size, old_root = (old.size, old.root) if old else (0, merkle.EMPTY_ROOT)
     reader = TileReader(fetch, checkpoint.size)
@@ -192,7 +203,7 @@ def follow(
         if not merkle.verify_consistency(old_size, checkpoint.size, old_root, checkpoint.root, proof):
             raise fork(f"the checkpoint of {checkpoint.size} records is not consistent with the one of {old_size}")
     stored_count = _store(app, log, reader, checkpoint, batch)
-    _keep_checkpoint(log, source, checkpoint, note, stored)
+    _keep_checkpoint(log, source, checkpoint, note)
     return Followed(checkpoint.origin, old_size, checkpoint.size, stored_count, witnesses)
 
 
@@ -286,21 +297,13 @@ def _record(derive: _Deriver, entry: bytes, index: int, position: int) -> tuple[
     return event, (decision_id, hex_id, leaf.originator_version, kind, subject, effective, digest, target, jurisdiction)
 
 
-def _keep_checkpoint(log: Log, source: str, checkpoint: Checkpoint, note: bytes, stored: Sequence[Any]) -> None:
-    when = checkpoint.time
+def _keep_checkpoint(log: Log, source: str, checkpoint: Checkpoint, note: bytes) -> None:
     with log.db.transaction() as c:
-        last = c.execute(f"SELECT MAX(seq) FROM {log.t(CHECKPOINTS)}").fetchone()
+        last = c.execute(f"SELECT MAX(seq) FROM {log.t(FOLLOWED)}").fetchone()
         seq = (int(last[0]) if last and last[0] is not None else 0) + 1
         c.execute(
-            f"INSERT INTO {log.t(CHECKPOINTS)} (seq, size, root, time, origin, note) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                seq,
-                checkpoint.size,
-                checkpoint.root,
-                format_time(when) if when else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                checkpoint.origin,
-                note.decode("utf-8"),
-            ),
+            f"INSERT INTO {log.t(FOLLOWED)} (seq, size, root, note) VALUES (?, ?, ?, ?)",
+            (seq, checkpoint.size, checkpoint.root, note.decode("utf-8")),
         )
         c.execute(
             f"INSERT INTO {log.t(FOLLOW)} (id, source, origin) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET "

@@ -28,6 +28,37 @@ if TYPE_CHECKING:
     from ledger.application import LedgerApplication
 
 CHECKPOINT = "checkpoint"
+COSIGNED = "ledger_cosigned"
+"""The cosigned note of a checkpoint row (by its ``seq``). Beside, not in, ``ledger_checkpoints``:
+that table is append-only, and a second row for one checkpoint would be a link of its own in the
+decision-index chain the checkpoints sign."""
+FOLLOWED = "ledger_followed"
+"""The checkpoints a followed copy verified (``ledger.follow``): another log's, never its own."""
+
+
+def ensure_tables(log: Log) -> None:
+    with log.db.transaction() as c:
+        c.execute(f"CREATE TABLE IF NOT EXISTS {log.t(COSIGNED)} (seq BIGINT PRIMARY KEY, note TEXT NOT NULL)")
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {log.t(FOLLOWED)} (seq BIGINT PRIMARY KEY, size BIGINT NOT NULL, "
+            "root BLOB NOT NULL, note TEXT NOT NULL)".replace("BLOB", log.db.blob)
+        )
+
+
+def followed_notes(c: Cursor, log: Log) -> list[str]:
+    """The followed checkpoints' notes, oldest first (none in a ledger of its own)."""
+    return [str(row[0]) for row in c.execute(f"SELECT note FROM {log.t(FOLLOWED)} ORDER BY seq").fetchall()]
+
+
+def public_note(c: Cursor, log: Log) -> str | None:
+    """The note to publish: the latest checkpoint's, cosigned where a cosigned one is kept; in a
+    followed copy, the latest checkpoint it verified."""
+    stored = read_checkpoints(c, log)
+    if not stored:
+        followed = followed_notes(c, log)
+        return followed[-1] if followed else None
+    row = c.execute(f"SELECT note FROM {log.t(COSIGNED)} WHERE seq = ?", (stored[-1].seq,)).fetchone()
+    return str(row[0]) if row else stored[-1].note
 
 
 @dataclass(frozen=True)
@@ -67,12 +98,12 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
     """Publish the tree of the latest stored checkpoint into ``folder`` (see the module)."""
     out = Path(folder)
     log = open_log(app)
+    ensure_tables(log)
     with log.db.transaction(write=False) as c:
-        stored = read_checkpoints(c, log)
-        if not stored:
+        note = public_note(c, log)
+        if note is None:
             raise ConfigurationError("no signed checkpoint to publish: run `ledger checkpoint` first")
-        last = stored[-1]
-        cp = unverified(last.note)
+        cp = unverified(note)
         old = published_size(out, cp.origin)
         if old > cp.size:
             raise IntegrityError(
@@ -87,7 +118,7 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
         for entry_bundle in new_bundles(old, cp.size):
             write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle)))
             bundles += 1
-    write_atomically(out / CHECKPOINT, last.note.encode("utf-8"))
+    write_atomically(out / CHECKPOINT, note.encode("utf-8"))
     return Published(old, cp.size, tiles, bundles)
 
 
