@@ -74,7 +74,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
             proc.kill()
 
 
-def test_a_national_log_followed_witnessed_and_caught_forking(  # noqa: PLR0915 — one story, told in order
+def test_a_national_log_followed_witnessed_and_caught_forking(
     tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
     # The national ledger: the demo's decisions, the first 200 now and the rest later.
