@@ -54,9 +54,12 @@ class Trust:
     keys: Sequence[str | VerifierKey] = ()
     policy: Policy | None = None
 
-    def accept(self, note: bytes) -> Checkpoint:
+    def check(self) -> None:
         if not self.keys and self.policy is None:
             raise ConfigurationError("following needs the log's verifier key (--key) or a policy (--policy)")
+
+    def accept(self, note: bytes) -> Checkpoint:
+        self.check()
         checkpoint: Checkpoint | None = None
         if self.policy is not None:
             checkpoint, _ = self.policy.accept(note)
@@ -167,6 +170,7 @@ def follow(
     batch: int = BATCH,
 ) -> Followed:
     """Bring the copy up to the source's latest checkpoint (see the module); ``ForkDetected`` on a fork."""
+    trust.check()
     fetch = fetch or fetcher(source)
     note = fetch("checkpoint")
     checkpoint = trust.accept(note)
