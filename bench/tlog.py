@@ -150,10 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"{'step':<14}{'records':>10}{'seconds':>10}{'records/s':>12}{'peak RSS MB':>13}")
     for name, step in steps.items():
-        rate = step.get("rate", 0.0)
-        print(
-            f"{name:<14}{step.get('records', step.get('decisions', 0)):>10}{step['seconds']:>10.2f}{rate:>12,.0f}{step['peak_rss_mb']:>13.0f}"
-        )
+        records = step.get("records", step.get("decisions", 0))
+        rate, peak = step.get("rate", 0.0), step["peak_rss_mb"]
+        print(f"{name:<14}{records:>10}{step['seconds']:>10.2f}{rate:>12,.0f}{peak:>13.0f}")
     for name, ratio in ratios.items():
         print(f"{name:<24}{ratio:>6.2f}x")
     return 0
