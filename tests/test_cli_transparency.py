@@ -123,3 +123,14 @@ def test_follow_without_a_key_or_from_nowhere_is_refused(tmp_path: Path) -> None
     db = str(tmp_path / "copy.sqlite")
     assert run_cli(["follow", str(tmp_path)], db).exit_code == 5
     assert run_cli(["follow", str(tmp_path / "absent"), "--key", str(tmp_path / "k.pub")], db).exit_code == 5
+
+
+def test_publish_writes_the_log_beside_the_site(tmp_path: Path, national: tuple[str, Path, str]) -> None:
+    db, _, origin = national
+    site = tmp_path / "site"
+    done = run_cli(["publish", "--out", str(site), "--as-of", "2020-01-01"], db)
+    assert done.exit_code == 0, done.stderr
+    note = (tmp_path / "site.log" / "checkpoint").read_text(encoding="utf-8")
+    assert note.startswith(f"{origin}\n200\n")
+    assert (tmp_path / "site.log" / "tile" / "entries" / "000.p" / "200").exists()
+    assert "published as tiles" in done.stderr
