@@ -34,7 +34,7 @@ from ledger.integrity.signing import read_checkpoints, unverified
 from ledger.integrity.store import read_tree, sync
 from ledger.integrity.tables import BATCH, Log, open_log
 from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
-from ledger.policy import Policy
+from ledger.policy import Policy, PolicyError
 from ledger.tiles import TILE_WIDTH, Fetch, TileError, TileReader
 
 if TYPE_CHECKING:
@@ -58,15 +58,21 @@ class Trust:
         if not self.keys and self.policy is None:
             raise ConfigurationError("following needs the log's verifier key (--key) or a policy (--policy)")
 
-    def accept(self, note: bytes) -> Checkpoint:
+    def accept(self, note: bytes) -> tuple[Checkpoint, list[str], PolicyError | None]:
+        """The checkpoint if the log signed it, the witnesses that cosigned it, and why it misses
+        the policy's quorum if it does: a checkpoint the log signed is evidence against the log
+        whatever the witnesses said, so the quorum is judged after the consistency checks."""
         self.check()
-        checkpoint: Checkpoint | None = None
-        if self.policy is not None:
-            checkpoint, _ = self.policy.accept(note)
-        if self.keys:
-            checkpoint, _ = open_note(note, self.keys)
-        assert checkpoint is not None
-        return checkpoint
+        keys: list[str | VerifierKey] = list(self.keys)
+        if not keys and self.policy is not None:
+            keys = [key for key, _ in self.policy.logs.values()]
+        checkpoint, _ = open_note(note, keys)
+        if self.policy is None:
+            return checkpoint, [], None
+        try:
+            return checkpoint, self.policy.accept(note)[1], None
+        except PolicyError as e:
+            return checkpoint, [], e
 
 
 def fetcher(source: str, timeout: float = FETCH_TIMEOUT) -> Fetch:
@@ -173,8 +179,7 @@ def follow(
     trust.check()
     fetch = fetch or fetcher(source)
     note = fetch("checkpoint")
-    checkpoint = trust.accept(note)
-    witnesses = trust.policy.accept(note)[1] if trust.policy is not None else []
+    checkpoint, witnesses, missing = trust.accept(note)
     log = open_log(app)
     _create_tables(log)
     state = sync(app)
@@ -206,6 +211,8 @@ def follow(
         proof = merkle.consistency_proof_from(reader.node, old_size, checkpoint.size)
         if not merkle.verify_consistency(old_size, checkpoint.size, old_root, checkpoint.root, proof):
             raise fork(f"the checkpoint of {checkpoint.size} records is not consistent with the one of {old_size}")
+    if missing is not None:
+        raise missing
     stored_count = _store(app, log, reader, checkpoint, batch)
     _keep_checkpoint(log, source, checkpoint, note)
     return Followed(checkpoint.origin, old_size, checkpoint.size, stored_count, witnesses)
