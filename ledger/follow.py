@@ -268,17 +268,30 @@ def _store(app: LedgerApplication, log: Log, reader: TileReader, checkpoint: Che
                 rows.append(row)
                 position += 1
             if len(events) >= batch:
-                session.append_staged(events, rows)
+                _append(session, events, rows, position)
                 events, rows = [], []
                 derive.pending.clear()
                 derive.pending_subjects.clear()
-        session.append_staged(events, rows)
+        _append(session, events, rows, position)
         if frontier.root() != checkpoint.root:
             raise IntegrityError(
                 f"the entries served for {checkpoint.origin} do not hash to its checkpoint's root: nothing was stored"
             )
     sync(app)
     return checkpoint.size - start
+
+
+def _append(session: Any, events: list[tuple[str, int, str, bytes]], rows: list[Any], after: int) -> None:
+    """Hand a batch to storage, which must give the records the positions they had (``after`` is
+    the position after the batch's last): PostgreSQL, say, may give others."""
+    if not events:
+        return
+    given = session.append_staged(events, rows)
+    if given[0] != after - len(events) or given[-1] != after - 1:
+        raise IntegrityError(
+            f"storage gave positions {given[0]}..{given[-1]} to the records at {after - len(events)}..{after - 1}: "
+            "the copy would not be exact; nothing was stored"
+        )
 
 
 def _record(derive: _Deriver, entry: bytes, index: int, position: int) -> tuple[Any, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,3 +259,20 @@ def test_a_fork_is_caught_with_its_evidence(
     (folder,) = (tmp_path / "evidence").iterdir()
     assert (folder / "new.checkpoint").read_text(encoding="utf-8") == kept["new_note"]
     assert follow(copy, str(tmp_path / "log"), trust).size == 200  # the copy is as it was
+
+
+def test_on_either_database_a_copy_is_exact(
+    new_ledger_url: Callable[[], str], demo_lines: list[str], tmp_path: Path
+) -> None:
+    """Tiles written from, and a copy followed into, SQLite or PostgreSQL (positions kept)."""
+    source, target = new_ledger_url(), new_ledger_url()
+    (tmp_path / "all.jsonl").write_text("".join(demo_lines[:120]), encoding="utf-8")
+    assert run_cli(["import", str(tmp_path / "all.jsonl")], source).exit_code == 0
+    assert run_cli(["keygen", "--name", "n", "-o", str(tmp_path / "n.key")], source).exit_code == 0
+    assert run_cli(["checkpoint", "--key", str(tmp_path / "n.key")], source).exit_code == 0
+    assert run_cli(["tiles", "--out", str(tmp_path / "log")], source).exit_code == 0
+    done = run_cli(["follow", str(tmp_path / "log"), "--key", str(tmp_path / "n.key.pub")], target)
+    assert done.exit_code == 0, done.stderr
+    assert "120 records verified (120 new)" in done.stdout
+    assert run_cli(["export"], target).stdout == run_cli(["export"], source).stdout
+    assert run_cli(["verify", "--key", str(tmp_path / "n.key.pub"), "--strict"], target).exit_code == 0
