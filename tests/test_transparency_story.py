@@ -45,20 +45,24 @@ def ok(db: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
 def started(args: list[str], pattern: str, stream: str) -> tuple[subprocess.Popen[str], str]:
     """A background process and the first match of ``pattern`` in what it prints on ``stream``."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return proc, printed(proc, pattern, stream)
+
+
+def printed(proc: subprocess.Popen[str], pattern: str, stream: str = "stdout") -> str:
+    """The first match of ``pattern`` in the next lines ``proc`` prints on ``stream``."""
     pipe = proc.stdout if stream == "stdout" else proc.stderr
     assert pipe is not None
     selector = selectors.DefaultSelector()
     selector.register(pipe, selectors.EVENT_READ)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if selector.select(timeout=1):
-            line = pipe.readline()
-            found = re.search(pattern, line)
+            found = re.search(pattern, pipe.readline())
             if found:
-                return proc, found.group(1)
-        assert proc.poll() is None, f"{args[:3]} exited: {proc.communicate()}"
+                return found.group(1)
+        assert proc.poll() is None, f"{proc.args!r} exited: {proc.communicate()}"
     proc.kill()
-    raise AssertionError(f"{args[:3]} printed no {pattern!r} in time")
+    raise AssertionError(f"{proc.args!r} printed no {pattern!r} in time")
 
 
 @pytest.fixture
@@ -178,3 +182,26 @@ def test_a_national_log_followed_witnessed_and_caught_forking(
         assert (kept / "new.checkpoint").read_text().startswith(origin + "\n267\n")
         assert (kept / "consistency-proof.txt").read_text().strip()
     assert ok(province, "export").stdout == ok(national, "export").stdout  # the copy kept the true history
+
+
+def test_following_with_poll_keeps_up(tmp_path: Path, processes: list[subprocess.Popen[str]]) -> None:
+    ok(tmp_path / "demo.sqlite", "demo")
+    lines = ok(tmp_path / "demo.sqlite", "export").stdout.splitlines(keepends=True)
+    (tmp_path / "first.jsonl").write_text("".join(lines[:200]), encoding="utf-8")
+    (tmp_path / "rest.jsonl").write_text("".join(lines[200:]), encoding="utf-8")
+    national, key, log = tmp_path / "national.sqlite", tmp_path / "national.key", tmp_path / "log"
+    ok(national, "import", str(tmp_path / "first.jsonl"))
+    ok(None, "keygen", "--name", "national", "-o", str(key))
+    ok(national, "checkpoint", "--key", str(key))
+    ok(national, "tiles", "--out", str(log))
+    args = ["--db", str(tmp_path / "copy.sqlite"), "follow", str(log), "--key", f"{key}.pub", "--poll", "0.2"]
+    follower, first = started([LEDGER, *args], r"(\d+) records verified", "stdout")
+    processes.append(follower)
+    assert first == "200"
+    ok(national, "import", str(tmp_path / "rest.jsonl"))
+    ok(national, "checkpoint", "--key", str(key))
+    ok(national, "tiles", "--out", str(log))
+    assert printed(follower, r"(\d+) records verified \(66 new\)") == "266"
+    follower.terminate()
+    follower.wait(timeout=10)
+    assert ok(tmp_path / "copy.sqlite", "export").stdout == ok(national, "export").stdout
