@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger import merkle
-from ledger.errors import ConfigurationError, IntegrityError
+from ledger.errors import ConfigurationError, IntegrityError, LedgerError
 from ledger.integrity.leaves import row_leaf
 from ledger.integrity.signing import read_checkpoints, unverified
-from ledger.integrity.store import expected_position, level_blob
+from ledger.integrity.store import expected_position, level_blob, node_reader
 from ledger.integrity.tables import Log, fetch_rows, open_log
 from ledger.sql import Cursor
 from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_bundles, new_tiles
@@ -83,15 +83,22 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise ConfigurationError(f"cannot write {path}: {e.strerror or e}") from e
 
 
-def published_size(folder: Path, origin: str) -> int:
-    """The size the folder's checkpoint already covers (0 without one, or one of another log)."""
+def published_size(folder: Path, origin: str, get_node: merkle.GetNode, size: int) -> int:
+    """The size the folder's checkpoint already covers: 0 (publish it all) without one or with one
+    of another log. A published file is never replaced by another: a checkpoint of this log that
+    is larger than ``size`` or whose root is not this tree's at its size is refused."""
     try:
         cp = unverified((folder / CHECKPOINT).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, LookupError):
+    except (OSError, UnicodeDecodeError, LedgerError):
         return 0
-    except Exception:  # a malformed note: publish from scratch
+    if cp.origin != origin:
         return 0
-    return cp.size if cp.origin == origin else 0
+    if cp.size > size or merkle.root_from(get_node, cp.size) != cp.root:
+        raise IntegrityError(
+            f"{folder / CHECKPOINT} shows {cp.size} records of this log with another history than the tree's "
+            f"{size}: refusing to publish over it (publish into an empty folder)"
+        )
+    return cp.size
 
 
 def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Published:
@@ -104,12 +111,7 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
         if note is None:
             raise ConfigurationError("no signed checkpoint to publish: run `ledger checkpoint` first")
         cp = unverified(note)
-        old = published_size(out, cp.origin)
-        if old > cp.size:
-            raise IntegrityError(
-                f"{out / CHECKPOINT} already covers {old} records, more than the latest checkpoint's {cp.size}: "
-                "refusing to publish a smaller log"
-            )
+        old = published_size(out, cp.origin, node_reader(c, log), cp.size)
         tiles = 0
         for tile in new_tiles(old, cp.size):
             write_atomically(out / tile.path, _hash_tile(c, log, tile))

@@ -276,3 +276,19 @@ def test_on_either_database_a_copy_is_exact(
     assert "120 records verified (120 new)" in done.stdout
     assert run_cli(["export"], target).stdout == run_cli(["export"], source).stdout
     assert run_cli(["verify", "--key", str(tmp_path / "n.key.pub"), "--strict"], target).exit_code == 0
+
+
+def test_another_history_is_never_published_over_the_tiles(
+    national: National, demo_lines: list[str], tmp_path: Path
+) -> None:
+    publish(national, tmp_path / "log")
+    forked = _fork(national, demo_lines, 230)
+    before = {p: p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file()}
+    app = LedgerApplication.open(str(national.tmp / "forked.sqlite"))
+    try:
+        with pytest.raises(IntegrityError, match="another history"):
+            tiles_out.write_tiles(app, tmp_path / "log")
+    finally:
+        app.close()
+    assert {p: p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file()} == before
+    assert (forked / "checkpoint").exists()
