@@ -134,3 +134,18 @@ def test_publish_writes_the_log_beside_the_site(tmp_path: Path, national: tuple[
     assert note.startswith(f"{origin}\n200\n")
     assert (tmp_path / "site.log" / "tile" / "entries" / "000.p" / "200").exists()
     assert "published as tiles" in done.stderr
+
+
+def test_a_witness_refuses_a_readable_key_and_a_malformed_log(tmp_path: Path) -> None:
+    wkey = tmp_path / "w.key"
+    assert run_cli(["witness", "keygen", "--name", "w", "-o", str(wkey)], "unused").exit_code == 0
+    state = str(tmp_path / "state.sqlite")
+    with pytest.raises(ConfigurationError, match="ORIGIN=VKEY"):
+        cosigning.load_witness(str(wkey), ["no-equals-sign"], state)
+    with pytest.raises(ConfigurationError, match="at least one"):
+        cosigning.load_witness(str(wkey), [], state)
+    wkey.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="readable by others"):
+        cosigning.load_witness(str(wkey), ["o=k"], state)
+    again = run_cli(["witness", "keygen", "--name", "w", "-o", str(wkey)], "unused")
+    assert again.exit_code == 5 and "refusing to overwrite" in again.stderr
