@@ -35,6 +35,7 @@ from ledger.integrity.store import read_tree, sync
 from ledger.integrity.tables import BATCH, Log, open_log
 from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
 from ledger.policy import Policy, PolicyError
+from ledger.sql import Database
 from ledger.tiles import TILE_WIDTH, Fetch, TileError, TileReader
 
 if TYPE_CHECKING:
@@ -128,11 +129,12 @@ def _create_tables(log: Log) -> None:
 
 
 def followed_origin(app: LedgerApplication) -> str | None:
-    """The origin this ledger follows, or None for a ledger of its own."""
-    log = open_log(app)
+    """The origin this ledger follows, or None for a ledger of its own. Reads only (``open_log``
+    would create the integrity tables, a write that must not come before an import's own)."""
+    db = Database(app.store)
     try:
-        with log.db.transaction(write=False) as c:
-            row = c.execute(f"SELECT origin FROM {log.t(FOLLOW)} WHERE id = 1").fetchone()
+        with db.transaction(write=False) as c:
+            row = c.execute(f"SELECT origin FROM {db.table(FOLLOW)} WHERE id = 1").fetchone()
     except Exception:  # no such table: this ledger never followed anything
         return None
     return None if row is None else str(row[0])
