@@ -151,11 +151,15 @@ def refuse_if_followed(app: LedgerApplication) -> None:
 
 
 def verified_notes(app: LedgerApplication) -> list[str]:
-    """The checkpoints this copy verified, oldest first, for ``verify`` to hold storage to."""
-    log = open_log(app)
-    ensure_tables(log)
-    with log.db.transaction(write=False) as c:
-        return followed_notes(c, log)
+    """The checkpoints this copy verified, oldest first, for ``verify`` to hold storage to; none
+    in a ledger that never followed another. Reads only: ``verify`` writes nothing of its own."""
+    db = Database(app.store)
+    try:
+        with db.transaction(write=False) as c:
+            rows = c.execute(f"SELECT note FROM {db.table(FOLLOWED)} ORDER BY seq").fetchall()
+    except Exception:  # no such table: this ledger never followed anything
+        return []
+    return [str(row[0]) for row in rows]
 
 
 def evidence(app: LedgerApplication) -> list[dict[str, str]]:
