@@ -213,6 +213,8 @@ def follow(
         if checkpoint.root != old_root:
             raise fork(f"size {old_size} was signed with another root")
         return Followed(checkpoint.origin, old_size, old_size, 0, witnesses)
+    if reader.root() != checkpoint.root:  # a broken or lying server, not the log: no evidence against it
+        raise IntegrityError(f"the tiles served for {checkpoint.origin} do not lead to its signed root")
     if old_size:
         proof = merkle.consistency_proof_from(reader.node, old_size, checkpoint.size)
         if not merkle.verify_consistency(old_size, checkpoint.size, old_root, checkpoint.root, proof):
