@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import difflib
+import io
 import json
 import re
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from decimal import Decimal
@@ -23,7 +25,8 @@ from typing import IO, Any
 import click
 from eventsourcing.persistence import PersistenceError
 
-from ledger import canonical
+from ledger import canonical, cosigning, integrity
+from ledger import follow as following
 from ledger.application import (
     DB_ENV,
     MAX_LINE_BYTES,
@@ -39,21 +42,19 @@ from ledger.errors import (
     LedgerError,
     MalformedDecision,
     NotFound,
+    PluginError,
     StorageError,
     UnknownReference,
 )
+from ledger.integrity import tiles_out
 from ledger.plugins import plugin_manager
-from projections import i18n, localtime, location, lookup, progress, queries
+from ledger.policy import load_policy
+from ledger.tiles import TileError
+from projections import i18n, localtime, location, lookup, plots, progress, publish, queries
 from projections.commandline import FORMATS, F, format_option, open_app, open_views, option_day, time_options
 from projections.output import cell_text, display_width, emit, safe_csv, shown_cell, visible
+from projections.reports import Report, Table
 from projections.views import Views, catch_up
-
-# --- output: projections.output, shared with plugins' commands --------------------------------
-
-_width = display_width
-_cell = shown_cell
-_safe_csv = safe_csv
-
 
 # --- the app --------------------------------------------------------------------------------
 
@@ -229,6 +230,7 @@ def import_command(ctx: click.Context, files: tuple[str, ...], check: bool) -> N
     if check:
         _check_files(ctx, files)
         return
+    _refuse_copy(ctx)
     import_files(open_app(ctx, create=True), files)
 
 
@@ -343,6 +345,7 @@ def record_command(
       ledger record use.resumed --id CS-2020-0007 --effective 2020-03-02 --by 长沙市卫生健康委员会
         --field institution=44860321X43010211A1001 --field technology=hunan:S14
     """
+    _refuse_copy(ctx)
     obj: dict[str, Any] = {"id": decision_id, "kind": kind, "effective": effective, "by": by}
     if basis:
         obj["basis"] = basis
@@ -501,9 +504,9 @@ def show_command(ctx: click.Context, decision_id: str, fmt: str) -> None:
         *d.record.to_json_dict().items(),
     ]
     out = [(i18n.heading(str(k)), v) for k, v in out]
-    width = max(_width(str(k)) for k, _ in out)
+    width = max(display_width(str(k)) for k, _ in out)
     for key, value in out:
-        click.echo(f"{key}{' ' * (width - _width(str(key)))}  {_cell(value)}")
+        click.echo(f"{key}{' ' * (width - display_width(str(key)))}  {shown_cell(value)}")
     for c in d.corrections:
         click.echo(
             f"\n{c.record.kind} {visible(c.record.id)} (position {c.position}, effective {c.record.effective}): "
@@ -820,8 +823,6 @@ def demo_command(ctx: click.Context, institution: str | None) -> None:
 # --- tamper evidence: keys, checkpoints, verify, offline proofs -----------------------------
 # BEGIN integrity commands: everything from here to `def main()` is ledger.integrity's CLI.
 
-from ledger import integrity as _integrity  # noqa: E402
-
 
 def _write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` (``-`` for stdout) or say why not, without a traceback."""
@@ -865,8 +866,8 @@ def keygen_command(name: str, key_file: str | None) -> None:
     Example:
       ledger keygen --name 湖南省卫生健康委员会 -o hunan.key
     """
-    path = Path(key_file) if key_file else _integrity.default_key_path()
-    vkey = _integrity.keygen(path, name)
+    path = Path(key_file) if key_file else integrity.default_key_path()
+    vkey = integrity.keygen(path, name)
     click.echo(f"signer key written to {path} (mode 0600): keep it secret, keep a backup", err=True)
     click.echo(f"verifier key written to {path}.pub: publish it to whoever checks the ledger", err=True)
     click.echo(vkey)
@@ -878,6 +879,11 @@ def keygen_command(name: str, key_file: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the signed note to FILE")
 @click.option("--rotate-key", is_flag=True, help="sign with another key than the last checkpoint's (key rotation)")
 @click.option("--new-origin", is_flag=True, help="sign under another origin than the last checkpoint's")
+@click.option("--witness", "witnesses", multiple=True, metavar="NAME=VKEY@URL", help="ask this witness to cosign")
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="ask the policy's witnesses; need its quorum"
+)
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="seconds per witness")
 @click.pass_context
 def checkpoint_command(
     ctx: click.Context,
@@ -886,6 +892,9 @@ def checkpoint_command(
     output: str | None,
     rotate_key: bool,
     new_origin: bool,
+    witnesses: tuple[str, ...] = (),
+    policy_file: str | None = None,
+    timeout: float = 10.0,
 ) -> None:
     """Bring the Merkle tree up to date and sign a checkpoint (C2SP tlog-checkpoint) of it.
 
@@ -898,14 +907,15 @@ def checkpoint_command(
     Example:
       ledger checkpoint --key authority.key -o checkpoint.txt
     """
-    path = key_file or _integrity.default_key_path()
-    key = _integrity.load_signer_key(path)
+    path = key_file or integrity.default_key_path()
+    key = integrity.load_signer_key(path)
     app = open_app(ctx)
     if key_file is None:
         click.echo(f"signing with the default key {path} ({key.name}+{key.key_id:08x})", err=True)
-    stored = _integrity.stored_checkpoints(app)
+    stored = integrity.stored_checkpoints(app)
     last = queries.signed_by(stored[-1].note) if stored else ""
-    note = _integrity.checkpoint(app, key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    note = integrity.checkpoint(app, key, origin, rotate_key=rotate_key, new_origin=new_origin)
+    note = _cosign(ctx, witnesses, policy_file, timeout) or note
     if last and f"{key.name}+{key.key_id:08x}" not in last.split(", "):
         click.echo(
             f"Warning: signed with {key.name}+{key.key_id:08x}, not the key that signed checkpoint "
@@ -950,6 +960,9 @@ def checkpoints_command(ctx: click.Context, fmt: str) -> None:
 @click.option(
     "--full", is_flag=True, help="recompute every decision index row from its event, even under a signed index digest"
 )
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="the latest checkpoint must reach its quorum"
+)
 @click.pass_context
 def verify_command(
     ctx: click.Context,
@@ -958,6 +971,7 @@ def verify_command(
     strict: bool,
     views: bool,
     full: bool,
+    policy_file: str | None = None,
 ) -> None:
     """Recompute the Merkle tree and the decision index from storage and check them against
     every signed checkpoint and the events; with --views, every view against a rebuild.
@@ -970,11 +984,12 @@ def verify_command(
     Example:
       ledger verify --key checkpoint.key.pub --views
     """
-    keys = _integrity.load_verifier_keys(key_files)
-    notes = [_read_text(path) for path in checkpoint_files]
+    keys = integrity.load_verifier_keys(key_files) + (_proof_keys((), policy_file) if policy_file else [])
+    notes = [_read_text(path) for path in checkpoint_files] + following.verified_notes(open_app(ctx))
     with progress.ticker("verifying"):
-        report = _integrity.verify(open_app(ctx), notes, keys, full=full)
+        report = integrity.verify(open_app(ctx), notes, keys, full=full)
     report.check(strict=strict)  # a disagreement first, on its own; under --strict, what is not covered too
+    _quorum(policy_file, cosigning.published_note(open_app(ctx)))
     for warning in report.warnings:
         click.echo(f"Warning: {printable(warning)}", err=True)
     click.echo(report.summary())
@@ -1004,9 +1019,9 @@ def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: s
     Example:
       ledger prove HN-2019-0021 -o proof.json --key checkpoint.key
     """
-    key = _integrity.load_signer_key(key_file) if key_file else None
-    bundle = _integrity.prove(open_app(ctx), decision_id, key)
-    _write_text(output, _integrity.dump_bundle(bundle))
+    key = integrity.load_signer_key(key_file) if key_file else None
+    bundle = integrity.prove(open_app(ctx), decision_id, key)
+    _write_text(output, integrity.dump_bundle(bundle))
     click.echo(
         f"proof of {decision_id} (position {bundle['position']}, leaf {bundle['leaf_index']} of "
         f"{bundle['tree_size']}) written to {output}",
@@ -1020,11 +1035,11 @@ def prove_command(ctx: click.Context, decision_id: str, output: str, key_file: s
     "--key",
     "key_files",
     multiple=True,
-    required=True,
     type=click.Path(dir_okay=False),
-    help="verifier key file (.pub) of the ledger (repeatable)",
+    help="verifier key file (.pub) of the ledger (repeatable; or --policy)",
 )
-def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="the checkpoint must reach its quorum")
+def verify_proof_command(proof_file: str, key_files: tuple[str, ...], policy_file: str | None = None) -> None:
     """Check a proof bundle with no database at all: signature, leaf, inclusion, decision.
 
     Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
@@ -1036,16 +1051,17 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...]) -> None:
     Example:
       ledger verify-proof proof.json --key checkpoint.key.pub
     """
-    keys = _integrity.load_verifier_keys(key_files)
-    report = _integrity.verify_proof(_read_bundle(proof_file), keys)
+    keys, raw = _proof_keys(key_files, policy_file), _read_bundle(proof_file)
+    report = integrity.verify_proof(raw, keys)
     report.check()
+    _quorum(policy_file, str(integrity.load_bundle(raw)["checkpoint"]))
     click.echo(f"OK: {report.summary()}")
 
 
 def _read_bundle(path: str) -> bytes:
     """The bytes of a proof file (``-`` for stdin), at most one more than a bundle may have, so
     that ``load_bundle`` refuses a larger one without it being read whole."""
-    limit = _integrity.MAX_BUNDLE_BYTES + 1
+    limit = integrity.MAX_BUNDLE_BYTES + 1
     if path == "-":
         return sys.stdin.buffer.read(limit)
     try:
@@ -1063,15 +1079,8 @@ def _read_bundle(path: str) -> bytes:
 # --- publishing: the public site, and reports as spreadsheets and plots ---------------------
 # BEGIN publish commands: everything from here to the END line is projections.publish's CLI.
 
-import io as _io  # noqa: E402
 
-from ledger.errors import PluginError as _PluginError  # noqa: E402
-from projections import plots as _plots  # noqa: E402
-from projections import publish as _publish  # noqa: E402
-from projections.reports import Report as _Report  # noqa: E402
-from projections.reports import Table as _Table  # noqa: E402
-
-REPORT_FORMATS = ("csv", "xlsx", *_plots.PLOT_FORMATS)
+REPORT_FORMATS = ("csv", "xlsx", *plots.PLOT_FORMATS)
 _OWN_REPORT_OPTIONS = frozenset({"format", "output", "o", "help", "known-at", "filled-by"})
 
 
@@ -1130,9 +1139,10 @@ def publish_command(
     """
     views = open_views(ctx)
     day = option_day(as_of, "--as-of") or localtime.today()
-    trust = _publish.trust_from(policy, key_files)
-    written = _publish.publish(views, Path(out_dir), province=province, as_of=day, trust=trust)
-    stamp = _publish.read_stamp(views.app, day)
+    trust = publish.trust_from(policy, key_files)
+    written = publish.publish(views, Path(out_dir), province=province, as_of=day, trust=trust)
+    _write_log_beside(ctx, out_dir)
+    stamp = publish.read_stamp(views.app, day)
     click.echo(
         f"{len(written)} files written to {out_dir} (ledger position {stamp.position}, as of {day}); "
         f"open {Path(out_dir) / 'index.html'}",
@@ -1148,12 +1158,12 @@ def publish_command(
         )
 
 
-def _write_report_csv(table: _Table, out: IO[str]) -> None:
+def _write_report_csv(table: Table, out: IO[str]) -> None:
     """The main table as CSV: the form's column headings, then the rows, formulas neutralised."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([_safe_csv(c.name) for c in table.columns])
+    writer.writerow([safe_csv(c.name) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_safe_csv(cell_text(row.get(c.key))) for c in table.columns])
+        writer.writerow([safe_csv(cell_text(row.get(c.key))) for c in table.columns])
 
 
 def _write_bytes(target: str, data: bytes) -> None:
@@ -1169,7 +1179,7 @@ def _write_bytes(target: str, data: bytes) -> None:
 
 def _run_report(
     ctx: click.Context,
-    report: _Report,
+    report: Report,
     options: dict[str, str | None],
     fmt: str | None,
     output: str | None,
@@ -1177,9 +1187,9 @@ def _run_report(
 ) -> None:
     suffix = Path(output).suffix.lower().lstrip(".") if output and output != "-" else ""
     fmt = fmt or (suffix if suffix in REPORT_FORMATS else "csv")
-    if fmt in _plots.PLOT_FORMATS and report.name not in _plots.PLOTTABLE:
+    if fmt in plots.PLOT_FORMATS and report.name not in plots.PLOTTABLE:
         raise click.UsageError(
-            f"{report.name} is a table: --format csv or xlsx (plots: {', '.join(sorted(_plots.PLOTTABLE))})", ctx
+            f"{report.name} is a table: --format csv or xlsx (plots: {', '.join(sorted(plots.PLOTTABLE))})", ctx
         )
     views = open_views(ctx)
     # Checked here, so a typo is an error before any report reads the views as of it.
@@ -1200,24 +1210,24 @@ def _run_report(
     else:
         target = output or f"{report.name}.{fmt}"
         if fmt == "xlsx":
-            buffer = _io.BytesIO()
-            _publish.write_xlsx(table, buffer, filled_by=filled_by, notes=(f"本表据账本前 {position} 条记录生成。",))
+            buffer = io.BytesIO()
+            publish.write_xlsx(table, buffer, filled_by=filled_by, notes=(f"本表据账本前 {position} 条记录生成。",))
             _write_bytes(target, buffer.getvalue())
         else:
-            _write_bytes(target, _plots.render(table, fmt, fallback_title=report.name))
+            _write_bytes(target, plots.render(table, fmt, fallback_title=report.name))
         if target == "-":
             return
         output = target
     click.echo(f"{report.name}: {len(table.rows)} rows written to {output} ({fmt})", err=True)
 
 
-def _report_command(report: _Report) -> click.Command:
+def _report_command(report: Report) -> click.Command:
     """A command for one report: its ``Option``s become ``--name VALUE`` options."""
     params: list[click.Parameter] = []
     dests: dict[str, str] = {}
     for i, option in enumerate(report.options):
         if option.name in _OWN_REPORT_OPTIONS:
-            raise _PluginError(f"report {report.name!r}: its option --{option.name} clashes with `ledger report`'s own")
+            raise PluginError(f"report {report.name!r}: its option --{option.name} clashes with `ledger report`'s own")
         dest = f"report_option_{i}"
         dests[dest] = option.name
         extra: dict[str, Any] = {} if option.default is None else {"default": option.default, "show_default": True}
@@ -1231,7 +1241,7 @@ def _report_command(report: _Report) -> click.Command:
                 **extra,
             )
         )
-    formats = REPORT_FORMATS if report.name in _plots.PLOTTABLE else ("csv", "xlsx")
+    formats = REPORT_FORMATS if report.name in plots.PLOTTABLE else ("csv", "xlsx")
     params.append(
         click.Option(
             ["--known-at", "known_at"],
@@ -1247,7 +1257,7 @@ def _report_command(report: _Report) -> click.Command:
             ["--format", "fmt"],
             type=click.Choice(formats),
             help="csv (programs; the main table), xlsx (the official form's layout, one sheet per part)"
-            + (", png or svg (a plot)" if report.name in _plots.PLOTTABLE else "")
+            + (", png or svg (a plot)" if report.name in plots.PLOTTABLE else "")
             + "; default: from -o's suffix, else csv",
         )
     )
@@ -1309,7 +1319,7 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
         {
             "name": r.name,
             "options": ", ".join(f"--{o.name}" + (" (required)" if o.required else "") for o in r.options),
-            "formats": "|".join(REPORT_FORMATS if r.name in _plots.PLOTTABLE else ("csv", "xlsx")),
+            "formats": "|".join(REPORT_FORMATS if r.name in plots.PLOTTABLE else ("csv", "xlsx")),
             "article": r.article,
             "title": r.title,
         }
@@ -1344,6 +1354,159 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
     )
     with contextlib.suppress(KeyboardInterrupt):
         run(ctx.find_root().obj.get("db"), host, port, workers)
+
+
+# --- transparency: the log as tlog-tiles, following another ledger, witnesses ---------------
+# BEGIN transparency commands: everything from here to the END line is ledger.follow's,
+# ledger.cosigning's and ledger.integrity.tiles_out's CLI (docs/transparency.md).
+
+
+def _refuse_copy(ctx: click.Context) -> None:
+    """``import`` and ``record`` into a followed copy would fork it from the log it follows."""
+    following.refuse_if_followed(open_app(ctx))
+
+
+def _write_log_beside(ctx: click.Context, out_dir: str) -> None:
+    """``publish`` also writes the log's tiles into ``<out>.log``, a stable folder beside the site."""
+    app = open_app(ctx)
+    if integrity.stored_checkpoints(app):
+        folder = Path(out_dir).with_name(Path(out_dir).name + ".log")
+        done = tiles_out.write_tiles(app, folder)
+        click.echo(f"log of {done.size} records published as tiles in {folder}", err=True)
+
+
+@cli.command("tiles")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="folder of the tiles")
+@click.pass_context
+def tiles_command(ctx: click.Context, out_dir: str) -> None:
+    """Write the log of the latest checkpoint as C2SP tlog-tiles into a folder (incremental).
+
+    The checkpoint file is written last: a reader never sees a checkpoint whose tiles are missing.
+    """
+    done = tiles_out.write_tiles(open_app(ctx), out_dir)
+    click.echo(
+        f"{done.tiles} hash tiles and {done.bundles} entry bundles written to {out_dir} "
+        f"(size {done.old_size} -> {done.size})",
+        err=True,
+    )
+
+
+def _trust(key_files: Sequence[str], policy_file: str | None) -> following.Trust:
+    keys = integrity.load_verifier_keys(key_files) if key_files else []
+    return following.Trust(keys, load_policy(policy_file) if policy_file else None)
+
+
+@cli.command("follow")
+@click.argument("source")
+@click.option(
+    "--key", "key_files", multiple=True, type=click.Path(dir_okay=False), help="the log's verifier key (.pub)"
+)
+@click.option(
+    "--policy", "policy_file", type=click.Path(dir_okay=False), help="trust policy: log keys, witnesses, quorum"
+)
+@click.option("--evidence", "evidence_dir", type=click.Path(file_okay=False), help="also write fork evidence here")
+@click.option("--poll", type=click.FloatRange(min=0.1), help="keep following, looking every SECONDS (Ctrl-C to stop)")
+@click.pass_context
+def follow_command(
+    ctx: click.Context,
+    source: str,
+    key_files: tuple[str, ...],
+    policy_file: str | None,
+    evidence_dir: str | None,
+    poll: float | None,
+) -> None:
+    """Keep a verified, read-only copy of a ledger published as tiles (a URL or a folder).
+
+    Exit codes: 0 up to date; 5 no key or policy, or a ledger of its own; 9 the tiles do not match
+    the signed checkpoint; 10 the checkpoint is not signed by the key; 12 the log contradicts what
+    it showed before (the evidence is kept; see docs/transparency.md).
+    """
+    trust = _trust(key_files, policy_file)
+    app = open_app(ctx, create=True)
+    while True:
+        try:
+            done = following.follow(app, source, trust, evidence_dir=evidence_dir)
+        except TileError as e:
+            if poll is None:
+                raise
+            click.echo(f"Warning: {printable(str(e))}; trying again", err=True)
+        else:
+            cosigned = f", cosigned by {', '.join(done.witnesses)}" if done.witnesses else ""
+            click.echo(f"{done.origin}: {done.size} records verified ({done.stored} new){cosigned}")
+        if poll is None:
+            return
+        try:
+            time.sleep(poll)
+        except KeyboardInterrupt:
+            return
+
+
+@cli.group("witness")
+def witness_group() -> None:
+    """A witness (C2SP tlog-witness): cosigns a log's checkpoints only if they are consistent."""
+
+
+@witness_group.command("keygen")
+@click.option("--name", required=True, help="the witness's name, shown in its cosignature lines")
+@click.option("-o", "--output", "key_file", required=True, type=click.Path(dir_okay=False), help="signer key file")
+def witness_keygen_command(name: str, key_file: str) -> None:
+    """Make a witness key pair (tlog-cosignature/v1); prints the verifier key, writes it to FILE.pub."""
+    click.echo(cosigning.witness_keygen(key_file, name))
+
+
+@witness_group.command("serve")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False), help="witness signer key file")
+@click.option("--log", "logs", multiple=True, required=True, help="ORIGIN=VKEY: a log to witness and its key (or file)")
+@click.option("--state", required=True, type=click.Path(dir_okay=False), help="the witness's state (SQLite file)")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="default: any free port (printed)")
+def witness_serve_command(key_file: str, logs: tuple[str, ...], state: str, host: str, port: int) -> None:
+    """Answer POST /add-checkpoint for the given logs until stopped (prints its URL first)."""
+    from ledger.witness_http import make_server
+
+    server = make_server(cosigning.load_witness(key_file, logs, state), host, port)
+    click.echo(f"witness listening on http://{host}:{server.server_address[1]}", err=True)
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _cosign(ctx: click.Context, witnesses: Sequence[str], policy_file: str | None, timeout: float) -> str | None:
+    """``checkpoint --witness/--policy``: the cosigned note, stored; None when no witness is asked."""
+    policy = load_policy(policy_file) if policy_file else None
+    peers = [cosigning.parse_peer(spec) for spec in witnesses]
+    peers += cosigning.policy_peers(policy) if policy else []
+    if not peers:
+        return None
+    done = cosigning.cosign_latest(open_app(ctx), peers, policy=policy, timeout=timeout)
+    for name, why in sorted(done.failures.items()):
+        click.echo(f"Warning: witness {name}: {printable(why)}", err=True)
+    if done.missing is not None:
+        raise done.missing
+    return done.note
+
+
+def _proof_keys(key_files: Sequence[str], policy_file: str | None) -> list[str]:
+    """``verify-proof``'s log keys: the files given, else the policy's log lines."""
+    if key_files or not policy_file:
+        if not key_files:
+            raise click.UsageError("give the ledger's verifier key (--key) or a policy (--policy)")
+        return integrity.load_verifier_keys(key_files)
+    return [key.encode() for key, _ in load_policy(policy_file).logs.values()]
+
+
+def _quorum(policy_file: str | None, note: str | None) -> None:
+    """``verify --policy`` / ``verify-proof --policy``: the checkpoint must reach the quorum."""
+    if policy_file:
+        cosigning.check_quorum(load_policy(policy_file), note)
+
+
+# END transparency commands
+# ------------------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -193,3 +193,10 @@ class MalformedProof(IntegrityError):
     the wrong type or not canonical base64. Nothing in it was decoded or believed."""
 
     exit_code = 11
+
+
+class ForkDetected(IntegrityError):
+    """A followed log showed a history that contradicts one it showed before (a smaller size, another
+    root for the same size, or no consistency proof): the evidence was kept (``ledger.follow``)."""
+
+    exit_code = 12

@@ -1,0 +1,152 @@
+"""The ledger's Merkle log written out as C2SP tlog-tiles (``ledger.tiles`` holds the format).
+
+``write_tiles`` publishes the tree of the latest stored checkpoint into a folder: the hash tiles
+read from the node store, the entry bundles of the records' leaf bytes, and last the checkpoint
+note itself (cosigned, where the ledger keeps a cosigned one). Why in that order, each file under
+a temporary name renamed into place: a reader that sees a checkpoint finds every tile it needs,
+and never half a file. Incremental: what the folder's own ``checkpoint`` already covers is not
+written again (full tiles never change; a partial tile has its own path per width).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ledger import merkle
+from ledger.errors import ConfigurationError, IntegrityError, LedgerError
+from ledger.integrity.leaves import row_leaf
+from ledger.integrity.signing import read_checkpoints, unverified
+from ledger.integrity.store import expected_position, level_blob, node_reader
+from ledger.integrity.tables import Log, fetch_rows, open_log
+from ledger.sql import Cursor
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_bundles, new_tiles
+
+if TYPE_CHECKING:
+    from ledger.application import LedgerApplication
+
+CHECKPOINT = "checkpoint"
+COSIGNED = "ledger_cosigned"
+"""The cosigned note of a checkpoint row (by its ``seq``). Beside, not in, ``ledger_checkpoints``:
+that table is append-only, and a second row for one checkpoint would be a link of its own in the
+decision-index chain the checkpoints sign."""
+FOLLOWED = "ledger_followed"
+"""The checkpoints a followed copy verified (``ledger.follow``): another log's, never its own."""
+
+
+def ensure_tables(log: Log) -> None:
+    with log.db.transaction() as c:
+        c.execute(f"CREATE TABLE IF NOT EXISTS {log.t(COSIGNED)} (seq BIGINT PRIMARY KEY, note TEXT NOT NULL)")
+        c.execute(
+            f"CREATE TABLE IF NOT EXISTS {log.t(FOLLOWED)} (seq BIGINT PRIMARY KEY, size BIGINT NOT NULL, "
+            "root BLOB NOT NULL, note TEXT NOT NULL)".replace("BLOB", log.db.blob)
+        )
+
+
+def followed_notes(c: Cursor, log: Log) -> list[str]:
+    """The followed checkpoints' notes, oldest first (none in a ledger of its own)."""
+    return [str(row[0]) for row in c.execute(f"SELECT note FROM {log.t(FOLLOWED)} ORDER BY seq").fetchall()]
+
+
+def public_note(c: Cursor, log: Log) -> str | None:
+    """The note to publish: the latest checkpoint's, cosigned where a cosigned one is kept; in a
+    followed copy, the latest checkpoint it verified."""
+    stored = read_checkpoints(c, log)
+    if not stored:
+        followed = followed_notes(c, log)
+        return followed[-1] if followed else None
+    row = c.execute(f"SELECT note FROM {log.t(COSIGNED)} WHERE seq = ?", (stored[-1].seq,)).fetchone()
+    return str(row[0]) if row else stored[-1].note
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one ``write_tiles`` did: the sizes before and after, and how many files it wrote."""
+
+    old_size: int
+    size: int
+    tiles: int
+    bundles: int
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def published_size(folder: Path, origin: str, get_node: merkle.GetNode, size: int) -> int:
+    """The size the folder's checkpoint already covers: 0 (publish it all) without one or with one
+    of another log. A published file is never replaced by another: a checkpoint of this log that
+    is larger than ``size`` or whose root is not this tree's at its size is refused."""
+    try:
+        cp = unverified((folder / CHECKPOINT).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, LedgerError):
+        return 0
+    if cp.origin != origin:
+        return 0
+    if cp.size > size or merkle.root_from(get_node, cp.size) != cp.root:
+        raise IntegrityError(
+            f"{folder / CHECKPOINT} shows {cp.size} records of this log with another history than the tree's "
+            f"{size}: refusing to publish over it (publish into an empty folder)"
+        )
+    return cp.size
+
+
+def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Published:
+    """Publish the tree of the latest stored checkpoint into ``folder`` (see the module)."""
+    out = Path(folder)
+    log = open_log(app)
+    ensure_tables(log)
+    with log.db.transaction(write=False) as c:
+        note = public_note(c, log)
+        if note is None:
+            raise ConfigurationError("no signed checkpoint to publish: run `ledger checkpoint` first")
+        cp = unverified(note)
+        old = published_size(out, cp.origin, node_reader(c, log), cp.size)
+        tiles = 0
+        for tile in new_tiles(old, cp.size):
+            write_atomically(out / tile.path, _hash_tile(c, log, tile))
+            tiles += 1
+        bundles = 0
+        for entry_bundle in new_bundles(old, cp.size):
+            write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle)))
+            bundles += 1
+    write_atomically(out / CHECKPOINT, note.encode("utf-8"))
+    return Published(old, cp.size, tiles, bundles)
+
+
+def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
+    assert isinstance(tile.level, int)
+    start = tile.index * TILE_WIDTH
+    data = level_blob(c, log, TILE_HEIGHT * tile.level, start, start + tile.width)
+    if data is None:
+        raise IntegrityError(f"the Merkle node store lacks the nodes of {tile.path}: run `ledger verify`")
+    return data
+
+
+def _entries(c: Cursor, log: Log, tile: Tile) -> list[bytes]:
+    """The leaf bytes of the records of an entry bundle, read in log order from its first leaf's position."""
+    first = tile.index * TILE_WIDTH
+    position = expected_position(c, log, first)
+    if position is None:
+        raise IntegrityError(f"the Merkle leaf map lacks leaf {first}: run `ledger verify`")
+    rows = fetch_rows(c, log.select_events, (position - 1, 2**63 - 1, tile.width))
+    try:
+        entries = [row_leaf(row) for row in rows]
+    except ValueError:
+        raise IntegrityError(f"a record of {tile.path} is malformed: run `ledger verify`") from None
+    if len(entries) != tile.width:
+        raise IntegrityError(f"{tile.path} needs {tile.width} records after position {position - 1}")
+    hashes = level_blob(c, log, 0, first, first + tile.width)
+    if hashes != b"".join(merkle.leaf_hash(e) for e in entries):
+        raise IntegrityError(f"the records of {tile.path} do not hash to the tree's leaves: run `ledger verify`")
+    return entries
