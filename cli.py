@@ -1363,7 +1363,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
 
 def _refuse_copy(ctx: click.Context) -> None:
     """``import`` and ``record`` into a followed copy would fork it from the log it follows."""
-    following.refuse_if_followed(open_app(ctx))
+    following.refuse_if_followed(open_app(ctx, create=True))
 
 
 def _write_log_beside(ctx: click.Context, out_dir: str) -> None:
@@ -1382,6 +1382,12 @@ def tiles_command(ctx: click.Context, out_dir: str) -> None:
     """Write the log of the latest checkpoint as C2SP tlog-tiles into a folder (incremental).
 
     The checkpoint file is written last: a reader never sees a checkpoint whose tiles are missing.
+    Entry bundles hold whole records, personal data included: serve them only to those entitled
+    (docs/transparency.md).
+
+    \b
+    Example:
+      ledger tiles --out /srv/ledger-log
     """
     done = tiles_out.write_tiles(open_app(ctx), out_dir)
     click.echo(
@@ -1417,6 +1423,10 @@ def follow_command(
 ) -> None:
     """Keep a verified, read-only copy of a ledger published as tiles (a URL or a folder).
 
+    \b
+    Example:
+      ledger --db hunan-copy.sqlite follow https://ledger.example/national.log --key national.pub
+
     Exit codes: 0 up to date; 5 no key or policy, or a ledger of its own; 9 the tiles do not match
     the signed checkpoint; 10 the checkpoint is not signed by the key; 12 the log contradicts what
     it showed before (the evidence is kept; see docs/transparency.md).
@@ -1443,14 +1453,24 @@ def follow_command(
 
 @cli.group("witness")
 def witness_group() -> None:
-    """A witness (C2SP tlog-witness): cosigns a log's checkpoints only if they are consistent."""
+    """A witness (C2SP tlog-witness): cosigns a log's checkpoints only if they are consistent.
+
+    \b
+    Example:
+      ledger witness serve --key witness.key --log national.example=national.pub --state w.sqlite
+    """
 
 
 @witness_group.command("keygen")
 @click.option("--name", required=True, help="the witness's name, shown in its cosignature lines")
 @click.option("-o", "--output", "key_file", required=True, type=click.Path(dir_okay=False), help="signer key file")
 def witness_keygen_command(name: str, key_file: str) -> None:
-    """Make a witness key pair (tlog-cosignature/v1); prints the verifier key, writes it to FILE.pub."""
+    """Make a witness key pair (tlog-cosignature/v1); prints the verifier key, writes it to FILE.pub.
+
+    \b
+    Example:
+      ledger witness keygen --name witness.hunan.example -o witness.key
+    """
     click.echo(cosigning.witness_keygen(key_file, name))
 
 
@@ -1458,10 +1478,15 @@ def witness_keygen_command(name: str, key_file: str) -> None:
 @click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False), help="witness signer key file")
 @click.option("--log", "logs", multiple=True, required=True, help="ORIGIN=VKEY: a log to witness and its key (or file)")
 @click.option("--state", required=True, type=click.Path(dir_okay=False), help="the witness's state (SQLite file)")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="default: any free port (printed)")
 def witness_serve_command(key_file: str, logs: tuple[str, ...], state: str, host: str, port: int) -> None:
-    """Answer POST /add-checkpoint for the given logs until stopped (prints its URL first)."""
+    """Answer POST /add-checkpoint for the given logs until stopped (prints its URL first).
+
+    \b
+    Example:
+      ledger witness serve --key witness.key --log national.example=national.pub --state w.sqlite
+    """
     from ledger.witness_http import make_server
 
     server = make_server(cosigning.load_witness(key_file, logs, state), host, port)

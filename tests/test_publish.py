@@ -345,7 +345,7 @@ def _hostile_report() -> Report:
 def test_csv_neutralises_formulas(demo: tuple[Run, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = demo
     reports = {"test-hostile": _hostile_report()}
-    monkeypatch.setattr(cli_module, "_reports", lambda: reports)
+    monkeypatch.setattr(cli_module.queries, "reports", lambda pm: reports)
     out = run("report", "test-hostile", "--tag", "=evil()").output
     rows = list(csv.reader(io.StringIO(out)))
     assert rows == [["名称", "值"], ["'=1+1", "'+SUM(A1)"], ["'-2", "'@cmd"], ["'=evil()", "普通"]]
