@@ -28,7 +28,9 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import ConfigurationError, DecisionError, LedgerError
+from projections import localtime
+from projections.commandline import parse_day
 from projections.reports import Column, Option, Report, Table
 
 if TYPE_CHECKING:
@@ -88,10 +90,10 @@ def _month(value: str, name: str) -> tuple[int, int]:
 def _months(first: tuple[int, int], last: tuple[int, int]) -> list[str]:
     count = (last[0] - first[0]) * 12 + last[1] - first[1] + 1
     if count < 1:
-        msg = f"--from {first[0]:04d}-{first[1]:02d} is after --to {last[0]:04d}-{last[1]:02d}"
+        msg = f"--from-month {first[0]:04d}-{first[1]:02d} is after --to-month {last[0]:04d}-{last[1]:02d}"
         raise ConfigurationError(msg)
     if count > MAX_MONTHS:
-        msg = f"{count} months is too many to plot (at most {MAX_MONTHS}): narrow --from/--to"
+        msg = f"{count} months is too many to plot (at most {MAX_MONTHS}): narrow --from-month/--to-month"
         raise ConfigurationError(msg)
     out = []
     year, month = first
@@ -109,10 +111,9 @@ def build_filings_over_time(views: Views, options: Mapping[str, str | None]) -> 
     j = views.jurisdiction(province)
     as_of_text = _option(options, "as-of")
     try:
-        as_of = date.fromisoformat(as_of_text) if as_of_text else date.today()
-    except ValueError:
-        msg = f"--as-of takes YYYY-MM-DD, got {as_of_text!r}"
-        raise ConfigurationError(msg) from None
+        as_of = parse_day(as_of_text, "--as-of") if as_of_text else localtime.today()
+    except DecisionError as e:
+        raise ConfigurationError(e.message) from None
     position = views.position_at(_option(options, "known-at"))
     trail = views.trail(province=j.code, as_of=as_of, known_at=position)
     retracted = _retracted(views, trail.entries)
@@ -168,13 +169,14 @@ def _filings(views: Views, institutions: Iterable[str], as_of: date, position: i
 
 
 def _period(options: Mapping[str, str | None], as_of: date, seen: list[str]) -> list[str]:
-    """The months plotted: ``--from``/``--to``, by default the first month with a count to ``as_of``'s."""
-    start_text, end_text = _option(options, "from"), _option(options, "to")
-    end = _month(end_text, "to") if end_text else (as_of.year, as_of.month)
+    """The months plotted: ``--from-month``/``--to-month``, by default the first month with a count
+    to ``as_of``'s (named apart from the date options ``--from``/``--to`` of other commands)."""
+    start_text, end_text = _option(options, "from-month"), _option(options, "to-month")
+    end = _month(end_text, "to-month") if end_text else (as_of.year, as_of.month)
     if start_text:
-        start = _month(start_text, "from")
+        start = _month(start_text, "from-month")
     elif seen:
-        start = _month(seen[0], "from")
+        start = _month(seen[0], "from-month")
     else:
         start = end
     return _months(start, end)
@@ -186,8 +188,8 @@ FILINGS_OVER_TIME = Report(
     build=build_filings_over_time,
     options=(
         Option("province", "a province code or name, e.g. hunan", required=True),
-        Option("from", "first month, YYYY-MM (default: the first month with any count)"),
-        Option("to", "last month, YYYY-MM (default: the as-of month)"),
+        Option("from-month", "first month, YYYY-MM (default: the first month with any count)"),
+        Option("to-month", "last month, YYYY-MM (default: the as-of month)"),
         Option("as-of", "YYYY-MM-DD: decisions in force that day (default: today)"),
     ),
     article="MTM-2018#40",

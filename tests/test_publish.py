@@ -430,10 +430,19 @@ def test_filings_over_time_plots_and_counts(demo: tuple[Run, Path], tmp_path: Pa
     assert sum(int(r["发现问题"]) for r in rows) > 0
 
     window = run(
-        "report", "filings-over-time", "--province", "hunan", "--from", "2019-01", "--to", "2019-12", "--as-of", AS_OF
+        "report",
+        "filings-over-time",
+        "--province",
+        "hunan",
+        "--from-month",
+        "2019-01",
+        "--to-month",
+        "2019-12",
+        "--as-of",
+        AS_OF,
     ).output
     assert len(window.strip().splitlines()) == 13
     assert (
-        "--from takes a month"
-        in run("report", "filings-over-time", "--province", "hunan", "--from", "2019/01", code=5).output
+        "--from-month takes a month"
+        in run("report", "filings-over-time", "--province", "hunan", "--from-month", "2019/01", code=5).output
     )
