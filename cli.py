@@ -1140,7 +1140,8 @@ def publish_command(
     views = open_views(ctx)
     day = option_day(as_of, "--as-of") or localtime.today()
     trust = publish.trust_from(policy, key_files)
-    written = publish.publish(views, Path(out_dir), province=province, as_of=day, trust=trust)
+    with progress.ticker("publishing"):
+        written = publish.publish(views, Path(out_dir), province=province, as_of=day, trust=trust)
     _write_log_beside(ctx, out_dir)
     stamp = publish.read_stamp(views.app, day)
     click.echo(
