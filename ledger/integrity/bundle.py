@@ -26,6 +26,7 @@ from ledger.integrity.leaves import parse_leaf, row_leaf
 from ledger.integrity.signing import checkpoint, read_checkpoints, unverified
 from ledger.integrity.store import node_reader, sync
 from ledger.integrity.tables import LEAVES, open_log
+from ledger.integrity.tiles_out import cosigned_note
 from ledger.topics import read_state
 from ledger.transcoder import MsgpackTranscoder
 
@@ -103,6 +104,7 @@ def prove(
             raise IntegrityError(f"the record at position {recorded.position} is gone: run `ledger verify`")
         data = row_leaf(row)
         proof = merkle.inclusion_proof_from(node_reader(c, log), leaf_index, latest.size)
+        note = cosigned_note(c, log, latest.seq) or latest.note  # with the witnesses' cosignatures
     bundle: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "decision": _json_value(recorded.record.to_json_dict()),
@@ -113,8 +115,8 @@ def prove(
         "leaf": b64encode(data),
         "tree_size": latest.size,
         "inclusion_proof": [b64encode(h) for h in proof],
-        "checkpoint": latest.note,
-        "tlog_proof": tlog_proof_text(leaf_index, proof, latest.note, data),
+        "checkpoint": note,
+        "tlog_proof": tlog_proof_text(leaf_index, proof, note, data),
     }
     report = verify_proof(bundle, (), check_signature=False)
     if not report.ok:

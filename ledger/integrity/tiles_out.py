@@ -50,6 +50,21 @@ def followed_notes(c: Cursor, log: Log) -> list[str]:
     return [str(row[0]) for row in c.execute(f"SELECT note FROM {log.t(FOLLOWED)} ORDER BY seq").fetchall()]
 
 
+def cosigned_note(c: Cursor, log: Log, seq: int) -> str | None:
+    """Checkpoint ``seq``'s note with the witnesses' cosignatures, if any were collected; reads only
+    (a ledger that never asked a witness has no such table, and a read-only server cannot make it)."""
+    if log.db.dialect == "postgres":
+        exists = c.execute("SELECT to_regclass(?) IS NOT NULL", (log.t(COSIGNED),)).fetchone()
+    else:
+        exists = c.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (COSIGNED,)
+        ).fetchone()
+    if not (exists and exists[0]):
+        return None
+    row = c.execute(f"SELECT note FROM {log.t(COSIGNED)} WHERE seq = ?", (seq,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def public_note(c: Cursor, log: Log) -> str | None:
     """The note to publish: the latest checkpoint's, cosigned where a cosigned one is kept; in a
     followed copy, the latest checkpoint it verified."""
@@ -57,8 +72,7 @@ def public_note(c: Cursor, log: Log) -> str | None:
     if not stored:
         followed = followed_notes(c, log)
         return followed[-1] if followed else None
-    row = c.execute(f"SELECT note FROM {log.t(COSIGNED)} WHERE seq = ?", (stored[-1].seq,)).fetchone()
-    return str(row[0]) if row else stored[-1].note
+    return cosigned_note(c, log, stored[-1].seq) or stored[-1].note
 
 
 @dataclass(frozen=True)
