@@ -60,6 +60,11 @@ FINDING_MESSAGES: dict[str, tuple[str, ...]] = {
     ),
     "national.prohibited-2009": ("case of {technology}, a prohibited technology, on {day} (MTM-2009#13, #58)",),
     "national.unfiled-use": ("case of restricted technology {technology} on {day} without a filing: {why}",),
+    "national.correction-ignored": (
+        "{technology} used after the correction deadline {deadline} of {order} ({ordered}, by {by}): cases from "
+        "{first} to {last}, and no suspension or stop since the order "
+        "({article}: 逾期不改的，暂停或者停止相关医疗技术临床应用)",
+    ),
     "national.authority-late": (
         "the filing of {technology} submitted on {submitted} was {what} by {by} on {day}, {elapsed} working "
         "days later; the authority answers within {days} working days of complete materials, i.e. by {due}",

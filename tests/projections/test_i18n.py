@@ -79,6 +79,17 @@ def test_findings_translate_by_rule_with_their_facts() -> None:
         assert i18n.finding("national.late-filing", late) == (
             "hunan:S27 于 2019-05-24 备案，晚于首例（2019-04-24）后 15 个工作日，即 2019-05-16"
         )
+        ignored = (
+            "hunan:S14 used after the correction deadline 2021-04-30 of HN-2021-0007 "
+            "(2021-03-31, by 长沙市卫生健康委员会): "
+            "cases from 2021-05-06 to 2021-06-01, and no suspension or stop since the order "
+            "(MTM-2018#45: 逾期不改的，暂停或者停止相关医疗技术临床应用)"
+        )
+        assert i18n.finding("national.correction-ignored", ignored) == (  # MTM-2018#45
+            "hunan:S14 在 长沙市卫生健康委员会 的整改通知 HN-2021-0007（2021-03-31）所定期限 2021-04-30 之后仍在使用："
+            "2021-05-06 至 2021-06-01 均有病例，且自通知以来未暂停或停止"
+            "（MTM-2018#45：逾期不改的，暂停或者停止相关医疗技术临床应用）"
+        )
         suspended = "case of hunan:S03 on 2020-08-12 while its use was suspended (since 2020-08-05)"
         assert "暂停" in i18n.finding("national.use-while-suspended", suspended)
         unknown = "a message of a shape no catalogue knows"
