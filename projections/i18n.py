@@ -83,6 +83,12 @@ FINDING_MESSAGES: dict[str, tuple[str, ...]] = {
         "passed trainee {physician} certified on {certified}, reported to the province on {day}: {elapsed} "
         "working days, due by {due}",
     ),
+    "chongqing.public-notice": (
+        "filing of {technology}: no public notice (公示) recorded",
+        "filing of {technology}: noticed {first} to {last}: {days} working days, not {required}",
+        "filing of {technology}: the notice starts on {first}, before the filing was completed on {completed}",
+        "filing of {technology}: the notice's length cannot be counted: {why}",
+    ),
     "chongqing.notice-overrun": (
         "filing of {technology} noticed {start} to {end}: {days} working days, longer than the {limit} of "
         "CQ-2017 (the notice should have ended on {due})",

@@ -90,6 +90,10 @@ def test_findings_translate_by_rule_with_their_facts() -> None:
             "2021-05-06 至 2021-06-01 均有病例，且自通知以来未暂停或停止"
             "（MTM-2018#45：逾期不改的，暂停或者停止相关医疗技术临床应用）"
         )
+        short = "filing of chongqing:C07: noticed 2019-03-01 to 2019-03-05: 3 working days, not 5"
+        assert i18n.finding("chongqing.public-notice", short) == (  # CQ-2017#二(二)
+            "chongqing:C07 的备案：公示期 2019-03-01 至 2019-03-05，共 3 个工作日，不足 5 个工作日"
+        )
         suspended = "case of hunan:S03 on 2020-08-12 while its use was suspended (since 2020-08-05)"
         assert "暂停" in i18n.finding("national.use-while-suspended", suspended)
         unknown = "a message of a shape no catalogue knows"
