@@ -10,6 +10,7 @@ from projections.clock import Clock, filing_clock
 from projections.commandline import FORMATS, format_option, open_app, open_views, option_day, parse_day, time_options
 from projections.facts import Facts, Standing, Use
 from projections.findings import Deadline, Finding, Rule, Severity
+from projections.lookup import Named
 from projections.ordering import pinyin_key
 from projections.output import emit
 from projections.replay import Resolved, resolve
@@ -38,6 +39,7 @@ __all__ = [
     "FilingRow",
     "Finding",
     "InstitutionRow",
+    "Named",
     "Option",
     "PrivilegeRow",
     "Projection",

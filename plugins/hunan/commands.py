@@ -18,7 +18,7 @@ import click
 
 from ledger import CalendarError
 from plugins.hunan.rules import MTM2018_START
-from projections import Clock, emit, filing_clock, format_option, open_views, option_day, time_options
+from projections import Clock, Named, emit, filing_clock, format_option, open_views, option_day, time_options
 
 if TYPE_CHECKING:
     from projections import Facts, Views
@@ -112,7 +112,11 @@ def hunan_group() -> None:
 
 
 @hunan_group.command("deadlines")
-@click.option("--institution", help="one institution's licence number (default: every Hunan institution)")
+@click.option(
+    "--institution",
+    type=Named("institution"),
+    help="one institution, by licence number or name (default: every Hunan institution)",
+)
 @time_options
 @format_option
 @click.pass_context

@@ -474,6 +474,8 @@ def test_hunan_deadlines_command(ledger_db: tuple[str, pluggy.PluginManager]) ->
     )
     [row] = json.loads(later.stdout)
     assert (row["due"], row["status"], row["article"]) == ("2019-05-16", "overdue: no filing yet", "HN-2018#二(二)")
+    by_name = ("--institution", "星城示范妇幼保健院", "--format", "json")
+    assert run(ledger_db, "hunan", "deadlines", "--as-of", "2019-05-20", *by_name).stdout == later.stdout
     table = run(ledger_db, "hunan", "deadlines", "--as-of", "2019-06-30")
     assert "星城示范妇幼保健院" in table.stdout and "filed late" in table.stdout
 
