@@ -245,8 +245,12 @@ def _fields(
             t = type(value)
             if t is str:
                 strings += 1
-                if name in texts:  # the common case first
-                    if not _field_text(name, value, clean):
+                if name in texts:  # the common case first, inline: it runs for most fields of every line
+                    if value == "" or value.isspace() or (not clean and _CONTROL_RE.search(value) is not None):
+                        return None
+                    if name in IDENTIFIER_FIELDS and (
+                        value[0].isspace() or value[-1].isspace() or (not value.isascii() and _HIDDEN_RE.search(value))
+                    ):
                         return None
                     fields[name] = value
                     continue
@@ -272,16 +276,6 @@ def _fields(
         if name not in fields:
             return None
     return fields, extensions, strings
-
-
-def _field_text(name: str, value: str, clean: bool) -> bool:
-    """Does the reference parser accept ``value`` for a text field (``_text``, and
-    ``check_identifier`` for a field that names something)?"""
-    if value == "" or value.isspace() or (not clean and _CONTROL_RE.search(value) is not None):
-        return False
-    return name not in IDENTIFIER_FIELDS or not (
-        value[0].isspace() or value[-1].isspace() or (not value.isascii() and _HIDDEN_RE.search(value))
-    )
 
 
 def _typed(spec: _FastField, name: str, value: Any, t: type, text: Callable[[Any], bool]) -> Any:
