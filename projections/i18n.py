@@ -163,9 +163,32 @@ def section(name: str) -> str:
     return translate("section", name)
 
 
+VALUE_SHAPES = (
+    "open: {days} working days left",
+    "open: {days} working day left",
+    "open (cannot count the days left: {why})",
+    "cannot count: {why}",
+)
+"""Statuses with a part of their own (a count, a reason): translated by shape, like findings."""
+
+
 def value(text: str) -> str:
     """A status, class or severity as people read it."""
-    return translate("value", text)
+    said = translate("value", text)
+    if said != text or language() == "en":
+        return said
+    for shape, pattern in _value_shapes():
+        matched = pattern.match(text)
+        if matched:
+            return translate("value", shape).format(**matched.groupdict())
+    return text
+
+
+@cache
+def _value_shapes() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple(
+        (shape, re.compile("^" + _FIELD.sub(r"(?P<\1>.+?)", re.escape(shape)) + "$", re.S)) for shape in VALUE_SHAPES
+    )
 
 
 @cache

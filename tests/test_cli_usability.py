@@ -210,7 +210,7 @@ def test_checkpoint_names_its_key_and_warns_when_it_changes(tmp_path: Path) -> N
     listed = rows(run_cli(["checkpoints", "--format", "json"], db))
     assert [str(r["signed_by"]).split("+")[0] for r in listed] == ["alpha", "beta"]
     assert all(len(str(r["signed_by"]).split("+")[1]) == 8 for r in listed)
-    assert "signed_by" in ok(run_cli(["checkpoints"], db)).stdout
+    assert "签名密钥" in ok(run_cli(["checkpoints"], db)).stdout  # signed_by, in Chinese first
 
 
 def test_checkpoint_says_which_key_it_picks_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -477,7 +477,7 @@ def test_hunan_deadlines_command(ledger_db: tuple[str, pluggy.PluginManager]) ->
     by_name = ("--institution", "星城示范妇幼保健院", "--format", "json")
     assert run(ledger_db, "hunan", "deadlines", "--as-of", "2019-05-20", *by_name).stdout == later.stdout
     table = run(ledger_db, "hunan", "deadlines", "--as-of", "2019-06-30")
-    assert "星城示范妇幼保健院" in table.stdout and "filed late" in table.stdout
+    assert "星城示范妇幼保健院" in table.stdout and "逾期备案" in table.stdout  # filed late, in Chinese first
 
 
 # --- disabling Hunan ------------------------------------------------------------------------------------

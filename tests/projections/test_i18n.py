@@ -96,6 +96,9 @@ def test_findings_translate_by_rule_with_their_facts() -> None:
         )
         suspended = "case of hunan:S03 on 2020-08-12 while its use was suspended (since 2020-08-05)"
         assert "暂停" in i18n.finding("national.use-while-suspended", suspended)
+        assert i18n.value("open: 3 working days left") == "期限未到：尚余 3 个工作日"  # HN-2018#二(二)
+        assert i18n.value("filed late") == "逾期备案"
+        assert i18n.heading("first_case") == "首例日期"
         unknown = "a message of a shape no catalogue knows"
         assert i18n.finding("national.fine-range", unknown) == f"罚款超出条款规定范围：{unknown}"
         assert i18n.finding("third-party.rule", unknown) == unknown
