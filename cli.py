@@ -1341,11 +1341,21 @@ def report_group(ctx: click.Context, list_reports: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="port to listen on")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="server processes")
+@click.option(
+    "--tiles",
+    type=click.Path(file_okay=False, exists=True),
+    help="a folder `ledger tiles` writes, also served under /tlog/ (docs/transparency.md)",
+)
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve_command(ctx: click.Context, host: str, port: int, workers: int, tiles: str | None) -> None:
     """Serve the views, the log and the proofs as a read-only HTTP/JSON API (OpenAPI at
     /openapi.json, a page at /docs). Needs the serve extra; views are caught up by
-    `ledger project --follow`, not by requests."""
+    `ledger project --follow`, not by requests.
+
+    \b
+    Example:
+      ledger serve --port 8000 --tiles /srv/ledger-log
+    """
     from projections.api.server import run
 
     click.echo(
@@ -1354,7 +1364,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int) -> Non
         err=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        run(ctx.find_root().obj.get("db"), host, port, workers)
+        run(ctx.find_root().obj.get("db"), host, port, workers, tiles)
 
 
 # --- transparency: the log as tlog-tiles, following another ledger, witnesses ---------------

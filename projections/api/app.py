@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ledger import canonical, integrity
 from ledger.application import LedgerApplication
-from ledger.errors import LedgerError, NotFound
+from ledger.errors import ConfigurationError, LedgerError, NotFound
 from projections import queries
 from projections.api.http import (
     DEFAULT_SIZE,
@@ -295,9 +297,12 @@ class Api:
         return answer({"ok": True, "position": self.app.position(), "openapi": "/openapi.json", "docs": "/docs"})
 
 
-def create_app(db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 4) -> Starlette:
+def create_app(
+    db: str | None = None, *, app: LedgerApplication | None = None, threads: int = 4, tiles: str | None = None
+) -> Starlette:
     """The ASGI app serving the ledger at ``db`` (a SQLite file or a PostgreSQL URL), read-only;
-    or, for tests, an ``app`` already open. ``threads``: queries that may run at once."""
+    or, for tests, an ``app`` already open. ``threads``: queries that may run at once. ``tiles``: a
+    folder ``ledger tiles`` writes, served as it is under ``/tlog/`` (C2SP tlog-tiles paths)."""
     if app is None:
         app, views = open_readonly(db)
     else:
@@ -308,7 +313,7 @@ def create_app(db: str | None = None, *, app: LedgerApplication | None = None, t
     def route(path: str, handler: Callable[[Request], Any], name: str) -> Route:
         return Route(path, guarded(handler, pool), methods=["GET", "HEAD"], name=name)
 
-    routes = [
+    routes: list[BaseRoute] = [
         route("/", api.index, "index"),
         route("/catalog", api.catalog, "catalog"),
         route("/disclosure", api.disclosure, "disclosure"),
@@ -327,6 +332,10 @@ def create_app(db: str | None = None, *, app: LedgerApplication | None = None, t
         Route("/openapi.json", lambda r: Response(openapi_bytes, media_type=JSON), methods=["GET", "HEAD"]),
         Route("/docs", lambda r: HTMLResponse(docs_html), methods=["GET", "HEAD"]),
     ]
+    if tiles is not None:
+        if not Path(tiles, "checkpoint").is_file():
+            raise ConfigurationError(f"no tlog-tiles in {tiles}: write them with `ledger tiles --out {tiles}`")
+        routes.append(Mount("/tlog", app=StaticFiles(directory=tiles), name="tlog"))
     openapi_bytes = canonical.dumps(openapi()).encode()
     docs_html = docs_page()
 

@@ -11,6 +11,9 @@ from ledger.application import DB_ENV
 from ledger.errors import ConfigurationError
 from projections.api.store import open_readonly
 
+TILES_ENV = "LEDGER_SERVE_TILES"
+"""How ``ledger serve --tiles`` reaches each worker process (uvicorn starts them from a factory)."""
+
 MAX_CONCURRENCY = 256
 """Connections served at once per worker; beyond, uvicorn answers 503 at once instead of queueing."""
 MAX_HEADER_BYTES = 16 * 1024
@@ -21,10 +24,10 @@ def factory() -> Starlette:
     """The app of one worker process: the ledger named in the environment, opened read-only."""
     from projections.api.app import create_app
 
-    return create_app(os.environ.get(DB_ENV))
+    return create_app(os.environ.get(DB_ENV), tiles=os.environ.get(TILES_ENV))
 
 
-def run(db: str | None, host: str, port: int, workers: int) -> None:
+def run(db: str | None, host: str, port: int, workers: int, tiles: str | None = None) -> None:
     """Serve until interrupted. The ledger is opened once here first, so that a wrong ``--db``
     is a clear error before any worker starts."""
     try:
@@ -36,6 +39,8 @@ def run(db: str | None, host: str, port: int, workers: int) -> None:
     app.close()
     if db is not None:
         os.environ[DB_ENV] = db
+    if tiles is not None:
+        os.environ[TILES_ENV] = tiles
     uvicorn.run(
         "projections.api.server:factory",
         factory=True,

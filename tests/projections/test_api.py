@@ -18,6 +18,7 @@ from conftest import run_cli
 from starlette.testclient import TestClient
 
 from ledger import merkle
+from ledger.errors import ConfigurationError
 from ledger.integrity import load_verifier_keys, verify_proof
 from projections.api import create_app
 
@@ -355,3 +356,28 @@ def test_the_reports_are_the_cli_s(client: TestClient) -> None:
     assert missing.status_code == 400
     assert missing.json()["param"] == "half"
     assert client.get("/reports/no-such-report").status_code == 404
+
+
+def test_the_tiles_are_served_under_tlog(served: Served, tmp_path: Path) -> None:
+    """``ledger serve --tiles``: the folder ``ledger tiles`` writes, at the same tlog-tiles paths,
+    from which a reader gets back the signed root (C2SP tlog-tiles)."""
+    from ledger.checkpoints import parse_checkpoint
+    from ledger.cosignature import note_parts
+    from ledger.tiles import TileReader
+
+    folder = tmp_path / "log"
+    assert run_cli(["tiles", "--out", str(folder)], served.db).exit_code == 0
+    with TestClient(create_app(served.read_db, tiles=str(folder)), base_url="http://ledger") as c:  # type: ignore[arg-type]
+        note = c.get("/tlog/checkpoint")
+        assert note.status_code == 200 and note.content == (folder / "checkpoint").read_bytes()
+        checkpoint = parse_checkpoint(note_parts(note.content)[0])
+
+        def fetch(path: str) -> bytes:
+            got = c.get(f"/tlog/{path}")
+            assert got.status_code == 200, path
+            return got.content
+
+        assert TileReader(fetch, checkpoint.size).root() == checkpoint.root
+        assert c.get("/tlog/tile/9/999").status_code == 404
+    with pytest.raises(ConfigurationError, match="no tlog-tiles"):
+        create_app(served.read_db, tiles=str(tmp_path))
