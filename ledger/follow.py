@@ -132,11 +132,10 @@ def followed_origin(app: LedgerApplication) -> str | None:
     """The origin this ledger follows, or None for a ledger of its own. Reads only (``open_log``
     would create the integrity tables, a write that must not come before an import's own)."""
     db = Database(app.store)
-    try:
-        with db.transaction(write=False) as c:
-            row = c.execute(f"SELECT origin FROM {db.table(FOLLOW)} WHERE id = 1").fetchone()
-    except Exception:  # no such table: this ledger never followed anything
-        return None
+    with db.transaction(write=False) as c:
+        if not db.has_table(c, FOLLOW):  # this ledger never followed anything
+            return None
+        row = c.execute(f"SELECT origin FROM {db.table(FOLLOW)} WHERE id = 1").fetchone()
     return None if row is None else str(row[0])
 
 
@@ -154,11 +153,10 @@ def verified_notes(app: LedgerApplication) -> list[str]:
     """The checkpoints this copy verified, oldest first, for ``verify`` to hold storage to; none
     in a ledger that never followed another. Reads only: ``verify`` writes nothing of its own."""
     db = Database(app.store)
-    try:
-        with db.transaction(write=False) as c:
-            rows = c.execute(f"SELECT note FROM {db.table(FOLLOWED)} ORDER BY seq").fetchall()
-    except Exception:  # no such table: this ledger never followed anything
-        return []
+    with db.transaction(write=False) as c:
+        if not db.has_table(c, FOLLOWED):  # this ledger never followed anything
+            return []
+        rows = c.execute(f"SELECT note FROM {db.table(FOLLOWED)} ORDER BY seq").fetchall()
     return [str(row[0]) for row in rows]
 
 

@@ -113,6 +113,15 @@ class Database:
         """A table's qualified name (PostgreSQL tables live in the ledger's schema)."""
         return f'"{self.schema}".{name}' if self.schema else name
 
+    def has_table(self, c: Cursor, name: str) -> bool:
+        """Whether table ``name`` exists, asked without touching it: a missing table queried on
+        PostgreSQL would abort the whole transaction, and a read-only connection cannot create it."""
+        if self.dialect == "postgres":
+            row = c.execute("SELECT to_regclass(?) IS NOT NULL", (self.table(name),)).fetchone()
+        else:
+            row = c.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        return bool(row and row[0])
+
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
         """One transaction: committed when the block ends, rolled back if it raises."""

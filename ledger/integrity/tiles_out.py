@@ -53,13 +53,7 @@ def followed_notes(c: Cursor, log: Log) -> list[str]:
 def cosigned_note(c: Cursor, log: Log, seq: int) -> str | None:
     """Checkpoint ``seq``'s note with the witnesses' cosignatures, if any were collected; reads only
     (a ledger that never asked a witness has no such table, and a read-only server cannot make it)."""
-    if log.db.dialect == "postgres":
-        exists = c.execute("SELECT to_regclass(?) IS NOT NULL", (log.t(COSIGNED),)).fetchone()
-    else:
-        exists = c.execute(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (COSIGNED,)
-        ).fetchone()
-    if not (exists and exists[0]):
+    if not log.db.has_table(c, COSIGNED):
         return None
     row = c.execute(f"SELECT note FROM {log.t(COSIGNED)} WHERE seq = ?", (seq,)).fetchone()
     return str(row[0]) if row else None
