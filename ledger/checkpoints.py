@@ -76,7 +76,7 @@ _TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{
 # --- small strict codecs ----------------------------------------------------------------------
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode(text: str, what: str) -> bytes:
     """Standard base64, padded and canonical: one encoding per value, so none can be altered."""
     if not _B64_RE.fullmatch(text):
         raise SignatureError(f"{what} is not standard padded base64")
@@ -145,7 +145,7 @@ class VerifierKey:
             raise SignatureError(f"malformed verifier key: invalid name {name!r}")
         if not _HEX8_RE.fullmatch(hex_id):
             raise SignatureError(f"malformed verifier key {name!r}: key ID must be 8 hex digits")
-        raw = _b64decode(b64, f"verifier key {name!r}")
+        raw = b64decode(b64, f"verifier key {name!r}")
         if len(raw) != 1 + 32 or raw[0] != ALG_ED25519:
             raise SignatureError(f"verifier key {name!r} is not an Ed25519 key (0x01 + 32 bytes)")
         kid = int(hex_id, 16)
@@ -197,7 +197,7 @@ class SignerKey:
         if not _HEX8_RE.fullmatch(hex_id):
             raise SignatureError(f"malformed signer key {name!r}: key ID must be 8 hex digits")
         try:
-            raw = _b64decode(b64, "signer key")
+            raw = b64decode(b64, "signer key")
         except SignatureError:
             raise SignatureError(f"malformed signer key {name!r}: bad base64") from None
         if len(raw) != 1 + 32 or raw[0] != ALG_ED25519:
@@ -332,7 +332,7 @@ def note_signers(text: str) -> list[tuple[str, int]]:
         name, _, b64 = line.removeprefix(SIG_PREFIX).partition(" ")
         if not line.startswith(SIG_PREFIX) or not _is_valid_name(name):
             raise SignatureError(f"malformed note: signature line {number} has no valid name")
-        raw = _b64decode(b64, f"signature line {number}")
+        raw = b64decode(b64, f"signature line {number}")
         if len(raw) < 5:
             raise SignatureError(f"malformed note: signature line {number} is too short")
         out.append((name, int.from_bytes(raw[:4], "big")))
@@ -392,7 +392,7 @@ class Checkpoint:
         position, _, digest = lines[0].partition(" ")
         if not _SIZE_RE.fullmatch(position) or int(position) > _MAX_TREE_SIZE:
             raise SignatureError(f"checkpoint decision-index position {position!r} is not a canonical decimal number")
-        raw = _b64decode(digest, "checkpoint decision-index digest")
+        raw = b64decode(digest, "checkpoint decision-index digest")
         if len(raw) != _HASH_SIZE:
             raise SignatureError(f"checkpoint decision-index digest is {len(raw)} bytes, not {_HASH_SIZE}")
         return int(position), raw
@@ -433,7 +433,7 @@ def parse_checkpoint(body: bytes | str) -> Checkpoint:
     size = int(size_text)
     if size > _MAX_TREE_SIZE:
         raise SignatureError(f"checkpoint size {size_text} exceeds 2**64-1")
-    root = _b64decode(root_text, "checkpoint root hash")
+    root = b64decode(root_text, "checkpoint root hash")
     if len(root) != _HASH_SIZE:
         raise SignatureError(f"checkpoint root hash is {len(root)} bytes, not {_HASH_SIZE}")
     if any(not line for line in extensions):
@@ -530,7 +530,7 @@ def open_signed_note(text: bytes | str, verifier_keys: Sequence[str | VerifierKe
         name, _, b64 = line[len(SIG_PREFIX) :].partition(" ")
         if not _is_valid_name(name) or not b64:
             raise SignatureError(f"malformed note: signature line {number} has no valid name and signature")
-        raw = _b64decode(b64, f"signature line {number}")
+        raw = b64decode(b64, f"signature line {number}")
         if len(raw) < 5:
             raise SignatureError(f"malformed note: signature line {number} is too short")
         kid, signature = int.from_bytes(raw[:4], "big"), raw[4:]

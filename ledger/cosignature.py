@@ -17,8 +17,6 @@ Keys use the note encodings of ``ledger.checkpoints`` with type 0x04:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.checkpoints import SIG_PREFIX
+from ledger.checkpoints import SIG_PREFIX, b64decode, b64encode
 from ledger.errors import SignatureError
 
 ALG_COSIGNATURE_V1 = 0x04
@@ -48,13 +46,6 @@ def message(body: bytes, timestamp: int) -> bytes:
     return HEADER + f"time {timestamp}\n".encode() + body
 
 
-def _decode(b64: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"{what} is not valid base64") from None
-
-
 @dataclass(frozen=True)
 class CosignerKey:
     """A witness's verifier key: name, key ID, Ed25519 public key."""
@@ -70,7 +61,7 @@ class CosignerKey:
         if len(parts) != 3 or not parts[0] or len(parts[1]) != 8:
             raise SignatureError("malformed witness key: expected <name>+<8 hex digits>+<key>")
         name, hex_id, b64 = parts
-        raw = _decode(b64, f"witness key {name!r}")
+        raw = b64decode(b64, f"witness key {name!r}")
         if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
             raise SignatureError(f"witness key {name!r} is not a cosignature/v1 key (0x04 + 32 bytes)")
         try:
@@ -83,7 +74,7 @@ class CosignerKey:
         return cls(name, kid, raw[1:])
 
     def encode(self) -> str:
-        raw = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_key).decode()
+        raw = b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_key)
         return f"{self.name}+{self.key_id:08x}+{raw}"
 
     def verify(self, body: bytes, line: str) -> int | None:
@@ -92,7 +83,7 @@ class CosignerKey:
         name, _, b64 = line.removeprefix(SIG_PREFIX).partition(" ")
         if not line.startswith(SIG_PREFIX) or name != self.name:
             return None
-        raw = _decode(b64, f"signature by {name}")
+        raw = b64decode(b64, f"signature by {name}")
         if len(raw) < 4 or int.from_bytes(raw[:4], "big") != self.key_id:
             return None
         if len(raw) != 4 + 8 + 64:
@@ -122,7 +113,7 @@ class CosignerSigner:
         parts = skey.strip().split("+", 4) if isinstance(skey, str) else []
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise SignatureError("malformed witness signer key: expected PRIVATE+KEY+<name>+<key ID>+<key>")
-        raw = _decode(parts[4], "witness signer key")
+        raw = b64decode(parts[4], "witness signer key")
         if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
             raise SignatureError(f"witness signer key {parts[2]!r} is not a cosignature/v1 key")
         signer = cls(parts[2], raw[1:])
@@ -135,14 +126,14 @@ class CosignerSigner:
         return CosignerKey(self.name, cosigner_key_id(self.name, public), public)
 
     def encode(self) -> str:
-        raw = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.seed).decode()
+        raw = b64encode(bytes([ALG_COSIGNATURE_V1]) + self.seed)
         return f"PRIVATE+KEY+{self.name}+{self.verifier().key_id:08x}+{raw}"
 
     def cosign(self, body: bytes, timestamp: int) -> str:
         """The signature line (``— <name> <base64>``, no newline) cosigning ``body`` at ``timestamp``."""
         signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(message(body, timestamp))
         raw = self.verifier().key_id.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + signature
-        return f"{SIG_PREFIX}{self.name} {base64.b64encode(raw).decode()}"
+        return f"{SIG_PREFIX}{self.name} {b64encode(raw)}"
 
 
 def note_parts(note: bytes | str) -> tuple[bytes, list[str]]:

@@ -15,15 +15,13 @@ proof that does not verify.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.checkpoints import Checkpoint, VerifierKey, open_note
+from ledger.checkpoints import Checkpoint, VerifierKey, b64decode, b64encode, open_note
 from ledger.cosignature import CosignerSigner
 from ledger.errors import LedgerError, SignatureError
 from ledger.merkle import verify_consistency
@@ -51,7 +49,7 @@ class Submission:
     note: bytes
 
     def encode(self) -> bytes:
-        lines = [f"old {self.old_size}", *(base64.b64encode(h).decode() for h in self.proof)]
+        lines = [f"old {self.old_size}", *(b64encode(h) for h in self.proof)]
         return ("\n".join(lines) + "\n\n").encode() + self.note
 
 
@@ -71,8 +69,8 @@ def parse_submission(body: bytes) -> Submission:
     proof: list[bytes] = []
     for number, line in enumerate(lines[1:], 2):
         try:
-            h = base64.b64decode(line, validate=True)
-        except (binascii.Error, ValueError):
+            h = b64decode(line.decode("ascii"), "a proof line")
+        except (UnicodeDecodeError, SignatureError):
             h = b""
         if len(h) != 32:
             raise WitnessRefusal(400, f"line {number} is not a base64 SHA-256 hash")
