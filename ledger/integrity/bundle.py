@@ -158,6 +158,8 @@ _BUNDLE_FIELDS = frozenset(
     }
 )
 _OPTIONAL_FIELDS = frozenset({"tlog_proof"})
+REQUIRED_FIELDS = _BUNDLE_FIELDS - _OPTIONAL_FIELDS
+"""What every proof bundle carries (the API's schema of a bundle is derived from it)."""
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 

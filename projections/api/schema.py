@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ledger.integrity.bundle import REQUIRED_FIELDS
+
 TEXT: dict[str, Any] = {"type": "string"}
 MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 DAY: dict[str, Any] = {"type": "string", "format": "date"}
@@ -112,18 +114,7 @@ BUNDLE = {
         "checkpoint": TEXT,
         "tlog_proof": TEXT,
     },
-    "required": [
-        "format",
-        "decision",
-        "position",
-        "recorded_at",
-        "subject",
-        "leaf_index",
-        "leaf",
-        "tree_size",
-        "inclusion_proof",
-        "checkpoint",
-    ],
+    "required": sorted(REQUIRED_FIELDS),
 }
 CONSISTENCY = _object(ok={"const": True}, old_size=INT, new_size=INT, old_root=TEXT, new_root=TEXT, proof=TEXTS)
 ERROR = {
