@@ -292,13 +292,29 @@ def institutions(
     """The institutions registered on ``as_of`` as known at ``known_at``, filtered: ``name`` a
     part of the name (or the licence), ``city`` and ``province`` resolved, ``level`` as 三级 or 3."""
     rows = views.institutions(province, as_of=as_of or localtime.today(), known_at=known_at)
-    return [
+    found = [
         r
         for r in rows
         if (name is None or name in r.name or name == r.institution)
         and (city is None or r.city == city)
         and (level is None or _level_matches(r.level, level))
     ]
+    if not found:
+        _refuse_a_typo(views, "institution", name)
+        if level is not None and not any(_level_matches(r.level, level) for r in rows):
+            levels = ", ".join(sorted({r.level for r in rows if r.level}))
+            raise NotFound(f"--level: no institution of level {level!r} here (levels: {levels or 'none'})")
+    return found
+
+
+def _refuse_a_typo(views: Views, kind: str, name: str | None) -> None:
+    """A ``--name`` that no ``kind`` the ledger ever held contains is a typo, not an empty list:
+    refused with the nearest names, as every option that names something is."""
+    if name is None:
+        return
+    candidates = _READERS[kind](views)
+    if not any(name in n for c in candidates for n in c.names):
+        raise NotFound(f"--name: no {kind} named like {name!r} in the ledger{_hint(name, kind, candidates)}")
 
 
 @dataclass(frozen=True)
@@ -325,7 +341,10 @@ def physicians(
 ) -> list[PhysicianRow]:
     """The physicians registered on ``as_of`` (as known at ``known_at``) at the institutions
     ``institutions`` keeps, filtered by a part of the name (or the licence) and the institution."""
-    places = {i.institution: i for i in institutions(views, province=province, city=city, level=level, as_of=as_of)}
+    places = {
+        i.institution: i
+        for i in institutions(views, province=province, city=city, level=level, as_of=as_of, known_at=known_at)
+    }
     day = (as_of or localtime.today()).isoformat()
     n = views.position_at(known_at)
     t = views.db.table("view_physicians")
@@ -342,4 +361,6 @@ def physicians(
         and (institution is None or inst == institution)
         and (name is None or name in pname or name == p)
     ]
+    if not found:
+        _refuse_a_typo(views, "physician", name)
     return sorted(found, key=lambda r: (r.city, r.institution, r.physician))

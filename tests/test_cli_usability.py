@@ -373,3 +373,14 @@ def test_import_check_finds_an_id_given_twice_with_other_content(demo: str, tmp_
     result = run_cli(["import", "--check", str(twice)], demo)
     failed(result, 3)
     assert result.stdout == f"{twice}, line 3, field 'id': 'D1' is given with other content at {twice} line 1\n"
+
+
+def test_a_search_whose_name_or_level_names_nothing_is_refused(demo: str) -> None:
+    """A typo in ``--name`` is not "no such institution": it is refused with the nearest names;
+    a level no institution has is refused with the levels there are. A real search that finds
+    nothing (长沙 has no 二级 institution) is still an empty list."""
+    assert "did you mean 湘江示范医院" in failed(run_cli(["institutions", "--name", "湘江示范医阮"], demo), 4)
+    assert "did you mean 欧阳敏" in failed(run_cli(["physicians", "--name", "欧阳x"], demo), 4)
+    assert "levels: 三级, 二级" in failed(run_cli(["institutions", "--level", "九级"], demo), 4)
+    empty = ok(run_cli(["institutions", "--city", "长沙", "--level", "2", "--format", "json"], demo))
+    assert json.loads(empty.stdout) == []
