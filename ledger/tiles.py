@@ -13,6 +13,7 @@ the files (the Go sumdb and transparency-dev/tessera serve their logs the same w
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,8 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_ENTRY_SIZE = 0xFFFF
 """An entry bundle prefixes each entry with a uint16 length, so no entry may be longer."""
+_SIZE = struct.Struct(">H")
+"""An entry's length before it in a bundle (big-endian uint16)."""
 
 
 class TileError(LedgerError):
@@ -106,12 +109,13 @@ def tile_hashes(get_node: GetNode, tile: Tile) -> bytes:
 
 def bundle(entries: Iterable[bytes]) -> bytes:
     """An entry bundle: each entry as a big-endian uint16 length, then its bytes."""
-    out = bytearray()
+    parts: list[bytes] = []
     for entry in entries:
-        if len(entry) > MAX_ENTRY_SIZE:
-            raise TileError(f"an entry of {len(entry)} bytes does not fit an entry bundle (at most {MAX_ENTRY_SIZE})")
-        out += len(entry).to_bytes(2, "big") + entry
-    return bytes(out)
+        size = len(entry)
+        if size > MAX_ENTRY_SIZE:
+            raise TileError(f"an entry of {size} bytes does not fit an entry bundle (at most {MAX_ENTRY_SIZE})")
+        parts += (_SIZE.pack(size), entry)
+    return b"".join(parts)
 
 
 def unbundle(data: bytes, width: int) -> list[bytes]:

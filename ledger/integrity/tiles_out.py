@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from ledger import merkle
 from ledger.errors import ConfigurationError, IntegrityError, LedgerError
-from ledger.integrity.leaves import row_leaf
+from ledger.integrity.leaves import fast_reads, read_leaf_bytes
 from ledger.integrity.signing import read_checkpoints, unverified
 from ledger.integrity.store import expected_position, level_blob, node_reader
-from ledger.integrity.tables import Log, fetch_rows, open_log
+from ledger.integrity.tables import Log, open_log
 from ledger.sql import Cursor
 from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_bundles, new_tiles
 
@@ -124,9 +124,9 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
         for tile in new_tiles(old, cp.size):
             write_atomically(out / tile.path, _hash_tile(c, log, tile))
             tiles += 1
-        bundles = 0
+        bundles, fast = 0, fast_reads(c, log)
         for entry_bundle in new_bundles(old, cp.size):
-            write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle)))
+            write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle, fast=fast)))
             bundles += 1
     write_atomically(out / CHECKPOINT, note.encode("utf-8"))
     return Published(old, cp.size, tiles, bundles)
@@ -141,20 +141,19 @@ def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
     return data
 
 
-def _entries(c: Cursor, log: Log, tile: Tile) -> list[bytes]:
+def _entries(c: Cursor, log: Log, tile: Tile, *, fast: bool) -> list[bytes]:
     """The leaf bytes of the records of an entry bundle, read in log order from its first leaf's position."""
     first = tile.index * TILE_WIDTH
     position = expected_position(c, log, first)
     if position is None:
         raise IntegrityError(f"the Merkle leaf map lacks leaf {first}: run `ledger verify`")
-    rows = fetch_rows(c, log.select_events, (position - 1, 2**63 - 1, tile.width))
     try:
-        entries = [row_leaf(row) for row in rows]
+        entries = read_leaf_bytes(c, log, position - 1, tile.width, fast=fast)
     except ValueError:
         raise IntegrityError(f"a record of {tile.path} is malformed: run `ledger verify`") from None
     if len(entries) != tile.width:
         raise IntegrityError(f"{tile.path} needs {tile.width} records after position {position - 1}")
     hashes = level_blob(c, log, 0, first, first + tile.width)
-    if hashes != b"".join(merkle.leaf_hash(e) for e in entries):
+    if hashes != b"".join(map(merkle.leaf_hash, entries)):
         raise IntegrityError(f"the records of {tile.path} do not hash to the tree's leaves: run `ledger verify`")
     return entries

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from ledger import integrity, leafhash, merkle
 from ledger.integrity import tables
+from ledger.integrity.leaves import split_leaf
 
 positions = st.integers(0, 2**63 - 1)
 versions = st.integers(0, 2**63 - 1)
@@ -62,6 +63,8 @@ def test_every_python_path_writes_the_reference_bytes(
     assert leafhash.encode(position, oid.bytes, version, topic.encode("utf-8"), state) == expected
     assert integrity.leaf_bytes(position, oid, version, topic, state) == expected
     assert integrity.parse_leaf(expected) == integrity.Leaf(position, oid, version, topic, state)
+    assert split_leaf(expected) == (position, oid.bytes, version, topic, state)
+    assert leafhash.leaf_rows([(position, oid.hex, version, topic, state)]) == [expected]
     # the fast path: rows as SQLite gives them (the id as 32 hex digits), hashed behind RFC 9162's 0x00
     assert leafhash.hash_rows([(position, oid.hex, version, topic, state)]) == [merkle.leaf_hash(expected)]
 

@@ -26,6 +26,7 @@ from ledger import integrity
 from ledger.application import LedgerApplication
 from ledger.checkpoints import generate_key
 from ledger.integrity import leaves, readahead, tables, verification
+from ledger.sql import Cursor
 from tests.strategies import bench_generator
 
 SIGNED = (37, 64, 150, 300)
@@ -179,8 +180,19 @@ def test_fast_reads_hash_exactly_as_the_careful_ones(base: Path, tmp_path: Path,
             assert leaves.fast_reads(c, log)
             fast_rows, fast, complete = leaves.read_leaves(c, log, 0, 2**62, 1000, fast=True)
             rows, careful = leaves.read_leaves_carefully(c, log, 0, 2**62, 1000)
+            # the entries of a bundle (``read_leaf_bytes``): the same bytes both ways, or refused both ways
+            bundles = [_leaf_bytes_or_error(c, log, fast=way) for way in (True, False)]
     finally:
         app.close()
     assert [r[0] for r in fast_rows] == [r[0] for r in rows]
     assert fast == careful
     assert complete == (None not in careful)
+    assert bundles[0] == bundles[1]
+    assert (bundles[0] == "refused") == (not complete)
+
+
+def _leaf_bytes_or_error(c: Cursor, log: tables.Log, *, fast: bool) -> list[bytes] | str:
+    try:
+        return leaves.read_leaf_bytes(c, log, 0, 1000, fast=fast)
+    except ValueError:
+        return "refused"
