@@ -20,7 +20,9 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +30,17 @@ from typing import TYPE_CHECKING, Any
 from ledger import merkle
 from ledger.checkpoints import Checkpoint, VerifierKey, b64encode, open_note
 from ledger.errors import ConfigurationError, ForkDetected, IntegrityError, LedgerError
+from ledger.importer import no_cycle_collection
 from ledger.integrity.index import UNKNOWN, IndexDeriver
-from ledger.integrity.leaves import parse_leaf
+from ledger.integrity.leaves import split_leaf
+from ledger.integrity.readahead import DeriveAhead, Derived
 from ledger.integrity.signing import read_checkpoints, unverified
-from ledger.integrity.store import read_tree, sync
+from ledger.integrity.store import extend_tree, read_tree, sync
 from ledger.integrity.tables import BATCH, Log, open_log
 from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
+from ledger.merkle import Frontier
 from ledger.policy import Policy, PolicyError
-from ledger.sql import Database
+from ledger.sql import Cursor, Database
 from ledger.tiles import TILE_WIDTH, Fetch, TileError, TileReader
 
 if TYPE_CHECKING:
@@ -224,14 +229,21 @@ def follow(
     return Followed(checkpoint.origin, old_size, checkpoint.size, stored_count, witnesses)
 
 
-class _SessionCursor:
-    """A ``Cursor`` reading through a write session (its reads see what it wrote)."""
+class _SessionCursor(Cursor):
+    """A ``Cursor`` through a write session: its reads see what the session wrote, and on SQLite
+    each statement waits for a write the session has in progress (``WriteSession.c``)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, db: Database) -> None:
+        super().__init__(None, db.dialect, db.schema)
         self.session = session
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.session.c.execute(sql, params)
+    @property
+    def raw(self) -> Any:
+        return self.session.c
+
+    @raw.setter
+    def raw(self, _: Any) -> None:
+        """``Cursor.__init__`` sets it; the session's own cursor is the one used."""
 
 
 class _Deriver(IndexDeriver):
@@ -254,65 +266,108 @@ class _Deriver(IndexDeriver):
 
 
 def _store(app: LedgerApplication, log: Log, reader: TileReader, checkpoint: Checkpoint, batch: int) -> int:
-    """Store the records from the local tree's end to the checkpoint's size, in one transaction
-    committed only if the tree over them has the checkpoint's root."""
-    with log.db.transaction(write=False) as c:
-        state, frontier = read_tree(c, log)
-    start, position = state.size, state.last_position + 1
-    with app.store.write() as session:
-        derive = _Deriver(_SessionCursor(session), log, app)
+    """Store the records from the local tree's end to the checkpoint's size, with the tree over
+    them (the nodes the tiles gave, each entry checked against its leaf), in one transaction
+    committed only if that tree has the checkpoint's root."""
+    with no_cycle_collection(), app.store.write() as session, ExitStack() as helpers:
+        c = _SessionCursor(session, log.db)
+        state, frontier = read_tree(c, log, lock=True)
+        start, position = state.size, state.last_position + 1
+        ahead = DeriveAhead.start(app, checkpoint.size - start)
+        if ahead is not None:
+            helpers.callback(ahead.close)
+        derive = _Deriver(c, log, app)
         events: list[tuple[str, int, str, bytes]] = []
         rows: list[tuple[Any, ...]] = []
-        for k in range(start // TILE_WIDTH, -(-checkpoint.size // TILE_WIDTH)):
-            entries = reader.entries(k)
+        hashes: list[bytes] = []
+        for k, entries, derived in _bundles(reader, start, checkpoint.size, ahead):
             skip = max(0, start - k * TILE_WIDTH)
-            frontier.extend([reader.node(0, k * TILE_WIDTH + i) for i in range(skip, len(entries))])
+            hashes += [reader.node(0, k * TILE_WIDTH + i) for i in range(skip, len(entries))]
             for i in range(skip, len(entries)):
-                index = k * TILE_WIDTH + i
-                event, row = _record(derive, entries[i], index, position)
+                fields = None if derived is None else derived[i]
+                event, row = _record(derive, entries[i], k * TILE_WIDTH + i, position, fields)
                 events.append(event)
                 rows.append(row)
                 position += 1
             if len(events) >= batch:
-                _append(session, events, rows, position)
-                events, rows = [], []
+                _append(session, c, log, frontier, events, rows, hashes, position)
+                events, rows, hashes = [], [], []
                 derive.pending.clear()
                 derive.pending_subjects.clear()
-        _append(session, events, rows, position)
+        _append(session, c, log, frontier, events, rows, hashes, position)
         if frontier.root() != checkpoint.root:
             raise IntegrityError(
                 f"the entries served for {checkpoint.origin} do not hash to its checkpoint's root: nothing was stored"
             )
-    sync(app)
+    sync(app)  # nothing left to add: it checks the last record against its leaf
     return checkpoint.size - start
 
 
-def _append(session: Any, events: list[tuple[str, int, str, bytes]], rows: list[Any], after: int) -> None:
+AHEAD = 8
+"""Entry bundles a ``DeriveAhead`` helper is given before the first is stored (memory stays flat)."""
+
+
+def _bundles(
+    reader: TileReader, start: int, size: int, ahead: DeriveAhead | None
+) -> Iterator[tuple[int, list[bytes], Derived | None]]:
+    """Each entry bundle from the one holding leaf ``start`` to the end of a tree of ``size``
+    leaves, with its entries' ``derived_fields`` where the helper gave them (else None)."""
+    window: deque[tuple[int, list[bytes]]] = deque()
+    for k in range(start // TILE_WIDTH, -(-size // TILE_WIDTH)):
+        entries = reader.entries(k)
+        if ahead is None:
+            yield k, entries, None
+            continue
+        ahead.submit(entries)
+        window.append((k, entries))
+        if len(window) > AHEAD:
+            yield *window.popleft(), ahead.result()
+    while window and ahead is not None:
+        yield *window.popleft(), ahead.result()
+
+
+def _append(
+    session: Any,
+    c: Cursor,
+    log: Log,
+    frontier: Frontier,
+    events: list[tuple[str, int, str, bytes]],
+    rows: list[Any],
+    hashes: list[bytes],
+    after: int,
+) -> None:
     """Hand a batch to storage, which must give the records the positions they had (``after`` is
-    the position after the batch's last): PostgreSQL, say, may give others."""
+    the position after the batch's last): PostgreSQL, say, may give others. The tree over them
+    goes in first: on SQLite the records are then written while the next batch is read."""
     if not events:
         return
+    first = after - len(events)
+    extend_tree(c, log, frontier, range(first, after), hashes)
     given = session.append_staged(events, rows)
-    if given[0] != after - len(events) or given[-1] != after - 1:
+    if given[0] != first or given[-1] != after - 1:
         raise IntegrityError(
-            f"storage gave positions {given[0]}..{given[-1]} to the records at {after - len(events)}..{after - 1}: "
+            f"storage gave positions {given[0]}..{given[-1]} to the records at {first}..{after - 1}: "
             "the copy would not be exact; nothing was stored"
         )
 
 
-def _record(derive: _Deriver, entry: bytes, index: int, position: int) -> tuple[Any, Any]:
-    """The stored record and decision-index row of one entry; refused unless it is the next position."""
+def _record(
+    derive: _Deriver, entry: bytes, index: int, position: int, fields: tuple[Any, ...] | None
+) -> tuple[Any, Any]:
+    """The stored record and decision-index row of one entry (from its ``derived_fields`` where
+    they are given); refused unless it is the next position."""
     try:
-        leaf = parse_leaf(entry)
+        leaf_position, oid, version, topic, state = split_leaf(entry)
     except ValueError as e:
         raise TileError(f"entry {index} is not a ledger record: {e}") from None
-    if leaf.position != position:
+    if leaf_position != position:
         raise IntegrityError(
-            f"entry {index} is the record at position {leaf.position}, not {position}: only a log without gaps "
+            f"entry {index} is the record at position {leaf_position}, not {position}: only a log without gaps "
             "in its positions can be copied exactly"
         )
     try:
-        decision_id, kind, subject, effective, digest, target, jurisdiction = derive.row(leaf.topic, leaf.state)
+        derived = derive.row(topic, state) if fields is None else derive.resolve(*fields)
+        decision_id, kind, subject, effective, digest, target, jurisdiction = derived
     except LedgerError:
         raise
     except Exception as e:  # a topic or state no reader takes
@@ -322,9 +377,9 @@ def _record(derive: _Deriver, entry: bytes, index: int, position: int) -> tuple[
     derive.pending[decision_id] = jurisdiction
     if kind == "institution.registered":
         derive.pending_subjects.setdefault(subject, jurisdiction)
-    hex_id = leaf.originator_id.hex
-    event = (hex_id, leaf.originator_version, leaf.topic, leaf.state)
-    return event, (decision_id, hex_id, leaf.originator_version, kind, subject, effective, digest, target, jurisdiction)
+    hex_id = oid.hex()
+    row = (decision_id, hex_id, version, kind, subject, effective, digest, target, jurisdiction)
+    return (hex_id, version, topic, state), row
 
 
 def _keep_checkpoint(log: Log, source: str, checkpoint: Checkpoint, note: bytes) -> None:

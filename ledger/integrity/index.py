@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ from uuid import UUID
 
 from ledger import indexhash
 from ledger.decisions import record_from_state
+from ledger.importchecks import CORRECTION_KINDS
+from ledger.importer import _jurisdiction_source
 from ledger.integrity.tables import Log, fetch_rows, shown
 from ledger.internals import state_decoder
 from ledger.sql import Cursor
@@ -70,6 +72,32 @@ UNKNOWN: Any = object()
 """A jurisdiction the events alone cannot give (the index disagrees where it points): not compared."""
 
 
+_CORRECTION_FIELDS = dict(zip(CORRECTION_KINDS, ("corrects", "retracts"), strict=True))
+"""Each correction kind's field naming the decision it changes."""
+
+
+def derived_fields(
+    topic: Any, state: Any, decode: Callable[[bytes], Any]
+) -> tuple[str, str, str, date, bytes, str | None, str | None, str | None]:
+    """What an event's index row is derived from, by the event alone: ``(decision id, kind,
+    subject, effective, digest, target, fixed jurisdiction, institution)`` (``IndexDeriver.resolve``
+    gives the rest). Raises (``ValueError``, ``KeyError``…) where the event cannot be read."""
+    if isinstance(topic, bytes):
+        topic = topic.decode("utf-8")
+    # Looked up and checked as every reader does (``ledger.topics``): an event whose topic or
+    # state no reader would take is reported here too, even after the last checkpoint.
+    cls, values = read_state(topic, state if type(state) is bytes else bytes(state), decode)
+    kind = cls.kind
+    record = record_from_state(kind, values)
+    name = _CORRECTION_FIELDS.get(kind)
+    if name is not None:
+        target, fixed, institution = record.fields[name], None, None
+    else:
+        target = None
+        fixed, institution = _jurisdiction_source(kind, record.fields)
+    return record.id, kind, values["subject"], record.effective, record.digest(), target, fixed, institution
+
+
 class IndexDeriver:
     """An event's index row as the import derives it (``ledger.application``: the kind from the
     topic, the digest of the record, the target of a correction, the jurisdiction of the
@@ -84,12 +112,9 @@ class IndexDeriver:
     CACHE = 100_000
 
     def __init__(self, c: Cursor, log: Log, app: LedgerApplication) -> None:
-        from ledger.application import CORRECTION_KINDS, _jurisdiction_source
-
         self.c, self.log = c, log
         self.decode = state_decoder(app.mapper)
-        self.corrections = dict(zip(CORRECTION_KINDS, ("corrects", "retracts"), strict=True))
-        self.source = _jurisdiction_source
+        self.corrections = _CORRECTION_FIELDS
         self.institutions: dict[str, str | None] = {}
         self.dates = log.db.dialect == "postgres"  # the index's days come back as dates, else as text
         self.days: dict[date, str] = {}
@@ -104,25 +129,28 @@ class IndexDeriver:
     def row(self, topic: Any, state: Any) -> tuple[Any, ...]:
         """``(decision id, kind, subject, effective, digest, target, jurisdiction)``; raises
         (``ValueError``, ``KeyError``…) where the event cannot be read."""
-        if isinstance(topic, bytes):
-            topic = topic.decode("utf-8")
-        # Looked up and checked as every reader does (``ledger.topics``): an event whose topic or
-        # state no reader would take is reported here too, even after the last checkpoint.
-        cls, values = read_state(topic, state if type(state) is bytes else bytes(state), self.decode)
-        kind = cls.kind
-        record = record_from_state(kind, values)
-        subject = values["subject"]
-        target: str | None = None
-        name = self.corrections.get(kind)
-        if name is not None:
-            target = record.fields[name]
-            jurisdiction = self._target_jurisdiction(target)
+        return self.resolve(*derived_fields(topic, state, self.decode))
+
+    def resolve(
+        self,
+        decision_id: str,
+        kind: str,
+        subject: str,
+        effective: date,
+        digest: bytes,
+        target: str | None,
+        fixed: str | None,
+        institution: str | None,
+    ) -> tuple[Any, ...]:
+        """``row``'s answer from an event's ``derived_fields``: its jurisdiction, the one part that
+        depends on the events before it (in log order)."""
+        if kind in self.corrections:
+            jurisdiction = self._target_jurisdiction(target) if target is not None else UNKNOWN
         else:
-            fixed, institution = self.source(kind, record.fields)
             if kind == "institution.registered":
                 self._remember(subject, fixed)
             jurisdiction = fixed if institution is None else self._jurisdiction(institution)
-        return record.id, kind, subject, record.effective, record.digest(), target, jurisdiction
+        return decision_id, kind, subject, effective, digest, target, jurisdiction
 
     def _remember(self, institution: str, jurisdiction: str | None) -> None:
         if len(self.institutions) >= self.CACHE:

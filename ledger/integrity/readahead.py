@@ -1,24 +1,38 @@
-"""Read-ahead helper processes: other cores read and hash ahead while ``verify`` folds the tree.
+"""Read-ahead helper processes: other cores read, hash and derive ahead of the one that decides.
 
 On a large SQLite ledger, ``Prefetcher``'s helpers run ``ledger/leafhash.py`` over ranges of
 positions and ``IndexHelper`` runs ``ledger/indexhash.py`` over the decision index, each on its own
-read-only connection to the same file. Nothing they send is trusted beyond what this process
-checks; any failure only means the work is done here. See docs/performance.md for what they save.
+read-only connection to the same file, while ``verify`` folds the tree; ``DeriveAhead`` derives the
+index fields of the entries ``follow`` is about to store. Nothing they send is trusted beyond what
+this process checks; any failure only means the work is done here. See docs/performance.md for
+what they save.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
-from typing import IO, cast
+from datetime import date
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import msgpack
 
 from ledger import indexhash, leafhash
-from ledger.integrity.index import IndexLink, index_select
+from ledger.integrity.index import IndexLink, derived_fields, index_select
+from ledger.integrity.leaves import split_leaf
 from ledger.integrity.tables import Log
 from ledger.sql import Cursor
+from ledger.transcoder import MsgpackTranscoder
+
+if TYPE_CHECKING:
+    from ledger.application import LedgerApplication
 
 WORKER_MIN = 200_000
 """Records below which ``verify`` reads alone: starting a helper process costs more than it saves
@@ -177,3 +191,133 @@ class IndexHelper:
             return bytes.fromhex(digest), int(rows)
         except ValueError:
             return None
+
+
+DERIVE_MIN = 20_000
+"""Entries below which ``follow`` derives alone: starting a helper (a Python that imports the
+ledger) costs more than it saves."""
+
+Derived = list[tuple[Any, ...]]
+"""``derived_fields`` of each entry of a bundle, in order."""
+
+_HELPER = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from ledger.integrity.readahead import serve_derive; serve_derive()"
+)
+
+
+class _Partial:
+    """A pipe as ``msgpack.Unpacker`` reads it: ``read(n)`` gives what has arrived (``read1``), where
+    a buffered pipe's own ``read(n)`` would wait for all ``n`` bytes, past the message at hand."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.read = pipe.read1
+
+
+def serve_derive() -> None:
+    """The helper: for each bundle of entries read from standard input (a MessagePack array of
+    byte strings), a MessagePack array of their ``derived_fields`` (the day as its ordinal), or
+    nil if one cannot be read (``follow`` then derives that bundle itself, naming the entry)."""
+    gc.disable()
+    decode = MsgpackTranscoder().decode
+    out = sys.stdout.buffer
+    pack = msgpack.Packer(use_bin_type=True).pack
+    for entries in msgpack.Unpacker(_Partial(sys.stdin.buffer), raw=False, max_buffer_size=1 << 26):
+        try:
+            derived: list[Any] | None = []
+            for _, _, _, topic, state in map(split_leaf, entries):
+                d = derived_fields(topic, state, decode)
+                derived.append((d[0], d[1], d[2], d[3].toordinal(), *d[4:]))  # type: ignore[union-attr]
+        except Exception:
+            derived = None
+        out.write(pack(derived))
+        out.flush()
+
+
+class DeriveAhead:
+    """``derived_fields`` of ``follow``'s entry bundles in a helper process, some bundles ahead.
+
+    Why: deriving an entry's index row (decoding its state, rebuilding the decision, digesting it)
+    is most of what ``follow`` spends per entry, and needs nothing from the entries before it but
+    the jurisdiction, which ``IndexDeriver.resolve`` then works out here, in log order. Only for the
+    ledger's own transcoder without cipher or compressor, which is what the helper decodes with;
+    any failure (no process, a bundle it cannot read) only means that bundle is derived here.
+    Bundles go to the helper through a thread (a full pipe never blocks this process) and come
+    back in order; at most ``ahead`` are outstanding, so memory stays flat.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._results = msgpack.Unpacker(_Partial(cast(IO[bytes], proc.stdout)), raw=False, max_buffer_size=1 << 26)
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+        self._days: dict[int, date] = {}
+        self._broken = False
+        self._feeder = threading.Thread(target=self._feed, name="ledger-derive-feed", daemon=True)
+        self._feeder.start()
+
+    @classmethod
+    def start(cls, app: LedgerApplication, entries: int) -> DeriveAhead | None:
+        mapper = app.mapper
+        plain = type(mapper.transcoder) is MsgpackTranscoder and mapper.cipher is None and mapper.compressor is None
+        if entries < DERIVE_MIN or not plain or not sys.executable or _cores() < 2:
+            return None
+        root = str(Path(__file__).resolve().parents[2])  # the folder ``ledger`` is imported from
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _HELPER, root],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            return None
+        return cls(proc)
+
+    def _feed(self) -> None:
+        stdin = cast(IO[bytes], self._proc.stdin)
+        try:
+            while (data := self._queue.get()) is not None:
+                stdin.write(data)
+                stdin.flush()
+        except OSError:  # the helper is gone: ``result`` finds no answer and the bundle is derived here
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+    def submit(self, entries: Sequence[bytes]) -> None:
+        """Hand the helper a bundle; its answer is the next ``result`` not yet taken."""
+        self._queue.put(self._pack(entries))
+
+    def result(self) -> Derived | None:
+        """The next submitted bundle's ``derived_fields``, or None (derive it here)."""
+        if self._broken:
+            return None
+        try:
+            found = next(self._results)
+        except Exception:  # the helper died or sent something else: the rest is derived here
+            self._broken = True
+            return None
+        if not isinstance(found, list):
+            return None
+        days = self._days
+        try:
+            return [(*d[:3], days.get(d[3]) or self._day(d[3]), *d[4:]) for d in found]
+        except Exception:
+            self._broken = True
+            return None
+
+    def _day(self, ordinal: int) -> date:
+        if len(self._days) > 100_000:
+            self._days.clear()
+        day = self._days[ordinal] = date.fromordinal(ordinal)
+        return day
+
+    def close(self) -> None:
+        self._queue.put(None)
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._feeder.join()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()

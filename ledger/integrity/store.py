@@ -89,7 +89,6 @@ def sync(app: LedgerApplication, *, batch: int = BATCH) -> TreeState:
     refused here, in O(1), rather than silently built upon.
     """
     log = open_log(app)
-    state_sql = f"UPDATE {log.t(TREE)} SET size = ?, last_position = ?, frontier = ? WHERE id = 1"
     checked_tail = False
     while True:
         with log.db.transaction() as c:
@@ -105,15 +104,30 @@ def sync(app: LedgerApplication, *, batch: int = BATCH) -> TreeState:
                 msg = f"the record at position {position} is malformed: run `ledger verify`"
                 raise IntegrityError(msg)
             positions = [row[0] for row in rows]
-            leaves = list(zip(positions, range(frontier.size, frontier.size + len(rows)), strict=True))
-            nodes: list[tuple[int, int, bytes]] = []
-            frontier.extend(cast("list[bytes]", hashes), on_node=partial(_rows_of_nodes, nodes))
-            _insert_many(c, log, NODES, ("level", "idx", "hash"), ("integer", "bigint", "bytea"), nodes)
-            _insert_many(c, log, LEAVES, ("position", "leaf_index"), ("bigint", "bigint"), leaves)
-            c.execute(state_sql, (frontier.size, positions[-1], frontier.to_bytes()))
+            extend_tree(c, log, frontier, positions, cast("list[bytes]", hashes))
             state = TreeState(frontier.size, positions[-1], frontier.root(), state.log_id)
         if len(rows) < batch:
             return state
+
+
+def extend_tree(
+    c: Cursor, log: Log, frontier: merkle.Frontier, positions: Sequence[int], hashes: Sequence[bytes]
+) -> None:
+    """Add leaves to the stored tree in ``c``'s transaction: the nodes they complete, where each
+    leaf's record is (the leaf map), and the new size, last position and frontier. ``frontier``
+    is the stored one (``read_tree``, locked), extended here; ``hashes`` are the records' leaf
+    hashes at ``positions``, in log order."""
+    if not hashes:
+        return
+    leaves = list(zip(positions, range(frontier.size, frontier.size + len(hashes)), strict=True))
+    nodes: list[tuple[int, int, bytes]] = []
+    frontier.extend(hashes, on_node=partial(_rows_of_nodes, nodes))
+    _insert_many(c, log, NODES, ("level", "idx", "hash"), ("integer", "bigint", "bytea"), nodes)
+    _insert_many(c, log, LEAVES, ("position", "leaf_index"), ("bigint", "bigint"), leaves)
+    c.execute(
+        f"UPDATE {log.t(TREE)} SET size = ?, last_position = ?, frontier = ? WHERE id = 1",
+        (frontier.size, positions[-1], frontier.to_bytes()),
+    )
 
 
 def _rows_of_nodes(into: list[tuple[int, int, bytes]], level: int, index: int, hashes: Sequence[bytes]) -> None:

@@ -11,17 +11,21 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ledger import merkle
+from ledger import integrity, merkle
 from ledger.application import LedgerApplication
 from ledger.checkpoints import open_note
 from ledger.errors import ConfigurationError, ForkDetected, IntegrityError, SignatureError
 from ledger.follow import Trust, evidence, follow
-from ledger.integrity import tiles_out
+from ledger.integrity import readahead, store, tables, tiles_out
+from ledger.integrity.index import derived_fields
+from ledger.integrity.leaves import split_leaf
 from ledger.integrity.signing import unverified
 from ledger.tiles import TILE_WIDTH, TileError, TileReader, tile_path
+from ledger.transcoder import MsgpackTranscoder
 from tests.conftest import run_cli
 
 
@@ -293,3 +297,85 @@ def test_another_history_is_never_published_over_the_tiles(
         app.close()
     assert {p: p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file()} == before
     assert (forked / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("helper", ["none", "deriving ahead", "dead"])
+def test_a_copy_in_small_batches_holds_the_source_tree_too(
+    new_ledger_url: Callable[[], str],
+    demo_lines: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    helper: str,
+) -> None:
+    """Followed 16 records a batch (so corrections look their targets up in storage), with the
+    index fields derived here, by a helper process ahead, or by a helper that dies at once: the
+    copy holds the source's records, index rows and Merkle tree, without syncing it again."""
+    source = str(tmp_path / "source.sqlite")
+    (tmp_path / "all.jsonl").write_text("".join(demo_lines), encoding="utf-8")
+    assert run_cli(["import", str(tmp_path / "all.jsonl")], source).exit_code == 0
+    assert run_cli(["keygen", "--name", "n", "-o", str(tmp_path / "n.key")], source).exit_code == 0
+    assert run_cli(["checkpoint", "--key", str(tmp_path / "n.key")], source).exit_code == 0
+    assert run_cli(["tiles", "--out", str(tmp_path / "log")], source).exit_code == 0
+    monkeypatch.setattr(readahead, "DERIVE_MIN", 10**9 if helper == "none" else 0)
+    monkeypatch.setattr(readahead, "_cores", lambda: 2)
+    if helper == "dead":
+        monkeypatch.setattr(readahead, "_HELPER", "import sys; sys.exit(3)")
+    given: list[bool] = []
+    result = readahead.DeriveAhead.result
+    monkeypatch.setattr(readahead.DeriveAhead, "result", lambda self: given.append(bool(r := result(self))) or r)
+    synced: list[int] = []
+    monkeypatch.setattr(store, "_insert_many", _counting(store._insert_many, synced))
+    target = new_ledger_url()
+    app = LedgerApplication.open(target)
+    try:
+        done = follow(app, str(tmp_path / "log"), Trust([(tmp_path / "n.key.pub").read_text().strip()]), batch=16)
+        copied_root = integrity.tree_state(app).root
+    finally:
+        app.close()
+    assert done.stored == len(demo_lines)
+    assert given == {"none": [], "deriving ahead": [True] * 2, "dead": [False] * 2}[helper]
+    # the tree went in with the records, a batch per entry bundle (at least 16 records), not in a sync after
+    assert synced == [TILE_WIDTH, len(demo_lines)]
+    source_app = LedgerApplication.open(source)
+    try:
+        assert copied_root == integrity.tree_state(source_app).root
+    finally:
+        source_app.close()
+    for command in (["export"], ["log", "--format", "json"], ["trail", "--province", "hunan"]):
+        assert run_cli(command, target).stdout == run_cli(command, source).stdout
+    checked = run_cli(["verify", "--key", str(tmp_path / "n.key.pub"), "--strict"], target)
+    assert checked.exit_code == 0, checked.stderr
+
+
+def _counting(insert: Callable[..., None], into: list[int]) -> Callable[..., None]:
+    """``store._insert_many`` that notes the leaves each call of it adds to the leaf map."""
+
+    def counted(c: Any, log: Any, table: str, columns: Any, types: Any, rows: Any) -> None:
+        if table == tables.LEAVES:
+            into.append(max(index for _, index in rows) + 1)
+        insert(c, log, table, columns, types, rows)
+
+    return counted
+
+
+def test_the_helper_derives_what_this_process_derives_and_nothing_it_cannot(
+    national: National, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(national, tmp_path / "log")
+    entries = TileReader(lambda p: (tmp_path / "log" / p).read_bytes(), 200).entries(0)
+    decode = MsgpackTranscoder().decode
+    expected = [derived_fields(*split_leaf(e)[3:], decode) for e in entries]
+    monkeypatch.setattr(readahead, "_cores", lambda: 2)
+    app = LedgerApplication.open(str(tmp_path / "x.sqlite"))
+    ahead = readahead.DeriveAhead.start(app, readahead.DERIVE_MIN)
+    assert ahead is not None
+    try:
+        for bundle in (entries, [b"not a leaf"], entries[:3]):
+            ahead.submit(bundle)
+        assert ahead.result() == expected
+        assert ahead.result() is None  # derived here, where the failure is named
+        assert ahead.result() == expected[:3]
+    finally:
+        ahead.close()
+        app.close()
+    assert readahead.DeriveAhead.start(app, readahead.DERIVE_MIN - 1) is None  # too few to pay for a process
