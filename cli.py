@@ -1045,7 +1045,8 @@ def verify_proof_command(proof_file: str, key_files: tuple[str, ...], policy_fil
     Exit codes: 0 the proof verifies; 5 the file or a key cannot be read; 9 the proof does not
     verify (the leaf is not in the signed tree, or the decision, position, subject or time shown
     is not the recorded one); 10 the checkpoint's signature does not verify; 11 not a proof bundle
-    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type).
+    (not JSON, a key twice, nested too deeply, a field missing or of the wrong type); 13 with
+    --policy, the checkpoint lacks its quorum of witnesses.
 
     \b
     Example:
@@ -1440,7 +1441,8 @@ def follow_command(
 
     Exit codes: 0 up to date; 5 no key or policy, or a ledger of its own; 9 the tiles do not match
     the signed checkpoint; 10 the checkpoint is not signed by the key; 12 the log contradicts what
-    it showed before (the evidence is kept; see docs/transparency.md).
+    it showed before (the evidence is kept; see docs/transparency.md); 13 the checkpoint lacks the
+    policy's quorum of witnesses.
     """
     trust = _trust(key_files, policy_file)
     app = open_app(ctx, create=True)

@@ -22,7 +22,7 @@ from ledger.integrity.signing import _exclusive, read_checkpoints, unverified
 from ledger.integrity.store import consistency_proof
 from ledger.integrity.tables import open_log
 from ledger.integrity.tiles_out import COSIGNED, ensure_tables, public_note
-from ledger.policy import Policy, PolicyError
+from ledger.policy import Policy, PolicyError, QuorumMissing
 from ledger.witness import Witness, WitnessState
 from ledger.witness_http import WitnessPeer, collect
 
@@ -72,7 +72,7 @@ class Cosigned:
     note: str
     cosigners: list[str]
     failures: dict[str, str]
-    missing: PolicyError | None = None
+    missing: QuorumMissing | None = None
     """Why the note misses the policy's quorum, if it does (the note is stored all the same)."""
 
 
@@ -123,11 +123,11 @@ def cosign_latest(
                 "note = excluded.note",
                 (last.seq, cosigned),
             )
-    missing: PolicyError | None = None
+    missing: QuorumMissing | None = None
     if policy is not None:
         try:
             policy.accept(cosigned)
-        except PolicyError as e:
+        except QuorumMissing as e:
             missing = e
     elif not got and peers:
         raise LedgerError("no witness cosigned the checkpoint: " + "; ".join(failures.values()))

@@ -195,6 +195,19 @@ class MalformedProof(IntegrityError):
     exit_code = 11
 
 
+class PolicyError(ConfigurationError):
+    """A trust policy (``ledger.policy``) is unusable: its file is malformed (file and line in the
+    message), or there is no checkpoint to hold to it."""
+
+
+class QuorumMissing(SignatureError):
+    """A checkpoint lacks what its trust policy asks: the signature of one of the policy's logs, or
+    the cosignatures of the quorum of witnesses. Its own code: a script tells "the witnesses have
+    not (yet) cosigned" from a bad signature."""
+
+    exit_code = 13
+
+
 class ForkDetected(IntegrityError):
     """A followed log showed a history that contradicts one it showed before (a smaller size, another
     root for the same size, or no consistency proof): the evidence was kept (``ledger.follow``)."""

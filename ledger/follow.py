@@ -39,7 +39,7 @@ from ledger.integrity.store import extend_tree, read_tree, sync
 from ledger.integrity.tables import BATCH, Log, open_log
 from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
 from ledger.merkle import Frontier
-from ledger.policy import Policy, PolicyError
+from ledger.policy import Policy, QuorumMissing
 from ledger.sql import Cursor, Database
 from ledger.tiles import TILE_WIDTH, Fetch, TileError, TileReader
 
@@ -64,7 +64,7 @@ class Trust:
         if not self.keys and self.policy is None:
             raise ConfigurationError("following needs the log's verifier key (--key) or a policy (--policy)")
 
-    def accept(self, note: bytes) -> tuple[Checkpoint, list[str], PolicyError | None]:
+    def accept(self, note: bytes) -> tuple[Checkpoint, list[str], QuorumMissing | None]:
         """The checkpoint if the log signed it, the witnesses that cosigned it, and why it misses
         the policy's quorum if it does: a checkpoint the log signed is evidence against the log
         whatever the witnesses said, so the quorum is judged after the consistency checks."""
@@ -77,7 +77,7 @@ class Trust:
             return checkpoint, [], None
         try:
             return checkpoint, self.policy.accept(note)[1], None
-        except PolicyError as e:
+        except QuorumMissing as e:
             return checkpoint, [], e
 
 

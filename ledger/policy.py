@@ -20,11 +20,9 @@ from pathlib import Path
 
 from ledger.checkpoints import Checkpoint, VerifierKey, open_note
 from ledger.cosignature import CosignerKey, cosigned_by
-from ledger.errors import LedgerError, SignatureError
+from ledger.errors import PolicyError, QuorumMissing, SignatureError
 
-
-class PolicyError(LedgerError):
-    """A policy file is malformed (file and line in the message), or a checkpoint misses its quorum."""
+__all__ = ["Group", "Policy", "PolicyError", "QuorumMissing", "load_policy", "parse_policy"]
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,13 @@ class Policy:
         try:
             checkpoint, _ = open_note(note, [key for key, _ in self.logs.values()])
         except SignatureError as exc:
-            raise PolicyError(f"the checkpoint is not signed by a log of the policy: {exc}") from None
+            raise QuorumMissing(f"the checkpoint is not signed by a log of the policy: {exc}") from None
         keys = [key for key, _ in self.witnesses.values()]
         by_key = {key.name: alias for alias, (key, _) in self.witnesses.items()}
         cosigned = {by_key[name] for name in cosigned_by(note, keys)}
         if self.quorum is not None and not self.satisfied(self.quorum, cosigned):
             have = ", ".join(sorted(cosigned)) or "none"
-            raise PolicyError(f"the checkpoint lacks the quorum {self.quorum!r} (cosigned by: {have})")
+            raise QuorumMissing(f"the checkpoint lacks the quorum {self.quorum!r} (cosigned by: {have})")
         return checkpoint, sorted(cosigned)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from ledger import cosigning
 from ledger.cosignature import CosignerKey, cosigned_by
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, QuorumMissing
 from tests.conftest import run_cli
 
 
@@ -104,11 +104,15 @@ def test_a_quorum_that_is_not_reached_fails_the_checkpoint_and_verify(
     down["sichuan"] = (down["sichuan"][0], "http://127.0.0.1:9")  # nothing listens there
     policy = _policy(tmp_path, key, down)
     done = run_cli(["checkpoint", "--key", str(key), "--policy", str(policy), "--timeout", "2"], db)
-    assert done.exit_code == 1
+    assert done.exit_code == QuorumMissing.exit_code == 13
     assert "Warning: witness sichuan-witness" in done.stderr and "lacks the quorum 'provinces'" in done.stderr
     assert "(cosigned by: hunan)" in done.stderr
-    assert run_cli(["verify", "--policy", str(policy)], db).exit_code == 1
+    assert run_cli(["verify", "--policy", str(policy)], db).exit_code == 13
     assert run_cli(["verify", "--policy", str(_policy(tmp_path, key, down, quorum="hunan"))], db).exit_code == 0
+    # a policy that cannot be read is the set-up's fault (5), with its file and line, not a missing quorum
+    (tmp_path / "bad.policy").write_text(policy.read_text(encoding="utf-8") + "quorum\n", encoding="utf-8")
+    bad = run_cli(["verify", "--policy", str(tmp_path / "bad.policy")], db)
+    assert bad.exit_code == 5 and "bad.policy, line 6" in bad.stderr, bad.stderr
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ForkDetected
+from ledger.errors import ForkDetected, QuorumMissing
 from ledger.witness import WitnessState
 
 pytestmark = pytest.mark.slow
@@ -159,11 +159,11 @@ def test_a_national_log_followed_witnessed_and_caught_forking(
     ok(forked, "import", str(tmp_path / "forked.jsonl"))
     ok(forked, "checkpoint", "--key", str(key), "--origin", origin)
     denied = ledger(forked, "checkpoint", "--key", str(key), "--policy", str(policy))
-    assert denied.returncode != 0
+    assert denied.returncode == QuorumMissing.exit_code
     assert "witness hunan-witness refused the checkpoint (422)" in denied.stderr
     assert "witness sichuan-witness refused the checkpoint (422)" in denied.stderr
     assert "lacks the quorum 'provinces'" in denied.stderr
-    assert ledger(forked, "verify", "--policy", str(policy)).returncode != 0
+    assert ledger(forked, "verify", "--policy", str(policy)).returncode == QuorumMissing.exit_code
     for name in ("hunan", "sichuan"):  # the forked ledger knew no witness size: 409 (the size), then 422
         assert [status for status, _, _ in WitnessState(tmp_path / f"{name}.state").evidence(origin)] == [409, 422]
 

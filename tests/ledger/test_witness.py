@@ -15,7 +15,7 @@ from ledger.checkpoints import Checkpoint, generate_key, sign
 from ledger.cosignature import CosignerKey, CosignerSigner, cosigned_by, note_parts
 from ledger.errors import SignatureError
 from ledger.merkle import consistency_proof, root_hash
-from ledger.policy import PolicyError, parse_policy
+from ledger.policy import PolicyError, QuorumMissing, parse_policy
 from ledger.witness import Submission, Witness, WitnessRefusal, WitnessState, parse_submission
 from ledger.witness_http import WitnessPeer, collect, make_server
 
@@ -185,7 +185,7 @@ def test_a_log_collects_cosignatures_over_http_and_a_fork_reaches_no_quorum(
     forked = [*LEAVES[:4], b"rewritten", *LEAVES[5:]]
     lines, failures = collect(note(36, forked), peers, dict(sizes), lambda old: consistency_proof(forked, old, 36))
     assert lines == {} and set(failures) == {peer.key.name for peer in peers}
-    with pytest.raises(PolicyError, match="lacks the quorum"):
+    with pytest.raises(QuorumMissing, match="lacks the quorum"):
         policy.accept(note(36, forked))
 
 
