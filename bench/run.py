@@ -21,9 +21,13 @@ catch-up    one decision recorded (``app.record``), then the projections' ``Runn
 queries     ``Views``: catalogue, disclosure (filings), trail current / ``as_of`` / ``known_at``; p50/p99 ms
 verify      ``ledger.integrity``: tree sync, one signed checkpoint, then ``verify``, records/s
 raw-sha256  the same records selected and each hashed with SHA-256, records/s
+tiles       the log written as tlog-tiles into an empty folder (``ledger tiles``), records/s
+follow      those tiles followed into an empty ledger (``ledger follow``): checkpoint, entries and tree
+            checked, records stored with their index rows and tree, records/s (against floor-import)
 
-Targets (issue 8): import ≥ 0.5× raw insert, rebuild ≥ 0.3× raw select+decode, verify ≥ 0.5× raw
-SHA-256, query p99 < 50 ms and catch-up < 20 ms at 1M decisions, peak memory < 400 MB.
+Targets: import ≥ 0.5× raw insert, rebuild ≥ 0.3× raw select+decode, verify and tiles ≥ 0.5× raw
+SHA-256, follow ≥ 0.5× the import's storage floor, query p99 < 50 ms and catch-up < 20 ms at 1M
+decisions, peak memory < 400 MB.
 """
 
 from __future__ import annotations
@@ -518,7 +522,7 @@ def step_verify(url: str, workdir: str) -> dict[str, Any]:
         started = time.perf_counter()
         state = integrity.sync(app)
         sync_seconds = time.perf_counter() - started
-        key_path = Path(workdir) / "bench-checkpoint.key"
+        key_path = Path(workdir) / CHECKPOINT_KEY
         if not key_path.exists():
             integrity.keygen(key_path, "medtech-ledger-bench")
         vkey = Path(f"{key_path}.pub").read_text(encoding="utf-8").strip()
@@ -537,6 +541,63 @@ def step_verify(url: str, workdir: str) -> dict[str, Any]:
         "sync_rate": state.size / sync_seconds if sync_seconds else 0.0,
         "checkpoints": report.checkpoints_verified,
     }
+
+
+CHECKPOINT_KEY = "bench-checkpoint.key"
+"""The key ``verify`` signs its checkpoint with, in the work folder; ``tiles`` publishes that checkpoint."""
+
+
+def _follow_url(url: str, workdir: str) -> str:
+    """Where ``follow`` copies the ledger to: a SQLite file beside it, or a schema of its own."""
+    if _pg(url):
+        return url.replace(f"schema={_schema(url)}", f"schema={_schema(url)}_follow")
+    return str(Path(workdir) / "follow-copy.sqlite")
+
+
+def step_tiles(url: str, workdir: str) -> dict[str, Any]:
+    """The tiled log (``ledger tiles``) written into an empty folder, after a checkpoint (untimed)."""
+    from ledger import integrity
+    from ledger.integrity.tiles_out import write_tiles
+
+    out = Path(workdir) / "tiles"
+    shutil.rmtree(out, ignore_errors=True)
+    key_path = Path(workdir) / CHECKPOINT_KEY
+    if not key_path.exists():
+        integrity.keygen(key_path, "medtech-ledger-bench")
+    app = _open(url)
+    try:
+        integrity.checkpoint(app, integrity.load_signer_key(key_path))  # after verify's: nothing new to check
+        started = time.perf_counter()
+        done = write_tiles(app, out)
+        seconds = time.perf_counter() - started
+    finally:
+        app.close()
+    return {"records": done.size, "seconds": seconds, "rate": done.size / seconds, "files": done.tiles + done.bundles}
+
+
+def step_follow(url: str, workdir: str) -> dict[str, Any]:
+    """``ledger follow`` of those tiles into an empty ledger: checkpoint, every entry and the tree
+    checked, each record stored with its index row and the tree beside it."""
+    from ledger.follow import Trust, follow
+
+    copy = _follow_url(url, workdir)
+    if _pg(copy):
+        _prepare_pg(copy)
+    else:
+        _remove_sqlite(copy)
+    vkey = Path(workdir, f"{CHECKPOINT_KEY}.pub").read_text(encoding="utf-8").strip()
+    app = _open(copy)
+    try:
+        started = time.perf_counter()
+        done = follow(app, str(Path(workdir) / "tiles"), Trust([vkey]))
+        seconds = time.perf_counter() - started
+    finally:
+        app.close()
+    if _pg(copy):
+        _prepare_pg(copy, drop_only=True)
+    else:
+        _remove_sqlite(copy)
+    return {"records": done.stored, "seconds": seconds, "rate": done.stored / seconds}
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -695,11 +756,13 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "queries": step_queries,
     "verify": step_verify,
     "raw-sha256": step_raw_sha256,
+    "tiles": step_tiles,
+    "follow": step_follow,
 }
 
 
-SPAWNING = frozenset({"verify"})
-"""Steps that start processes of their own (verify's read-ahead helpers, on SQLite): only these
+SPAWNING = frozenset({"verify", "follow"})
+"""Steps that start processes of their own (verify's read-ahead helpers, on SQLite; follow's): only these
 are sampled (``_TreePeak``), so that no sampling thread runs beside a timed query."""
 
 
@@ -872,6 +935,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("queries", {"url": url, "samples": args.samples, "seed": args.seed}),
             ("verify", {"url": url, "workdir": str(workdir)}),
             ("raw-sha256", {"url": url}),
+            ("tiles", {"url": url, "workdir": str(workdir)}),
+            ("follow", {"url": url, "workdir": str(workdir)}),
         ]
         for name, kwargs in plan:
             if name in args.skip:
@@ -899,7 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(t["pass"] for t in summary["targets"].values()) else 1
 
 
-LEDGER_STEPS = frozenset({"import", "rebuild", "catchup", "queries", "verify"})
+LEDGER_STEPS = frozenset({"import", "rebuild", "catchup", "queries", "verify", "tiles", "follow"})
 """The steps that run the ledger's own code: the memory target is theirs (baselines and floors
 are shown beside them, each with its own peak)."""
 
@@ -934,6 +999,10 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "verify_rate": steps.get("verify", {}).get("rate"),
         "raw_sha256_rate": steps.get("raw-sha256", {}).get("rate"),
         "verify_ratio": _ratio(steps, "verify", "raw-sha256"),
+        "tiles_rate": steps.get("tiles", {}).get("rate"),
+        "tiles_ratio": _ratio(steps, "tiles", "raw-sha256"),
+        "follow_rate": steps.get("follow", {}).get("rate"),
+        "follow_ratio": _ratio(steps, "follow", "floor-import"),
         "query_p50_ms": query_p50,
         "query_p99_ms": query_p99,
         "catchup_ms": catchup.get("catchup_p50_ms"),
@@ -952,6 +1021,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "import_ratio": target(out["import_ratio"], lambda v: v >= 0.5, "≥ 0.5× raw insert"),
         "rebuild_ratio": target(out["rebuild_ratio"], lambda v: v >= 0.3, "≥ 0.3× raw select+decode"),
         "verify_ratio": target(out["verify_ratio"], lambda v: v >= 0.5, "≥ 0.5× raw SHA-256"),
+        "tiles_ratio": target(out["tiles_ratio"], lambda v: v >= 0.5, "≥ 0.5× raw SHA-256"),
+        "follow_ratio": target(out["follow_ratio"], lambda v: v >= 0.5, "≥ 0.5× import's floor"),
         "query_p99_ms": target(query_p99, lambda v: v < 50, "< 50 ms", at_scale=True),
         "catchup_ms": target(out["catchup_p99_ms"], lambda v: v < 20, "p99 < 20 ms", at_scale=True),
         "peak_rss_mb": target(peak, lambda v: v < 400, "< 400 MB", at_scale=True),
@@ -999,6 +1070,10 @@ def print_table(results: dict[str, Any], summary: dict[str, Any]) -> None:
          "rebuild_ratio", ("rebuild", "raw-decode")),
         ("verify (records/s)", "verify_rate", "select+SHA-256", "raw_sha256_rate", "verify_ratio",
          ("verify", "raw-sha256")),
+        ("tiles written (records/s)", "tiles_rate", "select+SHA-256", "raw_sha256_rate", "tiles_ratio",
+         ("tiles",)),
+        ("follow, tiles to empty ledger (records/s)", "follow_rate", "import's floor", "import_floor_rate",
+         "follow_ratio", ("follow", "floor-import")),
     )  # fmt: skip
     floors = {"import_ratio": ("import_floor_rate", "import_floor_ratio", "floor-import"),
               "rebuild_ratio": ("rebuild_floor_rate", "rebuild_floor_ratio", "floor-rebuild")}  # fmt: skip

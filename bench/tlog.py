@@ -1,4 +1,4 @@
-"""The transparency log's benchmark: writing tlog-tiles and following them, beside raw baselines.
+"""The transparency log's steps of ``bench/run.py`` alone (and the checkpoint's time), for a quick look.
 
     python bench/tlog.py --decisions 100000 --workdir /tmp/tlog-bench
     python bench/tlog.py --decisions 100000 --json
@@ -33,16 +33,25 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import _remove_sqlite, _rss_mb, step_floor_import, step_import, step_raw_sha256  # noqa: E402
+from bench.run import (  # noqa: E402
+    CHECKPOINT_KEY,
+    _remove_sqlite,
+    _rss_mb,
+    step_floor_import,
+    step_follow,
+    step_import,
+    step_raw_sha256,
+    step_tiles,
+)
 
 
 def step_checkpoint(url: str, workdir: str) -> dict[str, Any]:
     from ledger import integrity
     from ledger.application import LedgerApplication
 
-    key = Path(workdir) / "tlog-bench.key"
+    key = Path(workdir) / CHECKPOINT_KEY
     if not key.exists():
-        integrity.keygen(key, "tlog-bench")
+        integrity.keygen(key, "medtech-ledger-bench")
     app = LedgerApplication.open(url)
     try:
         started = time.perf_counter()
@@ -52,41 +61,6 @@ def step_checkpoint(url: str, workdir: str) -> dict[str, Any]:
     finally:
         app.close()
     return {"records": records, "seconds": seconds, "rate": records / seconds}
-
-
-def step_tiles(url: str, workdir: str) -> dict[str, Any]:
-    import shutil
-
-    from ledger.application import LedgerApplication
-    from ledger.integrity.tiles_out import write_tiles
-
-    out = Path(workdir) / "tiles"
-    shutil.rmtree(out, ignore_errors=True)
-    app = LedgerApplication.open(url)
-    try:
-        started = time.perf_counter()
-        done = write_tiles(app, out)
-        seconds = time.perf_counter() - started
-    finally:
-        app.close()
-    return {"records": done.size, "seconds": seconds, "rate": done.size / seconds, "files": done.tiles + done.bundles}
-
-
-def step_follow(url: str, workdir: str) -> dict[str, Any]:
-    from ledger.application import LedgerApplication
-    from ledger.follow import Trust, follow
-
-    copy = Path(workdir) / "copy.sqlite"
-    _remove_sqlite(copy)
-    vkey = (Path(workdir) / "tlog-bench.key.pub").read_text(encoding="utf-8").strip()
-    app = LedgerApplication.open(str(copy))
-    try:
-        started = time.perf_counter()
-        done = follow(app, str(Path(workdir) / "tiles"), Trust([vkey]))
-        seconds = time.perf_counter() - started
-    finally:
-        app.close()
-    return {"records": done.stored, "seconds": seconds, "rate": done.stored / seconds}
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {

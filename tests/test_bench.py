@@ -106,3 +106,27 @@ def test_the_storage_floors_copy_what_the_ledger_wrote_and_leave_it_as_it_was(
         }
     )
     assert summary["import_floor_ratio"] == 0.5
+
+
+def test_tiles_and_follow_copy_the_whole_log_and_take_the_copy_away(
+    generate: ModuleType, ledger_url: str, tmp_path: Path
+) -> None:
+    """``tiles`` publishes every record under a fresh checkpoint, ``follow`` copies them all into a
+    ledger of its own (a SQLite file or a schema beside the ledger), which it removes after."""
+    run = bench_script("run")
+    with opened_ledger(ledger_url) as app:
+        app.import_lines([line + "\n" for line in generate.lines(600, 7)], source="generated")
+    tiles = run.step_tiles(ledger_url, str(tmp_path))
+    assert (tiles["records"], tiles["files"]) == (600, 2 * 3 + 1)  # 3 level-0 tiles and bundles, 1 level-1 tile
+    followed = run.step_follow(ledger_url, str(tmp_path))
+    assert followed["records"] == 600 and followed["rate"] > 0
+    assert not list(tmp_path.glob("follow-copy*"))
+    summary = run.summarise(
+        {
+            "decisions": 600,
+            "database": "sqlite",
+            "date": "2026-12-04",
+            "steps": {"floor-import": {"rate": 2 * followed["rate"]}, "follow": followed},
+        }
+    )
+    assert summary["follow_ratio"] == 0.5
