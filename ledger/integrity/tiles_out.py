@@ -11,6 +11,9 @@ written again (full tiles never change; a partial tile has its own path per widt
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +25,7 @@ from ledger.integrity.signing import read_checkpoints, unverified
 from ledger.integrity.store import expected_position, level_blob, node_reader
 from ledger.integrity.tables import Log, open_log
 from ledger.sql import Cursor
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_bundles, new_tiles
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_tiles
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
@@ -120,16 +123,47 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
             raise ConfigurationError("no signed checkpoint to publish: run `ledger checkpoint` first")
         cp = unverified(note)
         old = published_size(out, cp.origin, node_reader(c, log), cp.size)
-        tiles = 0
-        for tile in new_tiles(old, cp.size):
-            write_atomically(out / tile.path, _hash_tile(c, log, tile))
-            tiles += 1
-        bundles, fast = 0, fast_reads(c, log)
-        for entry_bundle in new_bundles(old, cp.size):
-            write_atomically(out / entry_bundle.path, bundle(_entries(c, log, entry_bundle, fast=fast)))
-            bundles += 1
-    write_atomically(out / CHECKPOINT, note.encode("utf-8"))
+        tiles = bundles = 0
+        fast = fast_reads(c, log)
+        with _Writer(out) as write:
+            for tile in new_tiles(old, cp.size):
+                hashes = _hash_tile(c, log, tile)
+                write(tile.path, hashes)
+                tiles += 1
+                if tile.level == 0:  # its entry bundle, checked against the hashes just read
+                    entries = Tile("entries", tile.index, tile.width)
+                    write(entries.path, bundle(_entries(c, log, entries, hashes, fast=fast)))
+                    bundles += 1
+    write_atomically(out / CHECKPOINT, note.encode("utf-8"))  # last: every file it needs is in place
     return Published(old, cp.size, tiles, bundles)
+
+
+class _Writer:
+    """``write_atomically`` on threads while the next tiles are read: creating and writing a file
+    waits on the file system, not on this process (the GIL is released meanwhile). At most
+    ``AHEAD`` files wait; leaving the block waits for all of them and raises the first failure."""
+
+    AHEAD = 32
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger-tiles")
+        self.waiting: deque[Future[None]] = deque()
+
+    def __enter__(self) -> Callable[[str, bytes], None]:
+        return self.write
+
+    def write(self, path: str, data: bytes) -> None:
+        self.waiting.append(self.pool.submit(write_atomically, self.folder / path, data))
+        if len(self.waiting) > self.AHEAD:
+            self.waiting.popleft().result()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.waiting:
+                self.waiting.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
@@ -141,8 +175,9 @@ def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
     return data
 
 
-def _entries(c: Cursor, log: Log, tile: Tile, *, fast: bool) -> list[bytes]:
-    """The leaf bytes of the records of an entry bundle, read in log order from its first leaf's position."""
+def _entries(c: Cursor, log: Log, tile: Tile, hashes: bytes, *, fast: bool) -> list[bytes]:
+    """The leaf bytes of the records of an entry bundle, read in log order from its first leaf's
+    position, each checked against its leaf hash in ``hashes`` (the level-0 tile's)."""
     first = tile.index * TILE_WIDTH
     position = expected_position(c, log, first)
     if position is None:
@@ -153,7 +188,6 @@ def _entries(c: Cursor, log: Log, tile: Tile, *, fast: bool) -> list[bytes]:
         raise IntegrityError(f"a record of {tile.path} is malformed: run `ledger verify`") from None
     if len(entries) != tile.width:
         raise IntegrityError(f"{tile.path} needs {tile.width} records after position {position - 1}")
-    hashes = level_blob(c, log, 0, first, first + tile.width)
     if hashes != b"".join(map(merkle.leaf_hash, entries)):
         raise IntegrityError(f"the records of {tile.path} do not hash to the tree's leaves: run `ledger verify`")
     return entries
