@@ -163,8 +163,12 @@ def _record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionRecord
     fast = _fast_kinds().get(kind) if type(kind) is str else None
     if fast is None or not _plain_id(get("id")):
         return None
-    day = _day(get("effective"))
-    if day is None or not _envelope(get("by"), get("basis"), get("note"), get("signature"), text):
+    effective = get("effective")
+    day = _DAYS.get(effective) if type(effective) is str else None  # a day read before, most often
+    if day is None:
+        day = _day(effective)
+    basis, note, signature = get("basis"), get("note"), get("signature")
+    if day is None or not _envelope(get("by"), basis, note, signature, text):
         return None
     read = _fields(obj, fast, text, clean=clean)
     if read is None:
@@ -177,11 +181,11 @@ def _record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionRecord
             "kind": kind,
             "effective": day,
             "by": obj["by"],
-            "basis": get("basis"),
-            "note": get("note"),
+            "basis": basis,
+            "note": note,
             "fields": fields,
             "extensions": extensions,
-            "signature": get("signature"),
+            "signature": signature,
         },
     )
     return (record, strings) if _kind_rules(record, fast) else None
@@ -197,13 +201,9 @@ def _plain_id(decision_id: Any) -> bool:
 
 
 def _day(effective: Any) -> date | None:
-    """The date ``effective`` writes (``YYYY-MM-DD``, a real day), or None."""
-    if type(effective) is not str:
-        return None
-    day = _DAYS.get(effective)
-    if day is not None:
-        return day
-    if not _DATE_RE.match(effective):
+    """The date ``effective`` writes (``YYYY-MM-DD``, a real day), or None; remembered in ``_DAYS``
+    (which ``_record`` asks first)."""
+    if type(effective) is not str or not _DATE_RE.match(effective):
         return None
     try:
         day = date.fromisoformat(effective)
