@@ -463,12 +463,10 @@ class Importer(LedgerChecks):
             results = self.app.plugins.hook.ledger_validate_decision(decision=record)
         else:
             # Every validator is called, in pluggy's order, before any problem is raised.
-            results = [r for r in [v(record) for v in validators] if r is not None]
+            results = [v(record) for v in validators]
             if not any(results):
                 return
-        problems: list[tuple[str, str]] = []
-        for contributed in results:
-            problems.extend(contributed or ())
+        problems = [problem for contributed in results if contributed for problem in contributed]
         if problems:
             name, message = sorted(problems)[0]
             raise MalformedDecision(message, field=name)
