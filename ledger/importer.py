@@ -420,7 +420,9 @@ class Importer(LedgerChecks):
             event, made = self._event(record, codec, subject, aggregate, version)
         else:
             event, made = (aggregate[1], version, codec.topic, state), state
-        if len(event[3]) > codec.leaf_room:  # only a record that might not fit is measured
+        # Only a record that might not fit is measured (``leaf_room`` is for its kind's topic: an
+        # event a mapper stored under another topic is measured too).
+        if len(event[3]) > codec.leaf_room or event[2] != codec.topic:
             _check_leaf_size(record, aggregate[0], event)
         effective = record.effective
         row = (record.id, aggregate[1], version, codec.kind, subject, effective, digest, target, jurisdiction)
