@@ -227,7 +227,7 @@ class LedgerApplication(Application[UUID]):
                 if len(line) > MAX_LINE_BYTES:
                     writer.flush()  # a refusal of an earlier line comes first
                     raise MalformedDecision(f"line is longer than {MAX_LINE_BYTES} bytes", file=source, line=lineno)
-                if not line.strip():
+                if not line or line.isspace():  # (``strip`` would copy every line)
                     continue
                 writer.line(line, lineno)
             writer.flush()

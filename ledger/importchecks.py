@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeAlias
 from uuid import UUID
 
 from ledger import aggregates, authority, competence
@@ -29,21 +29,14 @@ _UNKNOWN: Any = object()
 """A cache's answer for a key it was never asked."""
 
 
-class Reference(NamedTuple):
-    """A reference of a line to a subject the ledger must know."""
+Reference: TypeAlias = tuple[str, str, str, tuple[str, str]]
+"""A reference of a line to a subject the ledger must know: ``(field, ref_kind, value, key)``, where
+``key`` is the subject ``value`` names and the kind of decision that creates that subject. Plain
+tuples, as ``Pending`` below: an import makes them for every line, and reads them by unpacking."""
 
-    field: str
-    ref_kind: str
-    value: str
-    key: tuple[str, str]
-    """The subject ``value`` names, and the kind of decision that creates that subject."""
-
-
-class Pending(NamedTuple):
-    """A decision of the batch not yet written: its index row, and its event's state (or stored state)."""
-
-    row: StagedRow
-    state: Mapping[str, Any] | bytes
+Pending: TypeAlias = tuple[StagedRow, Mapping[str, Any] | bytes]
+"""A decision of the batch not yet written: ``(row, state)``, its index row and its event's state
+(or stored state)."""
 
 
 @dataclass
@@ -181,8 +174,8 @@ class LedgerChecks:
     def listed_name(self, technology: str) -> str | None:
         """The name a catalogue entry was listed under (this file's listing, else storage's)."""
         subject = aggregates.reference_subject("technology", technology)
-        for row, made in self.pending.values():
-            if row.subject == subject and row.kind == "technology.listed":
+        for (_, _, _, kind, row_subject, *_), made in self.pending.values():  # ``StagedRow``s
+            if row_subject == subject and kind == "technology.listed":
                 state = self.app.mapper.transcoder.decode(made) if isinstance(made, bytes) else made
                 return str(state["name"])
         row_ = self.session.latest(subject, "technology.listed")
@@ -252,7 +245,7 @@ class LedgerChecks:
         name = "corrects" if record.kind == "decision.corrected" else "retracts"
         target_id = record.fields[name]
         waiting = self.pending.get(target_id)  # earlier in this batch, or else in storage
-        row = _pending_row(waiting.row) if waiting is not None else self.stored_rows.get(target_id)
+        row = _pending_row(waiting[0]) if waiting is not None else self.stored_rows.get(target_id)
         if row is None and target_id not in self.stored_rows:
             row = self.session.find_decision(target_id)
         if row is None:
@@ -263,8 +256,8 @@ class LedgerChecks:
             msg = f"{target_id!r} is itself a {row.kind}; point at the original decision instead"
             raise MalformedDecision(msg, field=name)
         if waiting is not None:
-            state = waiting.state
-            if isinstance(state, bytes):  # as ``_read`` stored it
+            state = waiting[1]
+            if isinstance(state, bytes):  # as ``Importer.take`` stored it
                 state = self.app.mapper.transcoder.decode(state)
             target = record_from_state(row.kind, state)
         else:

@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
@@ -68,28 +68,14 @@ CHECKED_COLUMNS = ", ".join(f"d.{name.strip()}" for name in INDEX_COLUMNS.split(
 (``e.originator_id, e.originator_version`` of the events joined on the position): ``_checked``."""
 
 
-class StagedEvent(NamedTuple):
-    """An event to append, as plain values: its originator id (32 hex digits, as SQLite stores it),
-    version, topic, and state (the transcoder's bytes)."""
+StagedEvent: TypeAlias = tuple[str, int, str, bytes]
+"""An event to append, as plain values: ``(originator, version, topic, state)`` — its originator id
+(32 hex digits, as SQLite stores it), version, topic, and state (the transcoder's bytes). A plain
+tuple, not a named one: an import makes one per decision, and storage reads it by position."""
 
-    originator: str
-    version: int
-    topic: str
-    state: bytes
-
-
-class StagedRow(NamedTuple):
-    """Its index row: ``DecisionRow`` less the position, with the originator id in hex."""
-
-    decision_id: str
-    originator: str
-    version: int
-    kind: str
-    subject: str
-    effective: date
-    digest: bytes
-    target: str | None
-    jurisdiction: str | None
+StagedRow: TypeAlias = tuple[str, str, int, str, str, date, bytes, str | None, str | None]
+"""Its index row, as plain values: ``(decision_id, originator, version, kind, subject, effective,
+digest, target, jurisdiction)`` — ``DecisionRow`` less the position, with the originator id in hex."""
 
 
 class WriteSession(ABC):

@@ -161,10 +161,14 @@ def _record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionRecord
     get = obj.get
     kind = get("kind")
     fast = _fast_kinds().get(kind) if type(kind) is str else None
-    if fast is None or not _plain_id(get("id")):
+    if fast is None:
         return None
-    day = _day(get("effective"))
-    if day is None or not _envelope(get("by"), get("basis"), get("note"), get("signature"), text):
+    effective = get("effective")
+    day = _DAYS.get(effective) if type(effective) is str else None  # a day read before, most often
+    if day is None:
+        day = _day(effective)
+    basis, note, signature = get("basis"), get("note"), get("signature")
+    if day is None or not _envelope(get("id"), get("by"), basis, note, signature, text):
         return None
     read = _fields(obj, fast, text, clean=clean)
     if read is None:
@@ -177,33 +181,20 @@ def _record(obj: dict[str, Any], *, clean: bool = False) -> tuple[DecisionRecord
             "kind": kind,
             "effective": day,
             "by": obj["by"],
-            "basis": get("basis"),
-            "note": get("note"),
+            "basis": basis,
+            "note": note,
             "fields": fields,
             "extensions": extensions,
-            "signature": get("signature"),
+            "signature": signature,
         },
     )
     return (record, strings) if _kind_rules(record, fast) else None
 
 
-def _plain_id(decision_id: Any) -> bool:
-    """What the reference parser accepts as an ``id``."""
-    return (
-        type(decision_id) is str
-        and _ID_RE.match(decision_id) is not None
-        and (decision_id.isascii() or _plain(decision_id))
-    )
-
-
 def _day(effective: Any) -> date | None:
-    """The date ``effective`` writes (``YYYY-MM-DD``, a real day), or None."""
-    if type(effective) is not str:
-        return None
-    day = _DAYS.get(effective)
-    if day is not None:
-        return day
-    if not _DATE_RE.match(effective):
+    """The date ``effective`` writes (``YYYY-MM-DD``, a real day), or None; remembered in ``_DAYS``
+    (which ``_record`` asks first)."""
+    if type(effective) is not str or not _DATE_RE.match(effective):
         return None
     try:
         day = date.fromisoformat(effective)
@@ -215,10 +206,13 @@ def _day(effective: Any) -> date | None:
     return day
 
 
-def _envelope(by: Any, basis: Any, note: Any, signature: Any, text: Callable[[Any], bool]) -> bool:
-    """Does the reference parser accept these ``by``, ``basis``, ``note`` and ``signature``?"""
+def _envelope(decision_id: Any, by: Any, basis: Any, note: Any, signature: Any, text: Callable[[Any], bool]) -> bool:
+    """Does the reference parser accept this ``id``, ``by``, ``basis``, ``note`` and ``signature``?"""
     return (
-        text(by)
+        type(decision_id) is str
+        and _ID_RE.match(decision_id) is not None
+        and (decision_id.isascii() or _plain(decision_id))
+        and text(by)
         and (_PLAIN_BY.get(by, False) or _plain_by(by))
         and (basis is None or text(basis))
         and (note is None or note == "" or text(note))
