@@ -35,8 +35,8 @@ from ledger.integrity.index import UNKNOWN, IndexDeriver
 from ledger.integrity.leaves import split_leaf
 from ledger.integrity.readahead import DeriveAhead, Derived
 from ledger.integrity.signing import read_checkpoints, unverified
-from ledger.integrity.store import extend_tree, read_tree, sync
-from ledger.integrity.tables import BATCH, Log, open_log
+from ledger.integrity.store import LEAF_COLUMNS, NODE_COLUMNS, read_tree, save_tree, sync, tree_rows
+from ledger.integrity.tables import BATCH, LEAVES, NODES, Log, open_log
 from ledger.integrity.tiles_out import FOLLOWED, ensure_tables, followed_notes
 from ledger.merkle import Frontier
 from ledger.policy import Policy, QuorumMissing
@@ -290,15 +290,16 @@ def _store(app: LedgerApplication, log: Log, reader: TileReader, checkpoint: Che
                 rows.append(row)
                 position += 1
             if len(events) >= batch:
-                _append(session, c, log, frontier, events, rows, hashes, position)
+                _append(session, log, frontier, events, rows, hashes, position)
                 events, rows, hashes = [], [], []
                 derive.pending.clear()
                 derive.pending_subjects.clear()
-        _append(session, c, log, frontier, events, rows, hashes, position)
+        _append(session, log, frontier, events, rows, hashes, position)
         if frontier.root() != checkpoint.root:
             raise IntegrityError(
                 f"the entries served for {checkpoint.origin} do not hash to its checkpoint's root: nothing was stored"
             )
+        save_tree(c, log, frontier, position - 1)
     sync(app)  # nothing left to add: it checks the last record against its leaf
     return checkpoint.size - start
 
@@ -328,7 +329,6 @@ def _bundles(
 
 def _append(
     session: Any,
-    c: Cursor,
     log: Log,
     frontier: Frontier,
     events: list[tuple[str, int, str, bytes]],
@@ -336,14 +336,15 @@ def _append(
     hashes: list[bytes],
     after: int,
 ) -> None:
-    """Hand a batch to storage, which must give the records the positions they had (``after`` is
-    the position after the batch's last): PostgreSQL, say, may give others. The tree over them
-    goes in first: on SQLite the records are then written while the next batch is read."""
+    """Hand a batch to storage with the tree's rows over it, which must give the records the
+    positions they had (``after`` is the position after the batch's last): PostgreSQL, say, may
+    give others. On SQLite all of it is written while the next batch is read."""
     if not events:
         return
     first = after - len(events)
-    extend_tree(c, log, frontier, range(first, after), hashes)
-    given = session.append_staged(events, rows)
+    nodes, leaves = tree_rows(frontier, range(first, after), hashes)
+    tree = ((log.t(NODES), *NODE_COLUMNS, nodes), (log.t(LEAVES), *LEAF_COLUMNS, leaves))
+    given = session.append_staged(events, rows, tree)
     if given[0] != first or given[-1] != after - 1:
         raise IntegrityError(
             f"storage gave positions {given[0]}..{given[-1]} to the records at {first}..{after - 1}: "

@@ -18,6 +18,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import ConcurrencyError, StorageError
+from ledger.sql import Cursor
 from ledger.storage import (
     _DEFAULT_FILTERS,
     CHECKED_COLUMNS,
@@ -30,6 +31,7 @@ from ledger.storage import (
     LedgerRecorder,
     StagedEvent,
     StagedRow,
+    StagedTable,
     WriteSession,
     _checked,
     _filters,
@@ -362,12 +364,22 @@ class _PostgresWriteSession(WriteSession):
             ],
         )
 
-    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> list[int]:
+    def append_staged(
+        self, events: Sequence[StagedEvent], rows: Sequence[StagedRow], also: Sequence[StagedTable] = ()
+    ) -> list[int]:
         ids = {h: UUID(hex=h) for h, *_ in events}  # one UUID per subject of the batch
-        return self._copy(
+        positions = self._copy(
             [(ids[h], version, topic, state) for h, version, topic, state in events],
             [(r[0], ids[r[1]], *r[2:]) for r in rows],
         )
+        for table in also:
+            self.insert_rows(*table)
+        return positions
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        Cursor(self.c, "postgres", None).insert_many(table, columns, types, rows)
 
     def _copy(self, events: Sequence[tuple[Any, ...]], rows: Sequence[tuple[Any, ...]]) -> list[int]:
         """Insert events (originator id, version, topic, state) and their index rows (``DecisionRow``

@@ -30,6 +30,7 @@ from ledger.storage import (
     LedgerRecorder,
     StagedEvent,
     StagedRow,
+    StagedTable,
     WriteSession,
     _checked,
     _filters,
@@ -410,7 +411,9 @@ class _SQLiteWriteSession(WriteSession):
         )
         return positions
 
-    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> Sequence[int]:
+    def append_staged(
+        self, events: Sequence[StagedEvent], rows: Sequence[StagedRow], also: Sequence[StagedTable] = ()
+    ) -> Sequence[int]:
         if not events:
             return []
         if len(rows) != len(events):  # pragma: no cover - one index row per event
@@ -429,6 +432,9 @@ class _SQLiteWriteSession(WriteSession):
         events_head = f"INSERT INTO {self.events_table} (originator_id, originator_version, topic, state)"
         index_head = f"INSERT INTO ledger_decisions ({INDEX_COLUMNS})"
         statements = [*_multirow(events_head, events, self._writer), *_multirow(index_head, index, self._writer)]
+        for table, columns, _, table_rows in also:
+            if table_rows:
+                statements += _multirow(f"INSERT INTO {table} ({', '.join(columns)})", table_rows, self._writer)
         self.settle()  # one write at a time, in log order
         self._next = first + len(events)
         if len(events) < THREAD_ROWS:  # a decision recorded, a small file: not worth a thread

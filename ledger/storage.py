@@ -78,6 +78,12 @@ StagedRow: TypeAlias = tuple[str, str, int, str, str, date, bytes, str | None, s
 digest, target, jurisdiction)`` — ``DecisionRow`` less the position, with the originator id in hex."""
 
 
+StagedTable: TypeAlias = tuple[str, Sequence[str], Sequence[str], Sequence[Sequence[Any]]]
+"""Rows of another table written with a batch, in its transaction: ``(table, columns, types,
+rows)``, the table's name qualified and the columns' PostgreSQL types (``ledger.follow`` writes the
+Merkle tree over the records it copies so)."""
+
+
 class WriteSession(ABC):
     """Reads and writes inside one open write transaction (see ``LedgerRecorder.write``)."""
 
@@ -112,14 +118,26 @@ class WriteSession(ABC):
         ``rows[i].position`` is ignored: the storage assigns positions.
         """
 
-    def append_staged(self, events: Sequence[StagedEvent], rows: Sequence[StagedRow]) -> Sequence[int]:
+    def append_staged(
+        self, events: Sequence[StagedEvent], rows: Sequence[StagedRow], also: Sequence[StagedTable] = ()
+    ) -> Sequence[int]:
         """``append`` of an import's plain rows (no ``StoredEvent`` or ``DecisionRow`` made per
-        decision); returns their positions. A session may still be writing them when this returns
-        (SQLite: ``_SQLiteWriteSession``); its reads, and the end of its transaction, wait for them
-        (``settle``). The lists are the session's from then on: the caller makes new ones."""
+        decision), then ``also``'s rows of other tables; returns the positions. A session may
+        still be writing them when this returns (SQLite: ``_SQLiteWriteSession``); its reads, and
+        the end of its transaction, wait for them (``settle``). The lists are the session's from
+        then on: the caller makes new ones."""
         stored = [StoredEvent(UUID(hex=h), version, topic, state) for h, version, topic, state in events]
         index = [DecisionRow(r[0], 0, UUID(hex=r[1]), *r[2:]) for r in rows]
-        return self.append(stored, index)
+        positions = self.append(stored, index)
+        for table in also:
+            self.insert_rows(*table)
+        return positions
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert plain rows into another table (its name qualified) in this transaction."""
+        raise NotImplementedError(f"{type(self).__name__} writes no other table")
 
     def settle(self) -> None:  # noqa: B027 - by default a session writes what it is handed at once
         """Wait until what ``append_staged`` handed over is written; raise the error of writing it."""

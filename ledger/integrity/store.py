@@ -110,23 +110,42 @@ def sync(app: LedgerApplication, *, batch: int = BATCH) -> TreeState:
             return state
 
 
+NODE_COLUMNS = (("level", "idx", "hash"), ("integer", "bigint", "bytea"))
+"""The node store's columns and their PostgreSQL types."""
+LEAF_COLUMNS = (("position", "leaf_index"), ("bigint", "bigint"))
+"""The leaf map's columns and their PostgreSQL types."""
+
+
 def extend_tree(
     c: Cursor, log: Log, frontier: merkle.Frontier, positions: Sequence[int], hashes: Sequence[bytes]
 ) -> None:
-    """Add leaves to the stored tree in ``c``'s transaction: the nodes they complete, where each
-    leaf's record is (the leaf map), and the new size, last position and frontier. ``frontier``
-    is the stored one (``read_tree``, locked), extended here; ``hashes`` are the records' leaf
-    hashes at ``positions``, in log order."""
+    """Add leaves to the stored tree in ``c``'s transaction (``tree_rows``, then the new size,
+    last position and frontier). ``frontier`` is the stored one (``read_tree``, locked)."""
     if not hashes:
         return
+    nodes, leaves = tree_rows(frontier, positions, hashes)
+    _insert_many(c, log, NODES, *NODE_COLUMNS, nodes)
+    _insert_many(c, log, LEAVES, *LEAF_COLUMNS, leaves)
+    save_tree(c, log, frontier, positions[-1])
+
+
+def tree_rows(
+    frontier: merkle.Frontier, positions: Sequence[int], hashes: Sequence[bytes]
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int]]]:
+    """What adding leaves writes to the tree's tables: the nodes they complete, and where each
+    leaf's record is (the leaf map). ``hashes`` are the records' leaf hashes at ``positions``, in
+    log order; ``frontier`` is extended by them."""
     leaves = list(zip(positions, range(frontier.size, frontier.size + len(hashes)), strict=True))
     nodes: list[tuple[int, int, bytes]] = []
     frontier.extend(hashes, on_node=partial(_rows_of_nodes, nodes))
-    _insert_many(c, log, NODES, ("level", "idx", "hash"), ("integer", "bigint", "bytea"), nodes)
-    _insert_many(c, log, LEAVES, ("position", "leaf_index"), ("bigint", "bigint"), leaves)
+    return nodes, leaves
+
+
+def save_tree(c: Cursor, log: Log, frontier: merkle.Frontier, last_position: int) -> None:
+    """The tree's size, last position and right frontier, after ``tree_rows`` wrote its rows."""
     c.execute(
         f"UPDATE {log.t(TREE)} SET size = ?, last_position = ?, frontier = ? WHERE id = 1",
-        (frontier.size, positions[-1], frontier.to_bytes()),
+        (frontier.size, last_position, frontier.to_bytes()),
     )
 
 
