@@ -17,9 +17,10 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from ledger.errors import LedgerError
-from ledger.merkle import HASH_SIZE, GetNode, leaf_hash, node_hash, root_from
+from ledger.merkle import HASH_SIZE, GetNode, leaf_hash, leaf_hashes, node_hash, root_from
 
 TILE_HEIGHT = 8
 """tlog-tiles fixes the height: each tile spans 8 levels of the tree."""
@@ -109,13 +110,12 @@ def tile_hashes(get_node: GetNode, tile: Tile) -> bytes:
 
 def bundle(entries: Iterable[bytes]) -> bytes:
     """An entry bundle: each entry as a big-endian uint16 length, then its bytes."""
-    parts: list[bytes] = []
-    for entry in entries:
-        size = len(entry)
-        if size > MAX_ENTRY_SIZE:
-            raise TileError(f"an entry of {size} bytes does not fit an entry bundle (at most {MAX_ENTRY_SIZE})")
-        parts += (_SIZE.pack(size), entry)
-    return b"".join(parts)
+    entries = list(entries)
+    sizes = list(map(len, entries))
+    largest = max(sizes, default=0)
+    if largest > MAX_ENTRY_SIZE:
+        raise TileError(f"an entry of {largest} bytes does not fit an entry bundle (at most {MAX_ENTRY_SIZE})")
+    return b"".join(chain.from_iterable(zip(map(_SIZE.pack, sizes), entries, strict=True)))
 
 
 def unbundle(data: bytes, width: int) -> list[bytes]:
@@ -177,7 +177,9 @@ class TileReader:
         width = tile_at(0, index, self.size).width
         entries = unbundle(self.fetch(tile_path("entries", index, width)), width)
         hashes = self._tile(0, index)
-        for i, entry in enumerate(entries):
-            if leaf_hash(entry) != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]:
-                raise TileError(f"entry {index * TILE_WIDTH + i} does not hash to its leaf in {tile_path(0, index)}")
+        if leaf_hashes(entries) != hashes:  # then find the first that does not, to name it
+            for i, entry in enumerate(entries):
+                if leaf_hash(entry) != hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]:
+                    where = f"entry {index * TILE_WIDTH + i}"
+                    raise TileError(f"{where} does not hash to its leaf in {tile_path(0, index)}")
         return entries

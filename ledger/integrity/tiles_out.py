@@ -188,6 +188,6 @@ def _entries(c: Cursor, log: Log, tile: Tile, hashes: bytes, *, fast: bool) -> l
         raise IntegrityError(f"a record of {tile.path} is malformed: run `ledger verify`") from None
     if len(entries) != tile.width:
         raise IntegrityError(f"{tile.path} needs {tile.width} records after position {position - 1}")
-    if hashes != b"".join(map(merkle.leaf_hash, entries)):
+    if hashes != merkle.leaf_hashes(entries):
         raise IntegrityError(f"the records of {tile.path} do not hash to the tree's leaves: run `ledger verify`")
     return entries

@@ -27,6 +27,7 @@ from ledger.merkle import (
     inclusion_proof,
     inclusion_proof_from,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     perfect_root,
     range_root,
@@ -171,6 +172,8 @@ def test_reference_and_module_agree_on_known_roots() -> None:
     root8 = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
     assert ref_mth(REFERENCE_LEAVES).hex() == root_hash(REFERENCE_LEAVES).hex() == root8
     assert leaf_hash(b"") == sha256(b"\x00")
+    assert leaf_hashes(REFERENCE_LEAVES) == b"".join(leaf_hash(d) for d in REFERENCE_LEAVES)
+    assert leaf_hashes([]) == b""
     assert node_hash(b"a" * 32, b"b" * 32) == sha256(b"\x01" + b"a" * 32 + b"b" * 32)
 
 
