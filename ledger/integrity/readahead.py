@@ -50,7 +50,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _database_file(c: Cursor) -> str | None:
+def database_file(c: Cursor) -> str | None:
     """The SQLite file a helper may open on its own connection; None where helpers cannot pay
     (one core) or there is no file to share (an in-memory or temporary database)."""
     if not sys.executable or _cores() < 2:
@@ -99,7 +99,7 @@ class Prefetcher:
         in-memory database), the log is small, or the fast path is off."""
         if not fast or log.select_plain is None or stop < WORKER_MIN:
             return None
-        path = _database_file(c)
+        path = database_file(c)
         if path is None:
             return None
         procs: list[subprocess.Popen[bytes]] = []
@@ -160,7 +160,7 @@ class IndexHelper:
     def start(cls, c: Cursor, log: Log, chain: Sequence[IndexLink], batch: int) -> IndexHelper | None:
         if not chain or log.db.dialect != "sqlite":
             return None
-        path = _database_file(c)
+        path = database_file(c)
         if path is None:
             return None
         positions = [link.position for link in chain]
@@ -200,9 +200,19 @@ ledger) costs more than it saves."""
 Derived = list[tuple[Any, ...]]
 """``derived_fields`` of each entry of a bundle, in order."""
 
-_HELPER = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from ledger.integrity.readahead import serve_derive; serve_derive()"
-)
+_HELPER = "from ledger.integrity.readahead import serve_derive; serve_derive()"
+
+
+def spawn_ledger(call: str, args: Sequence[str], *, stdin: bool = False) -> subprocess.Popen[bytes]:
+    """A helper process running ``call`` (Python) with the ledger imported from where this process
+    imports it (``args`` in its ``sys.argv[2:]``); its answer on a pipe, no shell."""
+    root = str(Path(__file__).resolve().parents[2])  # the folder ``ledger`` is imported from
+    return subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, sys.argv[1]); {call}", root, *args],
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 class _Partial:
@@ -261,14 +271,8 @@ class DeriveAhead:
         plain = type(mapper.transcoder) is MsgpackTranscoder and mapper.cipher is None and mapper.compressor is None
         if entries < DERIVE_MIN or not plain or not sys.executable or _cores() < 2:
             return None
-        root = str(Path(__file__).resolve().parents[2])  # the folder ``ledger`` is imported from
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _HELPER, root],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
+            proc = spawn_ledger(_HELPER, (), stdin=True)
         except OSError:
             return None
         return cls(proc)

@@ -227,7 +227,7 @@ def consistency_proof(app: LedgerApplication, old_size: int, new_size: int, *, s
 
 
 def expected_position(c: Cursor, log: Log, index: int) -> int | None:
-    row = c.execute(f"SELECT position FROM {log.t(LEAVES)} WHERE leaf_index = ?", (index,)).fetchone()
+    row = c.execute(expected_position_sql(log), (index,)).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -281,21 +281,33 @@ def check_tree_tables(c: Cursor, log: Log, tree_size: int, batch: int) -> list[s
 def level_blob(c: Cursor, log: Log, level: int, start: int, end: int) -> bytes | None:
     """The node store's hashes of ``level`` from ``start`` to ``end`` (exclusive), end to end;
     None unless exactly those are there."""
+    return blob_of(fetch_rows(c, level_blob_sql(log), (level, start, end)), end - start)
+
+
+def level_blob_sql(log: Log) -> str:
+    """``level_blob``'s query: (level, start, end) -> (count, the hashes end to end)."""
     if log.db.dialect == "postgres":
-        sql = (
+        return (
             f"SELECT count(*), string_agg(hash, ''::bytea ORDER BY idx) FROM {log.t(NODES)} "
             "WHERE level = ? AND idx >= ? AND idx < ?"
         )
-    else:
-        sql = (
-            f"SELECT count(*), CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM {log.t(NODES)} "
-            "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx)"
-        )
-    rows = fetch_rows(c, sql, (level, start, end))
-    if not rows or rows[0][0] != end - start or rows[0][1] is None:
+    return (
+        f"SELECT count(*), CAST(group_concat(hash, '') AS BLOB) FROM (SELECT hash FROM {log.t(NODES)} "
+        "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx)"
+    )
+
+
+def blob_of(rows: Sequence[Sequence[Any]], count: int) -> bytes | None:
+    """``level_blob`` of its query's rows: the ``count`` hashes, or None unless exactly those."""
+    if not rows or rows[0][0] != count or rows[0][1] is None:
         return None
     joined = bytes(rows[0][1])
-    return joined if len(joined) == merkle.HASH_SIZE * (end - start) else None
+    return joined if len(joined) == merkle.HASH_SIZE * count else None
+
+
+def expected_position_sql(log: Log) -> str:
+    """``expected_position``'s query: (leaf index,) -> (the position of its record,)."""
+    return f"SELECT position FROM {log.t(LEAVES)} WHERE leaf_index = ?"
 
 
 def _check_leaf_map(c: Cursor, log: Log, tree_size: int) -> list[str]:

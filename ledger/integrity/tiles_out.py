@@ -10,22 +10,35 @@ written again (full tiles never change; a partial tile has its own path per widt
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import subprocess
+import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger import merkle
+from ledger import leafhash, merkle
 from ledger.errors import ConfigurationError, IntegrityError, LedgerError
 from ledger.integrity.leaves import fast_reads, read_leaf_bytes
+from ledger.integrity.readahead import HELPERS, database_file, spawn_ledger
 from ledger.integrity.signing import read_checkpoints, unverified
-from ledger.integrity.store import expected_position, level_blob, node_reader
+from ledger.integrity.store import (
+    blob_of,
+    expected_position,
+    expected_position_sql,
+    level_blob,
+    level_blob_sql,
+    node_reader,
+)
 from ledger.integrity.tables import Log, open_log
 from ledger.sql import Cursor
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_tiles
+from ledger.sqlite import short_switch_interval
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, bundle, new_tiles, tile_at
 
 if TYPE_CHECKING:
     from ledger.application import LedgerApplication
@@ -125,17 +138,108 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
         old = published_size(out, cp.origin, node_reader(c, log), cp.size)
         tiles = bundles = 0
         fast = fast_reads(c, log)
-        with _Writer(out) as write:
+        helpers = BundleHelpers.start(c, log, out, old, cp.size) if fast else None
+        with _Writer(out) as write, contextlib.ExitStack() as stack:
+            if helpers is not None:
+                stack.callback(helpers.close)
             for tile in new_tiles(old, cp.size):
                 hashes = _hash_tile(c, log, tile)
                 write(tile.path, hashes)
                 tiles += 1
-                if tile.level == 0:  # its entry bundle, checked against the hashes just read
-                    entries = Tile("entries", tile.index, tile.width)
-                    write(entries.path, bundle(_entries(c, log, entries, hashes, fast=fast)))
+                if tile.level == 0:
                     bundles += 1
+                    if helpers is None:  # its entry bundle, checked against the hashes just read
+                        entries = Tile("entries", tile.index, tile.width)
+                        write(entries.path, bundle(_entries(c, log, entries, hashes, fast=fast)))
+            if helpers is not None:  # what they did not write (or could not) is written here, or refused
+                written = helpers.wait()
+                for tile in new_tiles(old, cp.size):
+                    if tile.level == 0 and tile.index not in written:
+                        entries = Tile("entries", tile.index, tile.width)
+                        write(entries.path, bundle(_entries(c, log, entries, _hash_tile(c, log, tile), fast=fast)))
     write_atomically(out / CHECKPOINT, note.encode("utf-8"))  # last: every file it needs is in place
     return Published(old, cp.size, tiles, bundles)
+
+
+HELPED_MIN = 50_000
+"""New records below which ``write_tiles`` writes the entry bundles alone: starting the helper
+processes costs more than they save (docs/performance.md)."""
+
+
+class BundleHelpers:
+    """Entry bundles written by helper processes (each every ``HELPERS``-th bundle) while this one
+    writes the hash tiles: on SQLite, reading the records, making their leaves, checking them
+    against the tree's hashes and writing the files is most of the work, and needs nothing from
+    this process. Each helper reads the file on its own read-only connection, the records up to
+    the checkpoint's size (the log is append-only, so they are the ones this transaction sees),
+    and names each bundle it wrote; a bundle it could not write (a malformed record, a hash that
+    differs) or did not name is written here, where the problem is named."""
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        self.procs = procs
+
+    @classmethod
+    def start(cls, c: Cursor, log: Log, folder: Path, old: int, size: int) -> BundleHelpers | None:
+        path = database_file(c)
+        if path is None or log.select_plain is None or size - old < HELPED_MIN:
+            return None
+        first, end = old // TILE_WIDTH, -(-size // TILE_WIDTH)
+        procs: list[subprocess.Popen[bytes]] = []
+        queries = (log.select_plain, level_blob_sql(log), expected_position_sql(log))
+        try:
+            for k in range(HELPERS):
+                args = [path, str(folder), str(size), str(first + k), str(end), str(HELPERS), *queries]
+                procs.append(spawn_ledger(_BUNDLES, args))
+        except OSError:
+            cls(procs).wait()
+            return None
+        return cls(procs)
+
+    def close(self) -> None:
+        """Stop any helper still at work (this process is leaving with an error)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def wait(self) -> set[int]:
+        """The bundles the helpers wrote (by index), once they are done."""
+        written: set[int] = set()
+        for proc in self.procs:
+            out, _ = proc.communicate()
+            written.update(int(line) for line in out.split() if line.isdigit())
+        return written
+
+
+_BUNDLES = "from ledger.integrity.tiles_out import serve_bundles; serve_bundles(sys.argv[2:])"
+
+
+def serve_bundles(argv: Sequence[str]) -> None:
+    """A helper (``BundleHelpers``): write bundles ``first``, ``first + step``… below ``end`` of a
+    log of ``size`` records into ``folder``, printing the index of each one written."""
+    path, folder, size, first, end, step, select_plain, blob_sql, position_sql = argv
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA query_only = 1")
+    con.execute("BEGIN")
+    for index in range(int(first), int(end), int(step)):
+        tile = tile_at(0, index, int(size))
+        start = index * TILE_WIDTH
+        try:
+            (position,) = con.execute(position_sql, (start,)).fetchone()
+            rows = con.execute(select_plain, (position - 1, 2**63 - 1, tile.width)).fetchall()
+            if len(rows) != tile.width or {len(row[1]) for row in rows} != {32}:
+                continue
+            entries = leafhash.leaf_rows(rows)
+            hashes = blob_of(con.execute(blob_sql, (0, start, start + tile.width)).fetchall(), tile.width)
+            if hashes is None or merkle.leaf_hashes(entries) != hashes:
+                continue
+            write_atomically(Path(folder) / Tile("entries", index, tile.width).path, bundle(entries))
+        except Exception:  # written, or refused, by the process that asked
+            continue
+        sys.stdout.write(f"{index}\n")
+    sys.stdout.flush()
 
 
 class _Writer:
@@ -149,8 +253,12 @@ class _Writer:
         self.folder = folder
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledger-tiles")
         self.waiting: deque[Future[None]] = deque()
+        self.scoped = contextlib.ExitStack()
 
     def __enter__(self) -> Callable[[str, bytes], None]:
+        # Each file is several system calls, each giving the GIL up and asking it back: with the
+        # default interval a writer waits up to 5 ms a time for this busy thread to yield it.
+        self.scoped.enter_context(short_switch_interval())
         return self.write
 
     def write(self, path: str, data: bytes) -> None:
@@ -164,6 +272,7 @@ class _Writer:
                 self.waiting.popleft().result()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.scoped.close()
 
 
 def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:

@@ -367,3 +367,38 @@ def test_the_helper_derives_what_this_process_derives_and_nothing_it_cannot(
         ahead.close()
         app.close()
     assert readahead.DeriveAhead.start(app, readahead.DERIVE_MIN - 1) is None  # too few to pay for a process
+
+
+@pytest.mark.parametrize(
+    "damage", [None, "UPDATE stored_events SET state = CAST(state || x'00' AS BLOB) WHERE rowid = 77"]
+)
+def test_helper_processes_write_the_same_bundles_or_leave_a_bad_one_to_be_named(
+    national: National, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str | None
+) -> None:
+    """Entry bundles written by helper processes are the bytes this process writes; a bundle whose
+    records no longer hash to the tree's leaves is left to this process, which refuses it by name."""
+    if damage:
+        with sqlite3.connect(national.db) as db:
+            db.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
+            db.execute(damage)
+    monkeypatch.setattr(readahead, "_cores", lambda: 2)
+    helped_with: list[set[int]] = []
+    wait = tiles_out.BundleHelpers.wait
+    monkeypatch.setattr(tiles_out.BundleHelpers, "wait", lambda self: helped_with.append(got := wait(self)) or got)
+    written: dict[int, dict[str, bytes] | str] = {}
+    for helped in (0, 10**9):
+        monkeypatch.setattr(tiles_out, "HELPED_MIN", helped)
+        out = tmp_path / f"log-{helped}"
+        try:
+            publish(national, out)
+        except IntegrityError as e:
+            written[helped] = str(e)
+        else:
+            written[helped] = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert written[0] == written[10**9]
+    if damage:
+        assert "the records of tile/entries/000.p/200 do not hash to the tree's leaves" in str(written[0])
+        assert helped_with == [set()]  # the helper left it
+    else:
+        assert "tile/entries/000.p/200" in written[0] and "checkpoint" in written[0]
+        assert helped_with == [{0}]  # the helper wrote it
