@@ -257,7 +257,7 @@ class _Writer:
 
     def __enter__(self) -> Callable[[str, bytes], None]:
         # Each file is several system calls, each giving the GIL up and asking it back: with the
-        # default interval a writer waits up to 5 ms a time for this busy thread to yield it.
+        # default interval a writer waits a whole interval each time for this busy thread to yield it.
         self.scoped.enter_context(short_switch_interval())
         return self.write
 
