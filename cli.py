@@ -736,7 +736,12 @@ def institutions_command(ctx: click.Context, /, as_of: str | None, fmt: str, **s
       ledger institutions --city 长沙 --level 3
     """
     found = lookup.institutions(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
-    emit([vars(i) for i in found], ("institution", "name", "province", "city", "category", "level"), fmt)
+    emit(
+        [vars(i) for i in found],
+        ("institution", "name", "province", "city", "category", "level"),
+        fmt,
+        table="institutions",
+    )
 
 
 @cli.command("physicians")
@@ -753,7 +758,12 @@ def physicians_command(ctx: click.Context, /, as_of: str | None, fmt: str, **sea
       ledger physicians --institution 湘江示范医院
     """
     found = lookup.physicians(open_views(ctx), as_of=option_day(as_of, "--as-of"), **search)
-    emit([vars(p) for p in found], ("physician", "name", "title", "institution_name", "city", "level"), fmt)
+    emit(
+        [vars(p) for p in found],
+        ("physician", "name", "title", "institution_name", "city", "level"),
+        fmt,
+        table="physicians",
+    )
 
 
 @cli.command("plugins")

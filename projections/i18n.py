@@ -153,8 +153,14 @@ def message(text: str) -> str:
     return _catalogue(language()).gettext(text)
 
 
-def heading(column: str) -> str:
-    """A table's column heading."""
+def heading(column: str, table: str | None = None) -> str:
+    """A table's column heading: the table's own (msgctxt ``column:<table>``) where a column
+    means something else there (an institution's ``level`` is its grade, 医院等级; a privilege's
+    is a surgery's, 手术级别), else the one all tables share."""
+    if table is not None:
+        own = translate(f"column:{table}", column)
+        if own != column:
+            return own
     return translate("column", column)
 
 

@@ -88,6 +88,7 @@ def emit(
     out: IO[str] | None = None,
     *,
     drop: Sequence[str] = (),
+    table: str | None = None,
 ) -> None:
     """Print ``rows`` as a table (people), or a JSON array, JSON Lines or CSV (programs).
 
@@ -95,7 +96,7 @@ def emit(
     in constant memory, its first row out at once. (The JSON array has the bytes of
     ``canonical.dumps`` of the whole list.) A table needs every row to size its columns; it
     speaks the language of ``i18n`` and fits ``table_width``, leaving out columns in ``drop``'s
-    order when wrapping is not enough."""
+    order when wrapping is not enough; ``table`` names it for headings of its own (``i18n.heading``)."""
     out = out or sys.stdout
     if fmt in ("json", "jsonl"):
         _emit_json(rows, columns, out, lines=fmt == "jsonl")
@@ -110,7 +111,7 @@ def emit(
         for r in rows:
             writer.writerow([safe_csv(cell_text(r.get(c))) for c in columns])
         return
-    _table(list(rows), columns, out, drop)
+    _table(list(rows), columns, out, drop, table)
 
 
 TRANSLATED = frozenset({"status", "class", "severity"})
@@ -146,11 +147,13 @@ def _shown(row: dict[str, Any], column: str) -> str:
     return shown_cell(value)
 
 
-def _table(rows: list[dict[str, Any]], columns: Sequence[str], out: IO[str], drop: Sequence[str]) -> None:
+def _table(
+    rows: list[dict[str, Any]], columns: Sequence[str], out: IO[str], drop: Sequence[str], table: str | None = None
+) -> None:
     """A table for people, as wide as ``table_width`` allows: the widest columns wrapped first,
     then columns left out in ``drop``'s order (said below the table) when wrapping is not enough."""
     kept = list(columns)
-    headings = {c: visible(i18n.heading(c)) for c in columns}
+    headings = {c: visible(i18n.heading(c, table)) for c in columns}
     cells = [{c: _shown(r, c) for c in columns} for r in rows]
     natural = {c: max([display_width(headings[c])] + [display_width(r[c]) for r in cells]) for c in columns}
     limit = table_width(out)

@@ -126,6 +126,10 @@ def test_institutions_are_searched_by_name_city_and_level(demo: str) -> None:
     csv_text = ok(run_cli(["institutions", "--province", "重庆", "--format", "csv"], demo)).stdout
     assert csv_text.splitlines()[0] == "\ufeffinstitution,name,province,city,category,level"  # CSV carries a BOM
     assert len(csv_text.splitlines()) == 3
+    # an institution's level is its grade (医院等级), not a surgery's (手术级别, the privileges' column)
+    table = ok(run_cli(["institutions", "--province", "重庆"], demo)).stdout
+    assert "医院等级" in table.splitlines()[0] and "手术级别" not in table
+    assert "医院等级" in ok(run_cli(["physicians", "--institution", "湘江示范医院"], demo)).stdout.splitlines()[0]
 
 
 def test_physicians_are_searched_by_name_and_institution(demo: str) -> None:
