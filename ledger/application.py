@@ -39,7 +39,6 @@ from ledger.errors import (
 )
 from ledger.importchecks import CORRECTION_KINDS
 from ledger.importer import Importer, no_cycle_collection
-from ledger.importer import _jurisdiction_source as _jurisdiction_source  # noqa: PLC0414 - ledger.integrity imports it here
 from ledger.storage import DecisionRow, LedgerRecorder
 from ledger.topics import LedgerMapper
 from ledger.transcoder import MsgpackTranscoder

@@ -65,7 +65,7 @@ def no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _jurisdiction_source(kind: str, f: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def jurisdiction_source(kind: str, f: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The catalogue, or the province of the institution, a decision belongs to, as far as the
     decision itself says: (its jurisdiction, None), or (None, the subject key of the institution
     whose recorded jurisdiction it is: ``LedgerChecks._jurisdiction`` looks it up)."""
@@ -155,7 +155,7 @@ is read (``Importer.take``); None where the line alone does not say. In order:
 compared: ``competence.normal``), ``references`` (``Reference``), ``subject`` (its subject key; None
 for a correction: its subject is its target's), ``aggregate`` (that subject's aggregate id, and its
 32 hex digits, as SQLite stores it), ``fixed`` (its jurisdiction, where the line says it:
-``_jurisdiction_source``), ``institution`` (else the institution whose recorded jurisdiction it
+``jurisdiction_source``), ``institution`` (else the institution whose recorded jurisdiction it
 is), ``state`` (its event's stored state, where it could be made here).
 
 A plain tuple, unpacked by its readers, as ``Placed`` below: one is made for every line."""
@@ -265,7 +265,7 @@ class Importer(LedgerChecks):
         if not codec.correction:
             try:
                 subject = aggregates.subject_of(codec.kind, f)
-                fixed, institution = _jurisdiction_source(codec.kind, f)
+                fixed, institution = jurisdiction_source(codec.kind, f)
             except (KeyError, TypeError, AttributeError):  # refused in order when the line is checked
                 subject = fixed = institution = None
             else:
@@ -401,7 +401,7 @@ class Importer(LedgerChecks):
         if subject is None or aggregate is None:
             subject = aggregates.subject_of(kind, record.fields)
             aggregate = self._aggregate_id(subject)
-            fixed, institution = _jurisdiction_source(kind, record.fields)
+            fixed, institution = jurisdiction_source(kind, record.fields)
         if kind == "institution.registered":
             self.jurisdictions[subject] = record.fields["province"]
         jurisdiction = fixed if institution is None else self._jurisdiction(institution)

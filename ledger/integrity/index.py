@@ -21,7 +21,7 @@ from uuid import UUID
 from ledger import indexhash
 from ledger.decisions import record_from_state
 from ledger.importchecks import CORRECTION_KINDS
-from ledger.importer import _jurisdiction_source
+from ledger.importer import jurisdiction_source
 from ledger.integrity.tables import Log, fetch_rows, shown
 from ledger.internals import state_decoder
 from ledger.sql import Cursor
@@ -94,7 +94,7 @@ def derived_fields(
         target, fixed, institution = record.fields[name], None, None
     else:
         target = None
-        fixed, institution = _jurisdiction_source(kind, record.fields)
+        fixed, institution = jurisdiction_source(kind, record.fields)
     return record.id, kind, values["subject"], record.effective, record.digest(), target, fixed, institution
 
 
