@@ -149,14 +149,12 @@ def write_tiles(app: LedgerApplication, folder: str | os.PathLike[str]) -> Publi
                 if tile.level == 0:
                     bundles += 1
                     if helpers is None:  # its entry bundle, checked against the hashes just read
-                        entries = Tile("entries", tile.index, tile.width)
-                        write(entries.path, bundle(_entries(c, log, entries, hashes, fast=fast)))
+                        _write_bundle(write, c, log, tile, hashes, fast=fast)
             if helpers is not None:  # what they did not write (or could not) is written here, or refused
                 written = helpers.wait()
                 for tile in new_tiles(old, cp.size):
                     if tile.level == 0 and tile.index not in written:
-                        entries = Tile("entries", tile.index, tile.width)
-                        write(entries.path, bundle(_entries(c, log, entries, _hash_tile(c, log, tile), fast=fast)))
+                        _write_bundle(write, c, log, tile, _hash_tile(c, log, tile), fast=fast)
     write_atomically(out / CHECKPOINT, note.encode("utf-8"))  # last: every file it needs is in place
     return Published(old, cp.size, tiles, bundles)
 
@@ -273,6 +271,14 @@ class _Writer:
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.scoped.close()
+
+
+def _write_bundle(
+    write: Callable[[str, bytes], None], c: Cursor, log: Log, tile: Tile, hashes: bytes, *, fast: bool
+) -> None:
+    """The entry bundle of level-0 ``tile``, its entries checked against ``hashes`` (the tile's)."""
+    entries = Tile("entries", tile.index, tile.width)
+    write(entries.path, bundle(_entries(c, log, entries, hashes, fast=fast)))
 
 
 def _hash_tile(c: Cursor, log: Log, tile: Tile) -> bytes:
