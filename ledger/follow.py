@@ -352,9 +352,7 @@ def _append(
         )
 
 
-def _record(
-    derive: _Deriver, entry: bytes, index: int, position: int, fields: tuple[Any, ...] | None
-) -> tuple[Any, Any]:
+def _record(derive: _Deriver, entry: bytes, index: int, position: int, fields: Sequence[Any] | None) -> tuple[Any, Any]:
     """The stored record and decision-index row of one entry (from its ``derived_fields`` where
     they are given); refused unless it is the next position."""
     try:

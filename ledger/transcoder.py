@@ -135,6 +135,12 @@ def packer() -> Callable[[Any], bytes]:
     return pack
 
 
+def unpacker(stream: Any) -> msgpack.Unpacker:
+    """``_unpack`` of one object after another as ``stream.read`` gives their bytes (a pipe between
+    processes that speak the ledger's encoding: ``ledger.integrity.readahead``)."""
+    return msgpack.Unpacker(stream, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+
+
 class MsgpackTranscoder(Transcoder):
     """The ledger's transcoder; chosen by ``LedgerApplication.construct_transcoder``."""
 

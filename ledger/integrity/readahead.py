@@ -18,13 +18,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-import msgpack
-
-from ledger import indexhash, leafhash
+from ledger import indexhash, leafhash, transcoder
 from ledger.integrity.index import IndexLink, derived_fields, index_select
 from ledger.integrity.leaves import split_leaf
 from ledger.integrity.tables import Log
@@ -197,7 +194,7 @@ DERIVE_MIN = 20_000
 """Entries below which ``follow`` derives alone: starting a helper (a Python that imports the
 ledger) costs more than it saves."""
 
-Derived = list[tuple[Any, ...]]
+Derived = list[list[Any]]
 """``derived_fields`` of each entry of a bundle, in order."""
 
 _HELPER = "from ledger.integrity.readahead import serve_derive; serve_derive()"
@@ -224,19 +221,18 @@ class _Partial:
 
 
 def serve_derive() -> None:
-    """The helper: for each bundle of entries read from standard input (a MessagePack array of
-    byte strings), a MessagePack array of their ``derived_fields`` (the day as its ordinal), or
-    nil if one cannot be read (``follow`` then derives that bundle itself, naming the entry)."""
+    """The helper: for each bundle of entries read from standard input (an array of byte strings),
+    an array of their ``derived_fields``, or nil if one cannot be read (``follow`` then derives
+    that bundle itself, naming the entry); both ways in the ledger's own encoding (``transcoder``)."""
     gc.disable()
     decode = MsgpackTranscoder().decode
     out = sys.stdout.buffer
-    pack = msgpack.Packer(use_bin_type=True).pack
-    for entries in msgpack.Unpacker(_Partial(sys.stdin.buffer), raw=False, max_buffer_size=1 << 26):
+    pack = transcoder.packer()
+    for entries in transcoder.unpacker(_Partial(sys.stdin.buffer)):
         try:
-            derived: list[Any] | None = []
-            for _, _, _, topic, state in map(split_leaf, entries):
-                d = derived_fields(topic, state, decode)
-                derived.append((d[0], d[1], d[2], d[3].toordinal(), *d[4:]))  # type: ignore[union-attr]
+            derived: list[list[Any]] | None = [
+                list(derived_fields(topic, state, decode)) for _, _, _, topic, state in map(split_leaf, entries)
+            ]
         except Exception:
             derived = None
         out.write(pack(derived))
@@ -252,15 +248,14 @@ class DeriveAhead:
     ledger's own transcoder without cipher or compressor, which is what the helper decodes with;
     any failure (no process, a bundle it cannot read) only means that bundle is derived here.
     Bundles go to the helper through a thread (a full pipe never blocks this process) and come
-    back in order; at most ``ahead`` are outstanding, so memory stays flat.
+    back in order; at most ``follow.AHEAD`` are outstanding, so memory stays flat.
     """
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._results = msgpack.Unpacker(_Partial(cast(IO[bytes], proc.stdout)), raw=False, max_buffer_size=1 << 26)
-        self._pack = msgpack.Packer(use_bin_type=True).pack
-        self._days: dict[int, date] = {}
+        self._results = transcoder.unpacker(_Partial(cast(IO[bytes], proc.stdout)))
+        self._pack = transcoder.packer()
         self._broken = False
         self._feeder = threading.Thread(target=self._feed, name="ledger-derive-feed", daemon=True)
         self._feeder.start()
@@ -302,20 +297,7 @@ class DeriveAhead:
         except Exception:  # the helper died or sent something else: the rest is derived here
             self._broken = True
             return None
-        if not isinstance(found, list):
-            return None
-        days = self._days
-        try:
-            return [(*d[:3], days.get(d[3]) or self._day(d[3]), *d[4:]) for d in found]
-        except Exception:
-            self._broken = True
-            return None
-
-    def _day(self, ordinal: int) -> date:
-        if len(self._days) > 100_000:
-            self._days.clear()
-        day = self._days[ordinal] = date.fromordinal(ordinal)
-        return day
+        return found if isinstance(found, list) else None
 
     def close(self) -> None:
         self._queue.put(None)
